@@ -1,0 +1,290 @@
+//! `spelunk bench`: the headless benchmark suite.
+//!
+//! For each environment: steps/s of one env on one thread, and of a [`VecEnv`] on 1 and on
+//! N threads (env-steps/s, with the N-thread speed-up), all with uniform random actions drawn
+//! ahead of time so the policy costs nothing. Then the bandit baselines' cumulative regret.
+//! Prints a table; `--json FILE` writes the same numbers as JSON.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use spelunk_core::{Action, AutoReset, ObsBuf, Registry, Rng, Space, VecEnv, VecEnvConfig};
+
+/// Which set of environments and how long each is measured.
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    /// A representative subset, 0.4 s per measurement (about a minute in all).
+    Ci,
+    /// Every registered id, 1.5 s per measurement.
+    Full,
+}
+
+/// Arguments of `spelunk bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Which suite to run.
+    #[arg(long, value_enum, default_value = "ci")]
+    suite: Suite,
+    /// Benchmark only these ids (repeatable); overrides the suite's list.
+    #[arg(long = "env")]
+    envs: Vec<String>,
+    /// Seconds per measurement (default: 0.4 for ci, 1.5 for full).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Envs in the vectorized measurement.
+    #[arg(long, default_value_t = 64)]
+    num_envs: usize,
+    /// Threads of the multi-threaded vectorized measurement.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Skip the bandit regret table.
+    #[arg(long)]
+    skip_bandits: bool,
+    /// Write results as JSON to this file (`-` for stdout, which then holds only JSON).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Ids of the CI suite.
+pub const CI_ENVS: &[&str] = &[
+    "MiniGrid-DoorKey-8x8-v0",
+    "MiniGrid-FourRooms-v0",
+    "MiniGrid-MultiRoom-N6-v0",
+    "MiniGrid-KeyCorridorS3R3-v0",
+    "MiniGrid-ObstructedMaze-1Dl-v0",
+    "Montezuma-Lite-v0",
+    "NoisyTV-Maze-Brownian-v0",
+    "Bandit-Bernoulli-10-v0",
+];
+
+#[derive(Serialize)]
+struct EnvResult {
+    id: String,
+    observation_space: String,
+    single_steps_per_sec: f64,
+    vec_1t_steps_per_sec: f64,
+    vec_nt_steps_per_sec: f64,
+    threads: usize,
+    num_envs: usize,
+    vec_speedup: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    suite: Suite,
+    seconds_per_measurement: f64,
+    available_cores: usize,
+    envs: Vec<EnvResult>,
+    bandits: Vec<crate::bench::BanditRow>,
+}
+
+pub use spelunk_envs::bandit::baselines::RegretRow as BanditRow;
+
+fn random_actions(space: &Space, count: usize, seed: u64) -> Result<Vec<i64>> {
+    let Some(n) = space.n() else { bail!("bench needs a discrete action space, got {space}") };
+    let mut rng = Rng::seed_from_u64(seed);
+    Ok((0..count).map(|_| rng.below(n) as i64).collect())
+}
+
+/// Steps/s of one env on this thread.
+fn bench_single(reg: &Registry, id: &str, budget: Duration) -> Result<f64> {
+    let mut env = reg.make(id)?;
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    let actions = random_actions(env.action_space(), 1 << 16, 1)?;
+    env.reset(Some(0), None, obs.as_mut())?;
+    let mut run = |steps: usize, k: &mut usize| -> Result<()> {
+        for _ in 0..steps {
+            let a = actions[*k & 0xFFFF];
+            *k += 1;
+            let s = env.step(Action::Discrete(a), obs.as_mut())?;
+            if s.terminated || s.truncated {
+                env.reset(None, None, obs.as_mut())?;
+            }
+        }
+        Ok(())
+    };
+    let mut k = 0;
+    run(20_000, &mut k)?; // warm-up
+    let start = Instant::now();
+    let mut steps = 0usize;
+    while start.elapsed() < budget {
+        run(10_000, &mut k)?;
+        steps += 10_000;
+    }
+    Ok(steps as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Env-steps/s of a vector env.
+fn bench_vec(
+    reg: &Registry,
+    id: &str,
+    num_envs: usize,
+    threads: usize,
+    budget: Duration,
+) -> Result<f64> {
+    let config = VecEnvConfig { num_threads: threads, autoreset: AutoReset::NextStep };
+    let mut venv = VecEnv::from_fn(num_envs, config, |_| reg.make(id))?;
+    let rows = 256;
+    let actions = random_actions(venv.action_space(), rows * num_envs, 2)?;
+    venv.reset(Some(0))?;
+    let mut k = 0usize;
+    let mut step = |venv: &mut VecEnv| -> Result<()> {
+        let r = (k % rows) * num_envs;
+        k += 1;
+        venv.step_discrete(&actions[r..r + num_envs]).map_err(Into::into)
+    };
+    for _ in 0..100 {
+        step(&mut venv)?;
+    }
+    let start = Instant::now();
+    let mut calls = 0usize;
+    while start.elapsed() < budget {
+        for _ in 0..20 {
+            step(&mut venv)?;
+        }
+        calls += 20;
+    }
+    Ok((calls * num_envs) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}k", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let reg = spelunk_envs::registry();
+    let seconds = args.seconds.unwrap_or(match args.suite {
+        Suite::Ci => 0.4,
+        Suite::Full => 1.5,
+    });
+    if !(seconds > 0.0 && seconds <= 600.0) {
+        bail!("--seconds must be in (0, 600], got {seconds}");
+    }
+    if args.num_envs == 0 || args.threads == 0 {
+        bail!("--num-envs and --threads must be at least 1");
+    }
+    let budget = Duration::from_secs_f64(seconds);
+    let ids: Vec<String> = if args.envs.is_empty() {
+        match args.suite {
+            Suite::Ci => {
+                CI_ENVS.iter().map(|s| (*s).to_owned()).filter(|id| reg.entry(id).is_ok()).collect()
+            }
+            Suite::Full => reg.ids().map(str::to_owned).collect(),
+        }
+    } else {
+        for id in &args.envs {
+            reg.entry(id)?;
+        }
+        args.envs.clone()
+    };
+    let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let bandit_jobs =
+        if args.skip_bandits { 0 } else { spelunk_envs::bandit::baselines::SUITE_LEN };
+    let pb = ProgressBar::new((ids.len() * 3 + bandit_jobs) as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = Vec::new();
+    for id in &ids {
+        pb.set_message(format!("{id}: 1 env"));
+        let single =
+            bench_single(&reg, id, budget).with_context(|| format!("benchmarking {id}"))?;
+        pb.inc(1);
+        pb.set_message(format!("{id}: {} envs, 1 thread", args.num_envs));
+        let v1 = bench_vec(&reg, id, args.num_envs, 1, budget)?;
+        pb.inc(1);
+        pb.set_message(format!("{id}: {} envs, {} threads", args.num_envs, args.threads));
+        let vn = bench_vec(&reg, id, args.num_envs, args.threads, budget)?;
+        pb.inc(1);
+        let observation_space = reg.make(id)?.observation_space().to_string();
+        results.push(EnvResult {
+            id: id.clone(),
+            observation_space,
+            single_steps_per_sec: single,
+            vec_1t_steps_per_sec: v1,
+            vec_nt_steps_per_sec: vn,
+            threads: args.threads,
+            num_envs: args.num_envs,
+            vec_speedup: vn / v1,
+        });
+    }
+    let bandits = if args.skip_bandits {
+        Vec::new()
+    } else {
+        spelunk_envs::bandit::baselines::regret_suite(|msg| {
+            pb.set_message(msg.to_owned());
+            pb.inc(1);
+        })?
+    };
+    pb.finish_and_clear();
+    let report = Report {
+        suite: args.suite,
+        seconds_per_measurement: seconds,
+        available_cores: std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get),
+        envs: results,
+        bandits,
+    };
+    if !json_to_stdout {
+        print_table(&report);
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        if json_to_stdout {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "spelunk bench --suite {:?} ({} s per measurement, {} cores available)\n",
+        r.suite, r.seconds_per_measurement, r.available_cores
+    );
+    println!(
+        "{:<34} {:>12} {:>14} {:>14} {:>8}",
+        "environment", "1 env", "vec 1 thread", "vec N threads", "speedup"
+    );
+    for e in &r.envs {
+        println!(
+            "{:<34} {:>12} {:>14} {:>14} {:>7.2}x",
+            e.id,
+            fmt_rate(e.single_steps_per_sec),
+            fmt_rate(e.vec_1t_steps_per_sec),
+            format!("{} ({}t)", fmt_rate(e.vec_nt_steps_per_sec), e.threads),
+            e.vec_speedup
+        );
+    }
+    println!(
+        "\nsteps/s; vec = {} envs in one VecEnv, env-steps/s",
+        r.envs.first().map_or(0, |e| e.num_envs)
+    );
+    if !r.bandits.is_empty() {
+        println!(
+            "\n{:<26} {:<12} {:>8} {:>6} {:>16}",
+            "bandit", "agent", "horizon", "seeds", "regret (± s.e.)"
+        );
+        for b in &r.bandits {
+            println!(
+                "{:<26} {:<12} {:>8} {:>6} {:>9.1} ± {:<5.1}",
+                b.env, b.agent, b.horizon, b.seeds, b.mean_regret, b.stderr_regret
+            );
+        }
+    }
+}

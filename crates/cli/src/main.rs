@@ -1,0 +1,47 @@
+//! `spelunk`: the command line of the Spelunk runtime.
+//!
+//! - `spelunk bench` — headless benchmark suite (env steps/s single-thread and vectorized,
+//!   bandit baselines' regret); table on stdout, JSON with `--json`.
+//! - `spelunk envs` — registered environment ids with their spaces.
+//! - `spelunk play ENV` — play a gridworld in the terminal.
+
+mod bench;
+mod config;
+mod envs_cmd;
+mod play;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "spelunk",
+    version,
+    about = "Exploration-first RL runtime: environments, benchmarks, play"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the headless benchmark suite.
+    Bench(bench::BenchArgs),
+    /// List environment ids with their spaces.
+    Envs(envs_cmd::EnvsArgs),
+    /// Play an environment in the terminal.
+    Play(play::PlayArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(a) => bench::run(&a),
+        Command::Envs(a) => envs_cmd::run(&a),
+        Command::Play(a) => play::run(&a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

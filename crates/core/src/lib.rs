@@ -1,0 +1,34 @@
+//! `spelunk-core`: the contracts every Spelunk environment, learner and tool leans on.
+//!
+//! - [`space`]: Gymnasium-style spaces (`Discrete`, `MultiDiscrete`, `Box`, `MultiBinary`,
+//!   `Text`, `Dict`) with sampling, `contains` and a flat storage layout.
+//! - [`env`](mod@env): the [`Env`] trait with Gymnasium semantics. Observations are written into
+//!   caller-provided buffers so that stepping allocates nothing in steady state; `info` is a
+//!   typed, `Copy` struct ([`Info`]) with the fields exploration needs.
+//! - [`snapshot`]: exact save/restore of an environment's state as tagged bytes.
+//! - [`vec_env`]: [`VecEnv`], N environments stepped on T named worker threads into
+//!   contiguous preallocated buffers, with Gymnasium's three autoreset modes.
+//! - [`registry`]: versioned environment ids built from typed serde configs.
+//! - [`rng`]: the one seeded generator all environments draw from (xoshiro256++).
+//! - [`digest`]: a stable 64-bit digest for golden determinism tests.
+//!
+//! This crate has no heavy dependencies (serde, `serde_json`, thiserror) and never will:
+//! CI checks that it pulls no GPU, GUI or visualisation crate.
+
+pub mod digest;
+pub mod env;
+pub mod error;
+pub mod registry;
+pub mod rng;
+pub mod snapshot;
+pub mod space;
+pub mod vec_env;
+
+pub use digest::Digest;
+pub use env::{Action, Env, Info, ObsBuf, ObsMut, Step};
+pub use error::{Error, Result};
+pub use registry::{EnvEntry, Registry};
+pub use rng::Rng;
+pub use snapshot::{ByteReader, ByteWriter, Snapshot};
+pub use space::{DType, Space};
+pub use vec_env::{Actions, AutoReset, VecEnv, VecEnvConfig};
