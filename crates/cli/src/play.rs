@@ -149,7 +149,7 @@ fn legend(env: &dyn Env, n: usize) -> String {
     let names = env.action_names();
     let mut parts: Vec<String> = (0..n)
         .map(|i| {
-            let name = names.get(i).copied().unwrap_or("action");
+            let Some(name) = names.get(i).copied() else { return i.to_string() };
             let key = key_for(name).map_or(String::new(), |k| format!("{}/", key_label(k)));
             format!("{key}{i}={name}")
         })

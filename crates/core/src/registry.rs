@@ -121,6 +121,22 @@ pub fn parse_config<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| Error::Config { what: id.to_owned(), message: e.to_string() })
 }
 
+/// Deserialize a family config whose defaults depend on the id: the keys of `config` (a
+/// table, or `Null` for none) override the fields of `defaults`; unknown keys are errors.
+pub fn merge_config<T>(id: &str, defaults: &T, config: &Value) -> Result<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    let bad = |message: String| Error::Config { what: id.to_owned(), message };
+    let mut base = serde_json::to_value(defaults).map_err(|e| bad(e.to_string()))?;
+    match (config, &mut base) {
+        (Value::Null, _) => {}
+        (Value::Object(o), Value::Object(b)) => b.extend(o.clone()),
+        (other, _) => return Err(bad(format!("config must be a table, got {other}"))),
+    }
+    parse_config(id, &base)
+}
+
 /// Levenshtein distance over bytes.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -387,23 +387,7 @@ pub fn register(reg: &mut Registry) {
     ];
     for (id, kind, defaults, desc) in specs {
         reg.register(id, "bandit", desc, move |cfg| {
-            let config = if cfg.is_null() {
-                defaults.clone()
-            } else {
-                let mut base = serde_json::to_value(&defaults)
-                    .map_err(|e| Error::Config { what: id.into(), message: e.to_string() })?;
-                if let (Value::Object(b), Value::Object(o)) = (&mut base, cfg) {
-                    for (k, v) in o {
-                        b.insert(k.clone(), v.clone());
-                    }
-                } else {
-                    return Err(Error::Config {
-                        what: id.into(),
-                        message: "config must be a table".into(),
-                    });
-                }
-                spelunk_core::registry::parse_config(id, &base)?
-            };
+            let config = spelunk_core::registry::merge_config(id, &defaults, cfg)?;
             Ok(Box::new(Bandit::new(id, kind, config)?) as Box<dyn Env>)
         });
     }
