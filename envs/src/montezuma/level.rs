@@ -560,7 +560,7 @@ fn check_edges(
 pub fn load_chain(path: &Path) -> crate::error::Result<Vec<Level>> {
     let mut levels = Vec::new();
     let mut next = Some(path.to_path_buf());
-    while let Some(p) = next {
+    while let Some(p) = next.take() {
         if levels.len() >= 32 {
             return Err(spelunk_core::Error::Config {
                 what: path.display().to_string(),
