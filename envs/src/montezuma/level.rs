@@ -275,7 +275,9 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
         };
         let key = key.trim();
         let value = value.trim();
-        let vcol = raw.find('=').map_or(1, |p| p + 2);
+        let vcol = raw.find('=').map_or(1, |eq| {
+            eq + 1 + raw[eq + 1..].find(|c: char| !c.is_whitespace()).unwrap_or(0) + 1
+        });
         let num = |v: &str| -> Result<u32, LevelError> {
             v.parse::<u32>().map_err(|_| {
                 err(

@@ -10,8 +10,10 @@ use std::collections::HashSet;
 
 use super::{Montezuma, MzState};
 
+/// The part of a state that decides what can happen next, given that no life is lost:
+/// jewels only pay, and the respawn point and lives only matter after a death.
 fn key(s: &MzState, cycle: u32) -> MzState {
-    MzState { t: s.t % cycle, steps: 0, last_action: 0, ..*s }
+    MzState { t: s.t % cycle, steps: 0, last_action: 0, jewels_taken: 0, entry: (0, 0, 0), ..*s }
 }
 
 /// Outcome of a search.
