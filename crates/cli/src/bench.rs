@@ -37,7 +37,7 @@ pub struct BenchArgs {
     #[arg(long)]
     seconds: Option<f64>,
     /// Envs in the vectorized measurement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     num_envs: usize,
     /// Threads of the multi-threaded vectorized measurement.
     #[arg(long, default_value_t = 2)]

@@ -96,6 +96,29 @@ impl<T> SharedSlice<T> {
         // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
     }
+    /// Write element `i`.
+    ///
+    /// # Safety
+    /// No other thread may touch element `i` meanwhile.
+    #[inline]
+    unsafe fn set(&self, i: usize, value: T) {
+        assert!(i < self.len);
+        // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
+        unsafe { *self.ptr.add(i) = value };
+    }
+    /// Read element `i`.
+    ///
+    /// # Safety
+    /// No other thread may be writing element `i` meanwhile.
+    #[inline]
+    unsafe fn get(&self, i: usize) -> T
+    where
+        T: Copy,
+    {
+        assert!(i < self.len);
+        // SAFETY: in bounds (checked above); exclusivity is the caller's contract.
+        unsafe { *self.ptr.add(i) }
+    }
     /// # Safety
     /// No thread may be writing while the result is used.
     unsafe fn all(&self) -> &[T] {
@@ -203,17 +226,17 @@ impl Shared {
                     Cmd::Reset { seed } => {
                         let seed = seed.map(|s| s.wrapping_add(i as u64));
                         env.reset(seed, None, self.obs.rows(rows)).map(|info| {
-                            self.infos.rows(i..i + 1)[0] = info;
-                            self.rewards.rows(i..i + 1)[0] = 0.0;
-                            self.terminated.rows(i..i + 1)[0] = false;
-                            self.truncated.rows(i..i + 1)[0] = false;
-                            self.needs_reset.rows(i..i + 1)[0] = false;
-                            self.has_final.rows(i..i + 1)[0] = false;
+                            self.infos.set(i, info);
+                            self.rewards.set(i, 0.0);
+                            self.terminated.set(i, false);
+                            self.truncated.set(i, false);
+                            self.needs_reset.set(i, false);
+                            self.has_final.set(i, false);
                         })
                     }
                     Cmd::Step => {
                         let action = match act_kind {
-                            ActKind::Discrete => Action::Discrete(self.act_i64.rows(i..i + 1)[0]),
+                            ActKind::Discrete => Action::Discrete(self.act_i64.get(i)),
                             ActKind::MultiDiscrete => {
                                 Action::MultiDiscrete(self.act_i64.rows(i * dims..(i + 1) * dims))
                             }
@@ -242,26 +265,24 @@ impl Shared {
     ) -> Result<()> {
         // SAFETY: env `i`'s rows belong to the calling thread during the step.
         unsafe {
-            let needs_reset = &mut self.needs_reset.rows(i..i + 1)[0];
-            let has_final = &mut self.has_final.rows(i..i + 1)[0];
-            *has_final = false;
-            if self.autoreset == AutoReset::NextStep && *needs_reset {
+            self.has_final.set(i, false);
+            if self.autoreset == AutoReset::NextStep && self.needs_reset.get(i) {
                 let info = env.reset(None, None, self.obs.rows(rows))?;
-                self.infos.rows(i..i + 1)[0] = info;
-                self.rewards.rows(i..i + 1)[0] = 0.0;
-                self.terminated.rows(i..i + 1)[0] = false;
-                self.truncated.rows(i..i + 1)[0] = false;
-                *needs_reset = false;
+                self.infos.set(i, info);
+                self.rewards.set(i, 0.0);
+                self.terminated.set(i, false);
+                self.truncated.set(i, false);
+                self.needs_reset.set(i, false);
                 return Ok(());
             }
             let step = env.step(action, self.obs.rows(rows.clone()))?;
-            self.rewards.rows(i..i + 1)[0] = step.reward;
-            self.terminated.rows(i..i + 1)[0] = step.terminated;
-            self.truncated.rows(i..i + 1)[0] = step.truncated;
-            self.infos.rows(i..i + 1)[0] = step.info;
+            self.rewards.set(i, step.reward);
+            self.terminated.set(i, step.terminated);
+            self.truncated.set(i, step.truncated);
+            self.infos.set(i, step.info);
             let done = step.terminated || step.truncated;
             match self.autoreset {
-                AutoReset::NextStep => *needs_reset = done,
+                AutoReset::NextStep => self.needs_reset.set(i, done),
                 AutoReset::SameStep if done => {
                     match (&self.obs, &self.final_obs) {
                         (SharedObs::U8(a), SharedObs::U8(b)) => {
@@ -272,9 +293,9 @@ impl Shared {
                         }
                         _ => unreachable!("final_obs has the dtype of obs"),
                     }
-                    self.final_infos.rows(i..i + 1)[0] = step.info;
-                    *has_final = true;
-                    self.infos.rows(i..i + 1)[0] = env.reset(None, None, self.obs.rows(rows))?;
+                    self.final_infos.set(i, step.info);
+                    self.has_final.set(i, true);
+                    self.infos.set(i, env.reset(None, None, self.obs.rows(rows))?);
                 }
                 AutoReset::SameStep | AutoReset::Disabled => {}
             }
@@ -486,9 +507,9 @@ impl VecEnv {
         unsafe {
             let env = &mut (&mut *shared.chunks[k].get())[j];
             let info = env.reset(seed, None, shared.obs.rows(i * obs_len..(i + 1) * obs_len))?;
-            shared.infos.rows(i..i + 1)[0] = info;
-            shared.needs_reset.rows(i..i + 1)[0] = false;
-            shared.has_final.rows(i..i + 1)[0] = false;
+            shared.infos.set(i, info);
+            shared.needs_reset.set(i, false);
+            shared.has_final.set(i, false);
             Ok(info)
         }
     }

@@ -187,7 +187,9 @@ pub struct MiniGrid {
     /// Padded cells, row-major.
     cells: Vec<Cell>,
     view: usize,
-    view_offsets: [Vec<isize>; 4],
+    /// Padded-grid offset from the agent of each view cell, per direction (shared by
+    /// clones, which keeps a vector of envs small in cache).
+    view_offsets: std::sync::Arc<[Vec<i32>; 4]>,
     see_through_walls: bool,
     max_steps: u32,
     agent_pos: (i32, i32),
@@ -235,18 +237,19 @@ impl MiniGrid {
             let (rx, ry) = (-dy, dx);
             let hs = (view / 2) as i32;
             // Flat obs index (vx * view + vy) -> padded-grid offset from the agent.
-            let mut offs = vec![0isize; view * view];
+            let mut offs = vec![0i32; view * view];
             for vx in 0..view as i32 {
                 for vy in 0..view as i32 {
                     let fwd = view as i32 - 1 - vy;
                     let side = vx - hs;
                     let wx = dx * fwd + rx * side;
                     let wy = dy * fwd + ry * side;
-                    offs[(vx * view as i32 + vy) as usize] = (wy * stride + wx) as isize;
+                    offs[(vx * view as i32 + vy) as usize] = wy * stride + wx;
                 }
             }
             offs
         });
+        let view_offsets = std::sync::Arc::new(view_offsets);
         let see_through_walls = family.see_through_walls();
         let task = match &family {
             Family::Fixed(l) => l.task,
@@ -363,51 +366,64 @@ impl MiniGrid {
         let n = view * view;
         let agent = self.idx(self.agent_pos.0, self.agent_pos.1);
         let offs = &self.view_offsets[self.agent_dir as usize];
-        let mut cells = [Cell::EMPTY; 31 * 31];
-        let cells = &mut cells[..n];
-        for (c, &o) in cells.iter_mut().zip(offs) {
-            *c = self.cells[(agent as isize + o) as usize];
-        }
-        let mut mask = [false; 31 * 31];
-        let mask = &mut mask[..n];
-        // Index of view cell (i = column, j = row) is i * view + j.
+        // View cell (column i, row j) is `cell(i * view + j)`, read straight from the padded grid.
+        let cell = |k: usize| self.cells[(agent as isize + offs[k] as isize) as usize];
+        // Visibility as in `Grid.process_vis`, one row at a time with bit sets (bit i is
+        // view column i). Its left-to-right pass spreads visibility right through cells that
+        // can be seen past, then its right-to-left pass spreads it left; every cell active
+        // in either pass also lights the cell above it and the one diagonally beyond. Each
+        // pass's closure is exactly the sequential loop's, because a cell is only lit by its
+        // neighbour on the side the pass comes from.
         let at = |i: usize, j: usize| i * view + j;
+        let full = (1u32 << view) - 1;
+        let mut mask = [0u32; 31];
         if self.see_through_walls {
-            mask.fill(true);
+            mask[..view].fill(full);
         } else {
-            mask[at(view / 2, view - 1)] = true;
+            mask[view - 1] = 1 << (view / 2);
             for j in (0..view).rev() {
-                for i in 0..view - 1 {
-                    if !mask[at(i, j)] || !cells[at(i, j)].see_behind() {
-                        continue;
-                    }
-                    mask[at(i + 1, j)] = true;
-                    if j > 0 {
-                        mask[at(i + 1, j - 1)] = true;
-                        mask[at(i, j - 1)] = true;
-                    }
+                let mut see = 0u32;
+                for i in 0..view {
+                    see |= u32::from(cell(at(i, j)).see_behind()) << i;
                 }
-                for i in (1..view).rev() {
-                    if !mask[at(i, j)] || !cells[at(i, j)].see_behind() {
-                        continue;
+                let mut fwd = mask[j];
+                loop {
+                    let next = fwd | (((fwd & see) << 1) & full);
+                    if next == fwd {
+                        break;
                     }
-                    mask[at(i - 1, j)] = true;
-                    if j > 0 {
-                        mask[at(i - 1, j - 1)] = true;
-                        mask[at(i, j - 1)] = true;
+                    fwd = next;
+                }
+                let mut back = fwd;
+                loop {
+                    let next = back | ((back & see) >> 1);
+                    if next == back {
+                        break;
                     }
+                    back = next;
+                }
+                mask[j] = back;
+                if j > 0 {
+                    let act_f = fwd & see & (full >> 1);
+                    let act_b = back & see & !1;
+                    mask[j - 1] |= (act_f | (act_f << 1) | act_b | (act_b >> 1)) & full;
                 }
             }
         }
-        cells[at(view / 2, view - 1)] = self.carrying.unwrap_or(Cell::EMPTY);
         let (image, dir) = out.split_at_mut(n * 3);
-        for ((px, c), &m) in image.chunks_exact_mut(3).zip(cells.iter()).zip(mask.iter()) {
-            if m {
-                px.copy_from_slice(&c.encode());
-            } else {
-                px.copy_from_slice(&[0, 0, 0]);
+        let mut px = image.chunks_exact_mut(3);
+        let mut k = 0;
+        for i in 0..view {
+            for &row in &mask[..view] {
+                let Some(px) = px.next() else { break };
+                let seen = row >> i & 1 == 1;
+                px.copy_from_slice(&if seen { cell(k).encode() } else { [0, 0, 0] });
+                k += 1;
             }
         }
+        // The agent's own cell shows what it carries (always visible).
+        let a = at(view / 2, view - 1) * 3;
+        image[a..a + 3].copy_from_slice(&self.carrying.unwrap_or(Cell::EMPTY).encode());
         dir[0] = self.agent_dir;
     }
 
