@@ -9,6 +9,8 @@ mod bench;
 mod config;
 mod envs_cmd;
 mod play;
+mod plot;
+mod png;
 
 use clap::{Parser, Subcommand};
 

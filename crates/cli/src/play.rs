@@ -28,6 +28,13 @@ pub struct PlayArgs {
     /// Config overrides, `key=value` (repeatable), e.g. `--set level=my_level.txt`.
     #[arg(long = "set")]
     sets: Vec<String>,
+    /// Write a picture of the state after reset (and after `--actions`) to this PNG file and
+    /// exit instead of playing.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Actions (names or indices, space separated) to take before `--png`.
+    #[arg(long, default_value = "")]
+    actions: String,
 }
 
 fn key_for(name: &str) -> Option<KeyCode> {
@@ -138,6 +145,24 @@ pub fn run(args: &PlayArgs) -> Result<()> {
     let obs = ObsBuf::for_space(env.observation_space());
     let mut s = Session { env, obs, seed: args.seed, episode: 0, last: None, over: false };
     s.reset()?;
+    if let Some(path) = &args.png {
+        let names = s.env.action_names().to_vec();
+        for tok in args.actions.split_whitespace() {
+            let a = tok
+                .parse::<usize>()
+                .ok()
+                .filter(|&a| a < n as usize)
+                .or_else(|| names.iter().position(|nm| *nm == tok));
+            let Some(a) = a else {
+                bail!("unknown action `{tok}`; {}", legend(s.env.as_ref(), n as usize))
+            };
+            s.act(a)?;
+        }
+        let Some(img) = s.env.render_rgb() else { bail!("{} has no picture to write", args.env) };
+        crate::png::write(path, &img)?;
+        println!("wrote {} ({}x{})", path.display(), img.width, img.height);
+        return Ok(());
+    }
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         play_terminal(&mut s, n as usize)
     } else {

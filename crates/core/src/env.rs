@@ -211,6 +211,33 @@ pub struct Info {
     pub is_success: Option<bool>,
 }
 
+/// An RGB image, row-major `(height, width, 3)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+impl Image {
+    /// A black image.
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height, rgb: vec![0; width * height * 3] }
+    }
+    /// Fill a `size × size` square whose top-left pixel is `(x, y)`.
+    pub fn fill_square(&mut self, x: usize, y: usize, size: usize, color: [u8; 3]) {
+        for py in y..(y + size).min(self.height) {
+            for px in x..(x + size).min(self.width) {
+                let i = (py * self.width + px) * 3;
+                self.rgb[i..i + 3].copy_from_slice(&color);
+            }
+        }
+    }
+}
+
 /// The result of one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Step {
@@ -256,6 +283,10 @@ pub trait Env: Send {
     }
     /// A human-readable text rendering of the state, if the environment has one.
     fn render_text(&self) -> Option<String> {
+        None
+    }
+    /// A picture of the whole state for people (not an observation), if the env has one.
+    fn render_rgb(&self) -> Option<Image> {
         None
     }
     /// The episode's instruction, if any (MiniGrid's mission string).

@@ -77,12 +77,12 @@ pub enum Error {
     #[error("worker thread: {0}")]
     Worker(String),
     /// File system errors, with the path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path involved.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
 }
 

@@ -25,7 +25,7 @@ pub mod space;
 pub mod vec_env;
 
 pub use digest::Digest;
-pub use env::{Action, Env, Info, ObsBuf, ObsMut, Step};
+pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, Step};
 pub use error::{Error, Result};
 pub use registry::{EnvEntry, Registry};
 pub use rng::Rng;

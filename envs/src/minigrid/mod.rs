@@ -322,6 +322,10 @@ impl MiniGrid {
     pub fn carrying(&self) -> Option<Cell> {
         self.carrying
     }
+    /// What ends the episode with reward.
+    pub fn task(&self) -> Task {
+        self.task
+    }
 
     #[inline]
     fn idx(&self, x: i32, y: i32) -> usize {
@@ -491,6 +495,46 @@ impl MiniGrid {
             }
         }
         s
+    }
+
+    /// The full grid as an image (8 pixels a cell, MiniGrid's colours; the agent white with
+    /// a dark mark on the side it faces; the cells it sees lightened).
+    pub fn render_image(&self) -> spelunk_core::Image {
+        const P: usize = 8;
+        const COLORS: [[u8; 3]; 6] =
+            [[255, 0, 0], [0, 255, 0], [0, 0, 255], [112, 39, 195], [255, 255, 0], [100, 100, 100]];
+        let mut img = spelunk_core::Image::new(self.width as usize * P, self.height as usize * P);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let c = self.get(x, y);
+                let base = COLORS[c.color as usize % 6];
+                let (px, py) = (x as usize * P, y as usize * P);
+                match c.kind {
+                    EMPTY => img.fill_square(px, py, P, [0, 0, 0]),
+                    cell::WALL | GOAL | LAVA => img.fill_square(
+                        px,
+                        py,
+                        P,
+                        if c.kind == LAVA { [255, 128, 0] } else { base },
+                    ),
+                    DOOR if c.state == OPEN => {
+                        img.fill_square(px, py, P, base);
+                        img.fill_square(px + 1, py + 1, P - 2, [0, 0, 0]);
+                    }
+                    _ => {
+                        img.fill_square(px, py, P, [0, 0, 0]);
+                        img.fill_square(px + 2, py + 2, P - 4, base);
+                    }
+                }
+            }
+        }
+        let (ax, ay) = (self.agent_pos.0 as usize * P, self.agent_pos.1 as usize * P);
+        img.fill_square(ax + 1, ay + 1, P - 2, [255, 255, 255]);
+        let (dx, dy) = DIR_TO_VEC[self.agent_dir as usize];
+        let mx = (ax as i32 + 3 + dx * 2) as usize;
+        let my = (ay as i32 + 3 + dy * 2) as usize;
+        img.fill_square(mx, my, 2, [200, 0, 0]);
+        img
     }
 
     fn write_snapshot(&self) -> Snapshot {
@@ -769,6 +813,9 @@ impl Env for MiniGrid {
     fn render_text(&self) -> Option<String> {
         Some(self.pprint_grid())
     }
+    fn render_rgb(&self) -> Option<spelunk_core::Image> {
+        Some(self.render_image())
+    }
     fn mission(&self) -> Option<&str> {
         Some(&self.mission)
     }
@@ -780,64 +827,69 @@ impl Env for MiniGrid {
     }
 }
 
-/// Register the MiniGrid ids.
-pub fn register(reg: &mut spelunk_core::Registry) {
-    let mut add = |id: &'static str, desc: &str, family: Family| {
-        reg.register(id, "minigrid", desc, move |cfg| {
-            let config: MiniGridConfig = spelunk_core::registry::parse_config(id, cfg)?;
-            Ok(Box::new(MiniGrid::new(id, family.clone(), &config)?) as Box<dyn Env>)
-        });
-    };
-    for size in [5, 6, 8, 16] {
-        let id: &'static str = match size {
-            5 => "MiniGrid-Empty-5x5-v0",
-            6 => "MiniGrid-Empty-6x6-v0",
-            8 => "MiniGrid-Empty-8x8-v0",
-            _ => "MiniGrid-Empty-16x16-v0",
-        };
-        add(id, "empty room, goal in the far corner", Family::Empty { size, random_start: false });
-    }
-    add(
-        "MiniGrid-Empty-Random-5x5-v0",
-        "empty room, random start",
-        Family::Empty { size: 5, random_start: true },
-    );
-    add(
-        "MiniGrid-Empty-Random-6x6-v0",
-        "empty room, random start",
-        Family::Empty { size: 6, random_start: true },
-    );
-    add("MiniGrid-FourRooms-v0", "four rooms joined by gaps; reach the goal", Family::FourRooms);
-    for (id, size) in [
-        ("MiniGrid-DoorKey-5x5-v0", 5),
-        ("MiniGrid-DoorKey-6x6-v0", 6),
-        ("MiniGrid-DoorKey-8x8-v0", 8),
-        ("MiniGrid-DoorKey-16x16-v0", 16),
-    ] {
-        add(id, "pick up the key, unlock the door, reach the goal", Family::DoorKey { size });
-    }
+/// Every MiniGrid id with its description and family parameters.
+pub fn families() -> Vec<(&'static str, &'static str, Family)> {
+    let empty = "empty room, goal in the far corner";
+    let doorkey = "pick up the key, unlock the door, reach the goal";
     let multi = "chain of rooms joined by closed doors; reach the goal";
-    add(
-        "MiniGrid-MultiRoom-N2-S4-v0",
-        multi,
-        Family::MultiRoom { min_rooms: 2, max_rooms: 2, max_room_size: 4 },
-    );
-    // MiniGrid keeps this legacy id configured for 6 rooms; v1 has 4.
-    add(
-        "MiniGrid-MultiRoom-N4-S5-v0",
-        multi,
-        Family::MultiRoom { min_rooms: 6, max_rooms: 6, max_room_size: 5 },
-    );
-    add(
-        "MiniGrid-MultiRoom-N4-S5-v1",
-        multi,
-        Family::MultiRoom { min_rooms: 4, max_rooms: 4, max_room_size: 5 },
-    );
-    add(
-        "MiniGrid-MultiRoom-N6-v0",
-        multi,
-        Family::MultiRoom { min_rooms: 6, max_rooms: 6, max_room_size: 10 },
-    );
+    let corridor = "fetch a key from a side room to reach a ball behind a locked door";
+    let mut v = vec![
+        ("MiniGrid-Empty-5x5-v0", empty, Family::Empty { size: 5, random_start: false }),
+        ("MiniGrid-Empty-6x6-v0", empty, Family::Empty { size: 6, random_start: false }),
+        ("MiniGrid-Empty-8x8-v0", empty, Family::Empty { size: 8, random_start: false }),
+        ("MiniGrid-Empty-16x16-v0", empty, Family::Empty { size: 16, random_start: false }),
+        (
+            "MiniGrid-Empty-Random-5x5-v0",
+            "empty room, random start",
+            Family::Empty { size: 5, random_start: true },
+        ),
+        (
+            "MiniGrid-Empty-Random-6x6-v0",
+            "empty room, random start",
+            Family::Empty { size: 6, random_start: true },
+        ),
+        ("MiniGrid-FourRooms-v0", "four rooms joined by gaps; reach the goal", Family::FourRooms),
+        ("MiniGrid-DoorKey-5x5-v0", doorkey, Family::DoorKey { size: 5 }),
+        ("MiniGrid-DoorKey-6x6-v0", doorkey, Family::DoorKey { size: 6 }),
+        ("MiniGrid-DoorKey-8x8-v0", doorkey, Family::DoorKey { size: 8 }),
+        ("MiniGrid-DoorKey-16x16-v0", doorkey, Family::DoorKey { size: 16 }),
+        (
+            "MiniGrid-MultiRoom-N2-S4-v0",
+            multi,
+            Family::MultiRoom { min_rooms: 2, max_rooms: 2, max_room_size: 4 },
+        ),
+        // MiniGrid keeps this legacy id configured for 6 rooms; v1 has 4.
+        (
+            "MiniGrid-MultiRoom-N4-S5-v0",
+            multi,
+            Family::MultiRoom { min_rooms: 6, max_rooms: 6, max_room_size: 5 },
+        ),
+        (
+            "MiniGrid-MultiRoom-N4-S5-v1",
+            multi,
+            Family::MultiRoom { min_rooms: 4, max_rooms: 4, max_room_size: 5 },
+        ),
+        (
+            "MiniGrid-MultiRoom-N6-v0",
+            multi,
+            Family::MultiRoom { min_rooms: 6, max_rooms: 6, max_room_size: 10 },
+        ),
+        (
+            "MiniGrid-ObstructedMaze-1Dl-v0",
+            "unlock the door to the next room and pick up the blue ball",
+            Family::ObstructedMaze1 { key_in_box: false, blocked: false },
+        ),
+        (
+            "MiniGrid-ObstructedMaze-1Dlh-v0",
+            "as 1Dl, the key hidden in a box",
+            Family::ObstructedMaze1 { key_in_box: true, blocked: false },
+        ),
+        (
+            "MiniGrid-ObstructedMaze-1Dlhb-v0",
+            "as 1Dlh, a ball blocking the door",
+            Family::ObstructedMaze1 { key_in_box: true, blocked: true },
+        ),
+    ];
     for (id, room_size, num_rows) in [
         ("MiniGrid-KeyCorridorS3R1-v0", 3, 1),
         ("MiniGrid-KeyCorridorS3R2-v0", 3, 2),
@@ -846,25 +898,22 @@ pub fn register(reg: &mut spelunk_core::Registry) {
         ("MiniGrid-KeyCorridorS5R3-v0", 5, 3),
         ("MiniGrid-KeyCorridorS6R3-v0", 6, 3),
     ] {
-        add(
-            id,
-            "fetch a key from a side room to reach a ball behind a locked door",
-            Family::KeyCorridor { num_rows, room_size },
-        );
+        v.push((id, corridor, Family::KeyCorridor { num_rows, room_size }));
     }
-    add(
-        "MiniGrid-ObstructedMaze-1Dl-v0",
-        "unlock the door to the next room and pick up the blue ball",
-        Family::ObstructedMaze1 { key_in_box: false, blocked: false },
-    );
-    add(
-        "MiniGrid-ObstructedMaze-1Dlh-v0",
-        "as 1Dl, the key hidden in a box",
-        Family::ObstructedMaze1 { key_in_box: true, blocked: false },
-    );
-    add(
-        "MiniGrid-ObstructedMaze-1Dlhb-v0",
-        "as 1Dlh, a ball blocking the door",
-        Family::ObstructedMaze1 { key_in_box: true, blocked: true },
-    );
+    v
+}
+
+/// The family of a MiniGrid id.
+pub fn family(id: &str) -> Option<Family> {
+    families().into_iter().find(|(i, _, _)| *i == id).map(|(_, _, f)| f)
+}
+
+/// Register the MiniGrid ids.
+pub fn register(reg: &mut spelunk_core::Registry) {
+    for (id, desc, family) in families() {
+        reg.register(id, "minigrid", desc, move |cfg| {
+            let config: MiniGridConfig = spelunk_core::registry::parse_config(id, cfg)?;
+            Ok(Box::new(MiniGrid::new(id, family.clone(), &config)?) as Box<dyn Env>)
+        });
+    }
 }

@@ -570,7 +570,7 @@ pub fn load_chain(path: &Path) -> crate::error::Result<Vec<Level>> {
             });
         }
         let text = std::fs::read_to_string(&p)
-            .map_err(|e| spelunk_core::Error::Io { path: p.display().to_string(), source: e })?;
+            .map_err(|e| spelunk_core::Error::Io { path: p.display().to_string(), error: e })?;
         let level = parse(&text, &p.display().to_string(), p.parent())?;
         next.clone_from(&level.next_level);
         levels.push(level);

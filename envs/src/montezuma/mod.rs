@@ -401,13 +401,20 @@ impl Montezuma {
                 for row in 0..l.rows {
                     for col in 0..l.cols {
                         let ri = l.room_at(col, row);
+                        let at = |x: i32, y: i32| {
+                            ((row * l.room_h + y) as usize) * gw + (col * l.room_w + x) as usize
+                        };
                         for y in 0..l.room_h {
                             for x in 0..l.room_w {
-                                let gx = (col * l.room_w + x) as usize;
-                                let gy = (row * l.room_h + y) as usize;
-                                grid[gy * gw + gx] =
-                                    ri.map_or(tile::VOID, |ri| self.seen(ri, x, y));
+                                grid[at(x, y)] = ri.map_or(tile::VOID, |ri| self.tile_at(ri, x, y));
                             }
+                        }
+                        let Some(ri) = ri else { continue };
+                        for e in &l.rooms[ri].enemies {
+                            grid[at(e.x_at(self.s.t, l.enemy_period), e.y)] = tile::ENEMY;
+                        }
+                        if ri == room {
+                            grid[at(self.s.x, self.s.y)] = tile::AGENT;
                         }
                     }
                 }
@@ -611,6 +618,32 @@ impl Montezuma {
         s
     }
 
+    /// The whole level (every room on the room map) as an image, `pixels_per_tile` a side,
+    /// with a one-tile gap between rooms.
+    pub fn render_level(&self) -> spelunk_core::Image {
+        let l = self.level();
+        let p = self.config.pixels_per_tile.max(2) as usize;
+        let (rw, rh) = (l.room_w as usize + 1, l.room_h as usize + 1);
+        let mut img = spelunk_core::Image::new(
+            (l.cols as usize * rw + 1) * p,
+            (l.rows as usize * rh + 1) * p,
+        );
+        for row in 0..l.rows {
+            for col in 0..l.cols {
+                let Some(ri) = l.room_at(col, row) else { continue };
+                for y in 0..l.room_h {
+                    for x in 0..l.room_w {
+                        let c = PALETTE[self.seen(ri, x, y) as usize];
+                        let px = (col as usize * rw + 1 + x as usize) * p;
+                        let py = (row as usize * rh + 1 + y as usize) * p;
+                        img.fill_square(px, py, p, c);
+                    }
+                }
+            }
+        }
+        img
+    }
+
     fn write_snapshot(&self) -> Snapshot {
         let s = &self.s;
         let mut w = ByteWriter::new();
@@ -747,6 +780,9 @@ impl Env for Montezuma {
     }
     fn render_text(&self) -> Option<String> {
         Some(self.render_room())
+    }
+    fn render_rgb(&self) -> Option<spelunk_core::Image> {
+        Some(self.render_level())
     }
     fn action_names(&self) -> &[&'static str] {
         &ACTION_NAMES

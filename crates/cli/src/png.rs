@@ -1,0 +1,77 @@
+//! A minimal PNG writer (RGB, 8 bits, stored deflate blocks): no dependency, files a few
+//! times larger than a compressing encoder's, which is fine for docs and screenshots.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use spelunk_core::Image;
+
+fn crc32(chunks: &[&[u8]]) -> u32 {
+    let mut table = [0u32; 256];
+    for (n, t) in table.iter_mut().enumerate() {
+        let mut c = n as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+        *t = c;
+    }
+    let mut crc = 0xFFFF_FFFFu32;
+    for chunk in chunks {
+        for &b in *chunk {
+            crc = table[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+        }
+    }
+    crc ^ 0xFFFF_FFFF
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(&kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc32(&[&kind, data]).to_be_bytes());
+}
+
+/// Encode an image as PNG bytes.
+pub fn encode(img: &Image) -> Vec<u8> {
+    let mut raw = Vec::with_capacity((img.width * 3 + 1) * img.height);
+    for row in img.rgb.chunks_exact(img.width * 3) {
+        raw.push(0);
+        raw.extend_from_slice(row);
+    }
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&(!len).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    z.extend_from_slice(&adler32(&raw).to_be_bytes());
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&(img.width as u32).to_be_bytes());
+    ihdr.extend_from_slice(&(img.height as u32).to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, *b"IHDR", &ihdr);
+    chunk(&mut out, *b"IDAT", &z);
+    chunk(&mut out, *b"IEND", &[]);
+    out
+}
+
+/// Write an image as a PNG file.
+pub fn write(path: &Path, img: &Image) -> Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(&encode(img)).with_context(|| format!("writing {}", path.display()))
+}
