@@ -18,7 +18,7 @@ use spelunk_core::{Action, AutoReset, ObsBuf, Registry, Rng, Space, VecEnv, VecE
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Suite {
-    /// A representative subset, 0.6 s per measurement (about half a minute in all).
+    /// A representative subset, 1.5 s per measurement (under a minute in all).
     Ci,
     /// Every registered id, 1.5 s per measurement.
     Full,
@@ -33,7 +33,7 @@ pub struct BenchArgs {
     /// Benchmark only these ids (repeatable); overrides the suite's list.
     #[arg(long = "env")]
     envs: Vec<String>,
-    /// Seconds per measurement, split over three rounds (default: 0.6 for ci, 1.5 for full).
+    /// Seconds per measurement, split over three rounds (default: 1.5 for ci and for full).
     #[arg(long)]
     seconds: Option<f64>,
     /// Envs in the vectorized measurement.
@@ -180,7 +180,7 @@ fn fmt_rate(r: f64) -> String {
 pub fn run(args: &BenchArgs) -> Result<()> {
     let reg = spelunk_envs::registry();
     let seconds = args.seconds.unwrap_or(match args.suite {
-        Suite::Ci => 0.6,
+        Suite::Ci => 1.5,
         Suite::Full => 1.5,
     });
     if !(seconds > 0.0 && seconds <= 600.0) {
