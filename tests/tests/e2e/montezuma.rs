@@ -39,7 +39,11 @@ fn montezuma_lite_is_solvable_and_the_plan_replays_in_the_env() {
     assert!(last.reward >= 10.0, "treasure reward, got {}", last.reward);
     assert!(total >= 10.0);
     assert!(rooms.len() >= 6, "the treasure is six rooms deep, plan visits {rooms:?}");
-    println!("Montezuma-Lite: shortest solution {} steps through {} rooms", plan.len(), rooms.len());
+    println!(
+        "Montezuma-Lite: shortest solution {} steps through {} rooms",
+        plan.len(),
+        rooms.len()
+    );
     assert!(plan.len() > 80, "shortest solution is long: {}", plan.len());
 }
 
@@ -205,14 +209,23 @@ fn sticky_actions_are_seeded() {
 #[test]
 fn the_documented_examples_load_and_the_example_level_is_solvable() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let levels = level::load_chain(&root.join("examples/two_rooms.txt")).expect("example level parses");
-    let mut env = Montezuma::from_levels("two-rooms", levels, MontezumaConfig::default()).expect("env");
+    let levels =
+        level::load_chain(&root.join("examples/two_rooms.txt")).expect("example level parses");
+    let mut env =
+        Montezuma::from_levels("two-rooms", levels, MontezumaConfig::default()).expect("env");
     let mut obs = ObsBuf::for_space(env.observation_space());
     env.reset(Some(0), None, obs.as_mut()).expect("reset");
     assert!(matches!(solve(&env, 1_000_000), Plan::Solved(_)), "the example level can be finished");
-    let text = std::fs::read_to_string(root.join("examples/montezuma_pixels.toml")).expect("example config");
+    let text = std::fs::read_to_string(root.join("examples/montezuma_pixels.toml"))
+        .expect("example config");
     let cfg: toml::Value = toml::from_str(&text).expect("example config is TOML");
     let cfg = serde_json::to_value(cfg).expect("json");
-    let env = spelunk_envs::registry().make_with("Montezuma-Lite-v0", &cfg).expect("example config builds an env");
-    assert!(env.observation_space().to_string().contains("[44, 60, 3]"), "{}", env.observation_space());
+    let env = spelunk_envs::registry()
+        .make_with("Montezuma-Lite-v0", &cfg)
+        .expect("example config builds an env");
+    assert!(
+        env.observation_space().to_string().contains("[44, 60, 3]"),
+        "{}",
+        env.observation_space()
+    );
 }
