@@ -20,7 +20,7 @@ use spelunk_core::{Action, AutoReset, ObsBuf, Registry, Rng, Space, VecEnv, VecE
 pub enum Suite {
     /// A representative subset, 1.5 s per measurement (under a minute in all).
     Ci,
-    /// Every registered id, 1.5 s per measurement.
+    /// Every registered id, 3 s per measurement.
     Full,
 }
 
@@ -33,7 +33,7 @@ pub struct BenchArgs {
     /// Benchmark only these ids (repeatable); overrides the suite's list.
     #[arg(long = "env")]
     envs: Vec<String>,
-    /// Seconds per measurement, split over three rounds (default: 1.5 for ci and for full).
+    /// Seconds per measurement, split over three rounds (default: 1.5 for ci, 3 for full).
     #[arg(long)]
     seconds: Option<f64>,
     /// Envs in the vectorized measurement.
@@ -181,7 +181,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let reg = spelunk_envs::registry();
     let seconds = args.seconds.unwrap_or(match args.suite {
         Suite::Ci => 1.5,
-        Suite::Full => 1.5,
+        Suite::Full => 3.0,
     });
     if !(seconds > 0.0 && seconds <= 600.0) {
         bail!("--seconds must be in (0, 600], got {seconds}");
