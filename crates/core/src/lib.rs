@@ -9,15 +9,18 @@
 //! - [`vec_env`]: [`VecEnv`], N environments stepped on T named worker threads into
 //!   contiguous preallocated buffers, with Gymnasium's three autoreset modes.
 //! - [`registry`]: versioned environment ids built from typed serde configs.
-//! - [`rng`]: the one seeded generator all environments draw from (xoshiro256++).
+//! - [`rng`]: the seeded generator environments draw from (xoshiro256++).
+//! - [`np_random`]: numpy's default generator bit for bit, for envs ported from Python.
 //! - [`digest`]: a stable 64-bit digest for golden determinism tests.
 //!
-//! This crate has no heavy dependencies (serde, `serde_json`, thiserror) and never will:
+//! This crate has no heavy dependencies (serde, `serde_json`, thiserror, crossbeam-utils) and
+//! never will:
 //! CI checks that it pulls no GPU, GUI or visualisation crate.
 
 pub mod digest;
 pub mod env;
 pub mod error;
+pub mod np_random;
 pub mod registry;
 pub mod rng;
 pub mod snapshot;
@@ -27,6 +30,7 @@ pub mod vec_env;
 pub use digest::Digest;
 pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, Step};
 pub use error::{Error, Result};
+pub use np_random::NpRandom;
 pub use registry::{EnvEntry, Registry};
 pub use rng::Rng;
 pub use snapshot::{ByteReader, ByteWriter, Snapshot};

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
 use crate::{Action, DType, Digest, Env, Error, Info, ObsMut, Result, Space};
@@ -190,9 +191,11 @@ struct Shared {
     act_f32: SharedSlice<f32>,
     act_kind: UnsafeCell<(ActKind, usize)>,
     cmd: UnsafeCell<Cmd>,
-    epoch: AtomicU64,
-    pending: AtomicUsize,
-    parked: Vec<AtomicBool>,
+    // The step protocol's atomics live on their own cache lines: workers spin on `epoch`
+    // while the caller counts down `pending`, and each `parked` flag has one writer.
+    epoch: CachePadded<AtomicU64>,
+    pending: CachePadded<AtomicUsize>,
+    parked: Vec<CachePadded<AtomicBool>>,
     shutdown: AtomicBool,
     errors: Vec<Mutex<Option<(usize, Error)>>>,
 }
@@ -432,9 +435,9 @@ impl VecEnv {
             act_f32: SharedSlice::new(num_envs * act_dims, 0.0),
             act_kind: UnsafeCell::new((ActKind::None, act_dims)),
             cmd: UnsafeCell::new(Cmd::Step),
-            epoch: AtomicU64::new(0),
-            pending: AtomicUsize::new(0),
-            parked: (0..threads).map(|_| AtomicBool::new(false)).collect(),
+            epoch: CachePadded::new(AtomicU64::new(0)),
+            pending: CachePadded::new(AtomicUsize::new(0)),
+            parked: (0..threads).map(|_| CachePadded::new(AtomicBool::new(false))).collect(),
             shutdown: AtomicBool::new(false),
             errors: (0..threads).map(|_| Mutex::new(None)).collect(),
         });

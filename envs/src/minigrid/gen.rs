@@ -50,12 +50,18 @@ pub(crate) struct Scratch {
 const MAX_TRIES: u32 = 100_000;
 
 impl MiniGrid {
+    /// MiniGrid's `_rand_int`: `np_random.integers(low, high)`.
     fn rand_int(&mut self, low: i32, high: i32) -> i32 {
-        self.rng.range_i64(i64::from(low), i64::from(high)) as i32
+        self.rng.integers(i64::from(low), i64::from(high)) as i32
+    }
+
+    /// A uniform index in `0..n`, drawn as `_rand_elem` draws it.
+    fn rand_index(&mut self, n: usize) -> usize {
+        self.rng.integers(0, n as i64) as usize
     }
 
     fn rand_color(&mut self) -> u8 {
-        COLOR_ORDER[self.rng.index(6)]
+        COLOR_ORDER[self.rand_index(6)]
     }
 
     fn gen_error(&self, what: &str) -> Error {
@@ -269,7 +275,7 @@ impl MiniGrid {
                         n += 1;
                     }
                 }
-                let color = choices[self.rng.index(n)];
+                let color = choices[self.rand_index(n)];
                 self.set(room.entry_door.0, room.entry_door.1, Cell::door(color, CLOSED));
                 prev_color = Some(color);
             }
@@ -337,7 +343,7 @@ impl MiniGrid {
                     k += 1;
                 }
             }
-            let exit_wall = walls[self.rng.index(3)];
+            let exit_wall = walls[self.rand_index(3)];
             let next_entry_wall = (exit_wall + 2) % 4;
             let exit = match exit_wall {
                 0 => (tx + sx - 1, ty + self.rand_int(1, sy - 1)),
@@ -501,9 +507,9 @@ impl MiniGrid {
             if count == rows * cols {
                 return Ok(());
             }
-            let i = self.rng.index(cols);
-            let j = self.rng.index(rows);
-            let k = self.rng.index(4);
+            let i = self.rand_index(cols);
+            let j = self.rand_index(rows);
+            let k = self.rand_index(4);
             let room = self.scratch.grid_rooms[j * cols + i];
             if room.door_pos[k].is_none() || room.doors[k] != 0 {
                 continue;
@@ -524,12 +530,12 @@ impl MiniGrid {
         for j in 1..rows {
             self.remove_wall(1, j, 3);
         }
-        let room_idx = self.rng.index(rows);
+        let room_idx = self.rand_index(rows);
         let door_color = self.rand_color();
         self.add_door(2, room_idx, 2, door_color, true);
         let ball_color = self.rand_color();
         self.place_in_room(2, room_idx, Cell::obj(BALL, ball_color))?;
-        let key_row = self.rng.index(rows);
+        let key_row = self.rand_index(rows);
         self.place_in_room(0, key_row, Cell::obj(KEY, door_color))?;
         self.place_agent_in_room(1, rows / 2)?;
         self.connect_all()?;
@@ -545,13 +551,15 @@ impl MiniGrid {
 
     fn gen_obstructed_maze_1(&mut self, key_in_box: bool, blocked: bool) -> Result<()> {
         self.room_grid(1, 2, 6);
-        // door_colors = _rand_subset(COLOR_NAMES, 6): a random permutation; we need its head.
-        let mut colors = COLOR_ORDER;
-        for n in 0..colors.len() {
-            let pick = n + self.rng.index(colors.len() - n);
-            colors.swap(n, pick);
+        // door_colors = _rand_subset(COLOR_NAMES, 6): pick from the remaining list in order,
+        // removing each pick; all six draws happen although only the first colour is used.
+        let mut remaining = COLOR_ORDER.to_vec();
+        let mut picked = [0u8; 6];
+        for p in &mut picked {
+            let k = self.rand_index(remaining.len());
+            *p = remaining.remove(k);
         }
-        let door_color = colors[0];
+        let door_color = picked[0];
         let pos = self.add_door(0, 0, 0, door_color, true);
         if blocked {
             let (dx, dy) = DIR_TO_VEC[0];

@@ -13,11 +13,15 @@
 //! - each family's default `max_steps` and its generator's structure (room placement, door
 //!   and key rules, `connect_all`, rejection rules).
 //!
-//! What differs, and why: layouts are drawn from Spelunk's seeded generator
-//! ([`spelunk_core::Rng`]), not numpy's PCG64, so seed 3 here is not seed 3 in Python; the
-//! distribution over layouts is the same. To compare step for step, import a layout from
-//! MiniGrid's full-grid encoding with [`Layout`] and [`MiniGrid::from_layout`]; the
-//! cross-check test replays Python-recorded episodes that way.
+//! - the layouts themselves: the generators make the same draws in the same order from
+//!   [`spelunk_core::NpRandom`], numpy's generator bit for bit, seeded as Gymnasium seeds
+//!   `env.np_random`, so `reset(seed = 3)` here builds the grid that `reset(seed=3)` builds in
+//!   Python. The cross-check test compares layouts for recorded seeds and replays the
+//!   recorded episodes step for step.
+//!
+//! What differs: an env never seeded starts from seed 0 (Gymnasium draws fresh OS entropy).
+//! A grid made elsewhere can be imported from MiniGrid's full-grid encoding with [`Layout`]
+//! and [`MiniGrid::from_layout`].
 //!
 //! The grid is stored with a border of `agent_view_size − 1` walls on every side, so the
 //! view is gathered by fixed offsets with no bounds checks (cells outside MiniGrid's grid
@@ -29,7 +33,8 @@ mod gen;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spelunk_core::{
-    Action, ByteReader, ByteWriter, DType, Env, Error, Info, ObsMut, Result, Rng, Snapshot, Space,
+    Action, ByteReader, ByteWriter, DType, Env, Error, Info, NpRandom, ObsMut, Result, Snapshot,
+    Space,
 };
 
 pub use cell::Cell;
@@ -39,7 +44,7 @@ use cell::{BOX, DOOR, EMPTY, GOAL, KEY, LAVA, LOCKED, OPEN};
 pub const ACTION_NAMES: [&str; 7] =
     ["left", "right", "forward", "pickup", "drop", "toggle", "done"];
 
-const SNAPSHOT_KIND: &str = "minigrid/1";
+const SNAPSHOT_KIND: &str = "minigrid/2";
 
 /// Which MiniGrid family an env is, with its parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,7 +203,7 @@ pub struct MiniGrid {
     step_count: u32,
     task: Task,
     mission: String,
-    rng: Rng,
+    rng: NpRandom,
     done: bool,
     started: bool,
     score: f32,
@@ -277,7 +282,7 @@ impl MiniGrid {
             step_count: 0,
             task,
             mission: String::with_capacity(64),
-            rng: Rng::seed_from_u64(0),
+            rng: NpRandom::new(0),
             done: false,
             started: false,
             score: 0.0,
@@ -573,7 +578,13 @@ impl MiniGrid {
             }
         }
         w.bytes(self.mission.as_bytes());
-        w.rng(&self.rng);
+        let (state, inc, has_uint32, uinteger) = self.rng.raw();
+        for v in [state, inc] {
+            w.u64((v >> 64) as u64);
+            w.u64(v as u64);
+        }
+        w.bool(has_uint32);
+        w.u32(uinteger);
         w.bool(self.done);
         w.bool(self.started);
         w.f32(self.score);
@@ -616,7 +627,11 @@ impl MiniGrid {
         };
         let mission = std::str::from_utf8(r.bytes()?)
             .map_err(|_| Error::Snapshot("corrupt snapshot: mission is not UTF-8".into()))?;
-        let rng = r.rng()?;
+        let mut words = [0u128; 2];
+        for v in &mut words {
+            *v = (u128::from(r.u64()?) << 64) | u128::from(r.u64()?);
+        }
+        let rng = NpRandom::from_raw(words[0], words[1], r.bool()?, r.u32()?);
         let done = r.bool()?;
         let started = r.bool()?;
         let score = r.f32()?;
@@ -708,7 +723,7 @@ impl Env for MiniGrid {
         let len = self.observation_space.flat_len();
         let out = obs.expect_u8(&self.id, len)?;
         if let Some(s) = seed {
-            self.rng = Rng::seed_from_u64(s);
+            self.rng = NpRandom::new(s);
         }
         self.carrying = None;
         self.step_count = 0;

@@ -14,6 +14,7 @@ mod minigrid_levels;
 mod minigrid_python;
 mod montezuma;
 mod noisy_tv;
+mod np_random;
 mod vec_env;
 
 #[global_allocator]
