@@ -10,6 +10,7 @@
 mod alloc_free;
 mod bad_input;
 mod determinism;
+mod empowerment;
 mod minigrid_levels;
 mod minigrid_python;
 mod montezuma;
