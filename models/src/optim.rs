@@ -56,7 +56,15 @@ impl std::fmt::Debug for Adam {
 impl Adam {
     /// An optimiser over every variable of `params`.
     pub fn new(params: &ParamStore, config: AdamConfig) -> Result<Self> {
-        let vars = params.vars();
+        Self::over(params.vars(), config)
+    }
+
+    /// An optimiser over the variables of several stores.
+    pub fn over_stores(stores: &[&ParamStore], config: AdamConfig) -> Result<Self> {
+        Self::over(stores.iter().flat_map(|s| s.vars()).collect(), config)
+    }
+
+    fn over(vars: Vec<candle_core::Var>, config: AdamConfig) -> Result<Self> {
         let p = ParamsAdamW {
             lr: config.lr,
             beta1: config.beta1,

@@ -76,6 +76,16 @@ impl ParamStore {
         Ok(out)
     }
 
+    /// An independent copy (new variables with the same values).
+    pub fn deep_copy(&self) -> Result<Self> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), Var::from_tensor(&v.as_tensor().copy()?)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { device: self.device.clone(), vars, rng: self.rng })
+    }
+
     /// The variables, for an optimiser.
     pub fn vars(&self) -> Vec<Var> {
         self.vars.iter().map(|(_, v)| v.clone()).collect()
@@ -139,25 +149,23 @@ impl ParamStore {
         Ok(())
     }
 
-    /// Write a safetensors checkpoint tagged with the module name and its JSON config.
-    pub fn save(&self, path: &Path, module: &str, config_json: &str) -> Result<()> {
+    /// Encode as safetensors bytes tagged with the module name and its JSON config.
+    pub fn to_bytes(&self, module: &str, config_json: &str) -> Result<Vec<u8>> {
         let mut meta = HashMap::new();
         meta.insert("spelunk.module".to_owned(), module.to_owned());
         meta.insert("spelunk.config".to_owned(), config_json.to_owned());
         let data: Vec<(&str, &Tensor)> =
             self.vars.iter().map(|(n, v)| (n.as_str(), v.as_tensor())).collect();
-        safetensors::tensor::serialize_to_file(data, Some(meta), path).map_err(|e| {
-            Error::Checkpoint { path: path.display().to_string(), message: e.to_string() }
-        })
+        safetensors::tensor::serialize(data, Some(meta))
+            .map_err(|e| Error::Checkpoint { path: format!("<{module}>"), message: e.to_string() })
     }
 
-    /// Load a checkpoint written by [`ParamStore::save`] for the same module and shapes;
-    /// returns its config JSON. Nothing changes unless every check passes.
-    pub fn load(&self, path: &Path, module: &str) -> Result<String> {
-        let p = path.display().to_string();
-        let bad = |message: String| Error::Checkpoint { path: p.clone(), message };
-        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    /// Load bytes written by [`ParamStore::to_bytes`] for the same module, names and shapes;
+    /// returns the config JSON. `source` names the bytes in errors. Nothing changes unless
+    /// every check passes.
+    pub fn load_bytes(&self, bytes: &[u8], module: &str, source: &str) -> Result<String> {
+        let bad = |message: String| Error::Checkpoint { path: source.to_owned(), message };
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let info = meta.metadata().clone().unwrap_or_default();
         let theirs = info.get("spelunk.module").cloned().unwrap_or_else(|| "<none>".into());
@@ -165,9 +173,12 @@ impl ParamStore {
             return Err(bad(format!("checkpoint is of module `{theirs}`, this is `{module}`")));
         }
         let tensors =
-            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-        self.check_same(tensors.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec())), &p)?;
-        let loaded = candle_core::safetensors::load_buffer(&bytes, &self.device)?;
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+        self.check_same(
+            tensors.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec())),
+            source,
+        )?;
+        let loaded = candle_core::safetensors::load_buffer(bytes, &self.device)?;
         for (name, _) in &self.vars {
             let t = loaded.get(name).ok_or_else(|| bad(format!("missing parameter `{name}`")))?;
             if t.dtype() != DType::F32 {
@@ -178,5 +189,23 @@ impl ParamStore {
             var.set(&loaded[name])?;
         }
         Ok(info.get("spelunk.config").cloned().unwrap_or_default())
+    }
+
+    /// Write a safetensors checkpoint tagged with the module name and its JSON config.
+    pub fn save(&self, path: &Path, module: &str, config_json: &str) -> Result<()> {
+        let bytes = self.to_bytes(module, config_json)?;
+        std::fs::write(path, bytes).map_err(|e| Error::Checkpoint {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Load a checkpoint written by [`ParamStore::save`] for the same module and shapes;
+    /// returns its config JSON. Nothing changes unless every check passes.
+    pub fn load(&self, path: &Path, module: &str) -> Result<String> {
+        let p = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Checkpoint { path: p.clone(), message: e.to_string() })?;
+        self.load_bytes(&bytes, module, &p)
     }
 }

@@ -82,6 +82,10 @@ impl ByteWriter {
             self.u64(w);
         }
     }
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
     /// Finish into a snapshot with the given kind tag.
     pub fn finish(self, kind: &str) -> Snapshot {
         Snapshot { kind: kind.to_owned(), bytes: self.buf }

@@ -3,6 +3,11 @@
 //!
 //! - [`counts`]: count-based bonuses `β / √n(s)`, tabular (exact states) and hashed
 //!   (SimHash pseudo-counts, Tang et al. 2017).
+//! - [`distill`]: RND and RDD, a predictor distilling a fixed random network (with noisy
+//!   targets for RDD).
+//! - [`icm`]: the Intrinsic Curiosity Module's forward-model error.
+//! - [`byol`]: BYOL-Explore's latent prediction error, and Curiosity in Hindsight, which
+//!   explains away the unpredictable part of the next state with a hindsight variable.
 //! - [`empowerment`]: exact n-step empowerment by Blahut–Arimoto channel capacity over an
 //!   environment's snapshots, as a reward and as a map.
 //! - [`normalize`]: the normalisations a bonus stream can use (none, running std of the
@@ -13,9 +18,13 @@
 //! converted by the caller (`ObsBuf` → `f32`). NaN or infinite inputs are errors, never a
 //! silent NaN bonus.
 
+pub mod byol;
 pub mod counts;
+pub mod distill;
 pub mod empowerment;
 pub mod error;
+pub mod icm;
+mod neural;
 pub mod normalize;
 
 pub use error::{Error, Result};
