@@ -4,10 +4,12 @@
 //!   bandit baselines' regret); table on stdout, JSON with `--json`.
 //! - `spelunk envs` — registered environment ids with their spaces.
 //! - `spelunk play ENV` — play a gridworld in the terminal.
+//! - `spelunk explore` — exploration experiments with the intrinsic bonuses.
 
 mod bench;
 mod config;
 mod envs_cmd;
+mod explore;
 mod play;
 mod plot;
 mod png;
@@ -31,6 +33,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List environment ids with their spaces.
     Envs(envs_cmd::EnvsArgs),
+    /// Run an exploration experiment with the intrinsic bonuses.
+    Explore(explore::ExploreArgs),
     /// Play an environment in the terminal.
     Play(play::PlayArgs),
 }
@@ -40,6 +44,7 @@ fn main() {
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
         Command::Envs(a) => envs_cmd::run(&a),
+        Command::Explore(a) => explore::run(&a),
         Command::Play(a) => play::run(&a),
     };
     if let Err(e) = result {
