@@ -246,3 +246,156 @@ mod tests {
         assert!(blahut_arimoto(&[1.0], 2, 2, 1e-6, 10).is_err());
     }
 }
+
+/// The variational estimate of empowerment for environments too large to enumerate
+/// (Mohamed & Rezende 2015; Gregor, Rezende & Wierstra 2016): a source policy `ω(aⁿ | s)` and
+/// an inverse model `q(aⁿ | s, s')` trained to maximise the lower bound
+/// `𝔈(s) ≥ E_{aⁿ ~ ω}[ln q(aⁿ | s, s') − ln ω(aⁿ | s)]`.
+///
+/// Here the expectation over `aⁿ` is summed exactly over the action sequences given for each
+/// state (their outcomes come from the env), so the bound is differentiable in both networks
+/// without a score-function estimator; it is tight when `q` is the posterior and `ω` the
+/// capacity-achieving distribution, where it equals the Blahut–Arimoto value.
+pub mod variational {
+    use spelunk_models::{Activation, Adam, AdamConfig, Device, Mlp, ParamStore, Tensor};
+
+    use crate::neural::{self, candle_err, model_err};
+    use crate::{Error, Result};
+
+    /// One state: its features and the features reached by each action sequence.
+    #[derive(Clone, Debug)]
+    pub struct StateOutcomes {
+        /// Features of the state.
+        pub state: Vec<f32>,
+        /// Features after each of the `sequences` action sequences, in sequence order.
+        pub outcomes: Vec<Vec<f32>>,
+    }
+
+    /// Settings.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct VariationalConfig {
+        /// Features per state.
+        pub obs_dim: usize,
+        /// Number of action sequences.
+        pub sequences: usize,
+        /// Hidden sizes of both networks.
+        pub hidden: Vec<usize>,
+        /// Optimiser.
+        pub optimizer: AdamConfig,
+        /// Seed.
+        pub seed: u64,
+    }
+
+    /// Source policy and inverse model.
+    pub struct Variational {
+        config: VariationalConfig,
+        device: Device,
+        params: ParamStore,
+        source: Mlp,
+        inverse: Mlp,
+        opt: Adam,
+    }
+
+    impl Variational {
+        /// Build.
+        pub fn new(config: VariationalConfig) -> Result<Self> {
+            if config.obs_dim == 0 || config.sequences < 2 {
+                return Err(Error::Config {
+                    module: "variational-empowerment",
+                    message: "obs_dim ≥ 1 and at least 2 sequences".into(),
+                });
+            }
+            let me = model_err("variational-empowerment");
+            let device = Device::Cpu;
+            let mut params = ParamStore::new(&device, config.seed);
+            let source = Mlp::new(
+                &mut params,
+                "source",
+                config.obs_dim,
+                &config.hidden,
+                config.sequences,
+                Activation::Relu,
+            )
+            .map_err(&me)?;
+            let inverse = Mlp::new(
+                &mut params,
+                "inverse",
+                2 * config.obs_dim,
+                &config.hidden,
+                config.sequences,
+                Activation::Relu,
+            )
+            .map_err(&me)?;
+            let opt = Adam::new(&params, config.optimizer).map_err(&me)?;
+            Ok(Self { config, device, params, source, inverse, opt })
+        }
+
+        /// The parameters (for gradient checks).
+        pub fn params(&self) -> &ParamStore {
+            &self.params
+        }
+
+        /// The bound per state in nats, `[states]`.
+        pub fn bound(&self, data: &[StateOutcomes]) -> Result<Tensor> {
+            let ce = candle_err("variational-empowerment");
+            let me = model_err("variational-empowerment");
+            let (d, k) = (self.config.obs_dim, self.config.sequences);
+            let mut s = Vec::with_capacity(data.len() * d);
+            let mut pairs = Vec::with_capacity(data.len() * k * 2 * d);
+            for st in data {
+                if st.state.len() != d
+                    || st.outcomes.len() != k
+                    || st.outcomes.iter().any(|o| o.len() != d)
+                {
+                    return Err(Error::Shape {
+                        module: "variational-empowerment",
+                        message: format!("each state needs {d} features and {k} outcomes of {d}"),
+                    });
+                }
+                s.extend_from_slice(&st.state);
+                for o in &st.outcomes {
+                    pairs.extend_from_slice(&st.state);
+                    pairs.extend_from_slice(o);
+                }
+            }
+            let n = data.len();
+            let s = neural::rows(&s, d, &self.device).map_err(&ce)?;
+            let logw = neural::log_softmax(&self.source.forward(&s).map_err(&me)?).map_err(&ce)?; // [n, k]
+            let pairs = neural::rows(&pairs, 2 * d, &self.device).map_err(&ce)?;
+            let logq_all =
+                neural::log_softmax(&self.inverse.forward(&pairs).map_err(&me)?).map_err(&ce)?; // [n*k, k]
+                                                                                                // ln q(a | s, s'_a): the diagonal of each state's k × k block.
+            let eye = Tensor::eye(k, candle_core::DType::F32, &self.device).map_err(&ce)?;
+            let logq = logq_all
+                .reshape((n, k, k))
+                .and_then(|t| t.broadcast_mul(&eye))
+                .and_then(|t| t.sum(2))
+                .map_err(&ce)?; // [n, k]
+            let w = logw.exp().map_err(&ce)?;
+            ((logq - &logw).and_then(|x| x * w)).and_then(|x| x.sum(1)).map_err(ce)
+        }
+
+        /// Maximise the mean bound over `data` for `steps` Adam steps; returns the final mean
+        /// bound in bits.
+        pub fn fit(&mut self, data: &[StateOutcomes], steps: usize) -> Result<f64> {
+            let ce = candle_err("variational-empowerment");
+            let mut last = 0.0;
+            for _ in 0..steps {
+                let b = self.bound(data)?.mean_all().map_err(&ce)?;
+                last = f64::from(b.to_scalar::<f32>().map_err(&ce)?);
+                let loss = b.neg().map_err(&ce)?;
+                self.opt.backward_step(&loss).map_err(model_err("variational-empowerment"))?;
+            }
+            Ok(last / std::f64::consts::LN_2)
+        }
+
+        /// The bound of each state in bits.
+        pub fn bits(&self, data: &[StateOutcomes]) -> Result<Vec<f64>> {
+            let v = self
+                .bound(data)?
+                .to_vec1::<f32>()
+                .map_err(candle_err("variational-empowerment"))?;
+            Ok(v.into_iter().map(|x| f64::from(x) / std::f64::consts::LN_2).collect())
+        }
+    }
+}

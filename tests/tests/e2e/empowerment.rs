@@ -95,3 +95,82 @@ fn sampled_sequences_give_a_lower_bound() {
         exact.bits
     );
 }
+
+#[test]
+fn the_variational_estimate_tracks_the_exact_map() {
+    use spelunk_intrinsic::empowerment::variational::{
+        StateOutcomes, Variational, VariationalConfig,
+    };
+    use spelunk_models::AdamConfig;
+    // A 9x7 room with a few walls, so empowerment varies from cell to cell.
+    let text = "room_size = 9x7\nmax_steps = 100000\n\nroom 0 0\n#########\n#@..#...#\n#.#.#.#.#\n#.#...#.#\n#...#...#\n#.#...#.#\n#########\n";
+    let l = level::parse(text, "<maze>", None).expect("level");
+    let mut env = Montezuma::from_levels("maze", vec![l], MontezumaConfig::default()).expect("env");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    env.reset(Some(0), None, obs.as_mut()).expect("reset");
+    let base = env.state();
+    let horizon = 2;
+    let config = NStepConfig { horizon, ..NStepConfig::default() };
+    let cells: Vec<(i32, i32)> = (1..6)
+        .flat_map(|y| (1..8).map(move |x| (x, y)))
+        .filter(|&(x, y)| env.tile_at(0, x, y) != level::tile::WALL)
+        .collect();
+    let one_hot = |x: i32, y: i32| {
+        let mut v = vec![0f32; 63];
+        v[(y * 9 + x) as usize] = 1.0;
+        v
+    };
+    let mut exact = Vec::new();
+    let mut data = Vec::new();
+    for &(x, y) in &cells {
+        env.set_state(MzState { x, y, entry: (0, x, y), ..base });
+        let snap = env.snapshot().expect("snapshot");
+        exact.push(
+            empowerment::n_step(&mut env, &snap, &config, &empowerment::position_key)
+                .expect("exact")
+                .bits,
+        );
+        // The same sequences in the same order as n_step enumerates them.
+        let outcomes = (0..25usize)
+            .map(|code| {
+                env.restore(&snap).expect("restore");
+                let (a0, a1) = (code % 5, code / 5);
+                for a in [a0, a1] {
+                    env.step(Action::Discrete(a as i64), obs.as_mut()).expect("step");
+                }
+                let i = env.info();
+                one_hot(i.x.unwrap_or(0), i.y.unwrap_or(0))
+            })
+            .collect();
+        data.push(StateOutcomes { state: one_hot(x, y), outcomes });
+    }
+    let mut v = Variational::new(VariationalConfig {
+        obs_dim: 63,
+        sequences: 25,
+        hidden: vec![64],
+        optimizer: AdamConfig { lr: 1e-2, ..AdamConfig::default() },
+        seed: 1,
+    })
+    .expect("variational");
+    let s = data[..4].to_vec();
+    let loss = v.bound(&s).expect("bound").mean_all().expect("mean");
+    assert!(spelunk_models::params_without_gradient(v.params(), &loss).expect("grads").is_empty());
+    v.fit(&data, 1500).expect("fit");
+    let est = v.bits(&data).expect("bits");
+    for (e, x) in est.iter().zip(&exact) {
+        assert!(*e <= x + 1e-3, "the bound cannot exceed the capacity: {e} > {x}");
+    }
+    let r = pearson(&est, &exact);
+    let gap = exact.iter().zip(&est).map(|(x, e)| x - e).sum::<f64>() / exact.len() as f64;
+    println!("variational vs exact 2-step empowerment over {} cells: Pearson r = {r:.3}, mean gap {gap:.3} bits", cells.len());
+    assert!(r > 0.9, "Pearson r = {r}");
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
