@@ -68,6 +68,9 @@ pub struct ExploreArgs {
     /// Methods (default: all).
     #[arg(long = "method", value_enum)]
     methods: Vec<Method>,
+    /// Noise settings (default: all four): none, brownian, pixel_noise, remote.
+    #[arg(long = "setting")]
+    settings: Vec<String>,
     /// Seeds per method and setting.
     #[arg(long, default_value_t = 3)]
     seeds: u64,
@@ -278,6 +281,11 @@ fn run_one(
 
 pub fn run(args: &ExploreArgs) -> Result<()> {
     let Experiment::NoisyTv = args.experiment;
+    // The bonus networks are small: candle's multi-threaded kernels spend more time handing
+    // work between threads than computing (3× slower here). One thread unless told otherwise.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     if args.seeds == 0 || args.steps < 1000 {
         bail!("--seeds must be ≥ 1 and --steps ≥ 1000");
     }
@@ -294,13 +302,23 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
     } else {
         args.methods.clone()
     };
-    let pb = ProgressBar::new((methods.len() * SETTINGS.len()) as u64 * args.seeds);
+    for s in &args.settings {
+        if !SETTINGS.iter().any(|(name, _)| name == s) {
+            bail!("unknown setting `{s}`; settings are none, brownian, pixel_noise, remote");
+        }
+    }
+    let settings: Vec<(&'static str, &'static str)> = SETTINGS
+        .iter()
+        .copied()
+        .filter(|(name, _)| args.settings.is_empty() || args.settings.iter().any(|s| s == name))
+        .collect();
+    let pb = ProgressBar::new((methods.len() * settings.len()) as u64 * args.seeds);
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut runs = Vec::new();
-    for &(setting, id) in &SETTINGS {
+    for &(setting, id) in &settings {
         for &m in &methods {
             for seed in 0..args.seeds {
                 pb.set_message(format!("{setting}: {m:?} seed {seed}"));
@@ -322,10 +340,10 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         "runs": runs,
     }))?;
     std::fs::write(args.out.join("noisy_tv.json"), json)?;
-    let table = summary(&runs, &methods, args);
+    let table = summary(&runs, &methods, &settings, args);
     std::fs::write(args.out.join("noisy_tv.md"), &table)?;
     print!("{table}");
-    for &(setting, _) in &SETTINGS {
+    for &(setting, _) in &settings {
         let series: Vec<crate::plot::Series> = methods
             .iter()
             .map(|&m| {
@@ -355,20 +373,25 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
     Ok(())
 }
 
-fn summary(runs: &[Run], methods: &[Method], args: &ExploreArgs) -> String {
+fn summary(
+    runs: &[Run],
+    methods: &[Method],
+    settings: &[(&str, &str)],
+    args: &ExploreArgs,
+) -> String {
     let mut s = format!(
         "# Noisy-TV maze: trackers found and time spent watching the TV\n\n`spelunk explore --experiment noisy-tv --seeds {} --steps {}` — mean over {} seeds of the trackers\nfound per episode (of 4) in the last quarter of each run, and the fraction of all steps spent\nwatching the TV.\n\n| method |",
         args.seeds, args.steps, args.seeds
     );
-    for (setting, _) in SETTINGS {
+    for (setting, _) in settings {
         s.push_str(&format!(" {setting}: trackers | {setting}: watching |"));
     }
     s.push_str("\n|---|");
-    s.push_str(&"---:|---:|".repeat(SETTINGS.len()));
+    s.push_str(&"---:|---:|".repeat(settings.len()));
     s.push('\n');
     for &m in methods {
         s.push_str(&format!("| {m:?} |"));
-        for (setting, _) in SETTINGS {
+        for &(setting, _) in settings {
             let rs: Vec<&Run> =
                 runs.iter().filter(|r| r.method == m && r.setting == setting).collect();
             let n = rs.len().max(1) as f64;
