@@ -27,7 +27,8 @@ use spelunk_core::{
 };
 
 const SNAPSHOT_KIND: &str = "noisy-tv/1";
-const MAZE: [&str; 15] = [
+/// The maze: `#` wall, `T` tracker, `V` TV nook, `@` start.
+pub const MAZE: [&str; 15] = [
     "###############",
     "#T....#......T#",
     "#.###.#.####..#",

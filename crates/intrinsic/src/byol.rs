@@ -261,13 +261,7 @@ impl IntrinsicReward for ByolExplore {
         self.config.obs_dim
     }
     fn compute(&mut self, batch: &Batch<'_>, out: &mut [f32]) -> Result<()> {
-        batch.validate(self.name, self.config.obs_dim)?;
-        if out.len() != batch.len() {
-            return Err(Error::Shape {
-                module: self.name,
-                message: format!("out has {} slots for {} transitions", out.len(), batch.len()),
-            });
-        }
+        batch.validate_out(self.name, self.config.obs_dim, out)?;
         let (bonus, _, _) = self.losses(batch)?;
         out.copy_from_slice(&bonus.to_vec1::<f32>().map_err(candle_err(self.name))?);
         Ok(())

@@ -119,13 +119,7 @@ impl IntrinsicReward for Counts {
         Ok(())
     }
     fn compute(&mut self, batch: &Batch<'_>, out: &mut [f32]) -> Result<()> {
-        batch.validate(self.name(), self.obs_dim)?;
-        if out.len() != batch.len() {
-            return Err(Error::Shape {
-                module: "counts",
-                message: format!("out has {} slots for {} transitions", out.len(), batch.len()),
-            });
-        }
+        batch.validate_out(self.name(), self.obs_dim, out)?;
         for (o, row) in out.iter_mut().zip(batch.next_obs.chunks_exact(self.obs_dim)) {
             let n = self.count(row).max(1);
             *o = self.beta / (n as f32).sqrt();

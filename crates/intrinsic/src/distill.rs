@@ -219,13 +219,7 @@ impl IntrinsicReward for Distillation {
         Ok(())
     }
     fn compute(&mut self, batch: &Batch<'_>, out: &mut [f32]) -> Result<()> {
-        batch.validate(self.name, self.config.obs_dim)?;
-        if out.len() != batch.len() {
-            return Err(Error::Shape {
-                module: self.name,
-                message: format!("out has {} slots for {} transitions", out.len(), batch.len()),
-            });
-        }
+        batch.validate_out(self.name, self.config.obs_dim, out)?;
         let e = self.error(batch.next_obs)?.to_vec1::<f32>().map_err(candle_err(self.name))?;
         out.copy_from_slice(&e);
         Ok(())

@@ -161,13 +161,7 @@ impl IntrinsicReward for Icm {
         self.config.obs_dim
     }
     fn compute(&mut self, batch: &Batch<'_>, out: &mut [f32]) -> Result<()> {
-        batch.validate("icm", self.config.obs_dim)?;
-        if out.len() != batch.len() {
-            return Err(Error::Shape {
-                module: "icm",
-                message: format!("out has {} slots for {} transitions", out.len(), batch.len()),
-            });
-        }
+        batch.validate_out("icm", self.config.obs_dim, out)?;
         let (bonus, _) = self.losses(batch)?;
         out.copy_from_slice(&bonus.to_vec1::<f32>().map_err(candle_err("icm"))?);
         Ok(())

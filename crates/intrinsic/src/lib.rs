@@ -101,6 +101,21 @@ impl Batch<'_> {
     }
 }
 
+impl Batch<'_> {
+    /// [`Batch::validate`], and check that `out` has one slot per transition.
+    pub fn validate_out(&self, module: &'static str, obs_dim: usize, out: &[f32]) -> Result<()> {
+        self.validate(module, obs_dim)?;
+        if out.len() == self.len() {
+            Ok(())
+        } else {
+            Err(Error::Shape {
+                module,
+                message: format!("out has {} slots for {} transitions", out.len(), self.len()),
+            })
+        }
+    }
+}
+
 /// Reject NaN and infinities.
 pub fn check_finite(module: &'static str, what: &'static str, values: &[f32]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {

@@ -99,23 +99,7 @@ fn trackers_pay_once_and_all_four_end_the_episode() {
 }
 
 fn bfs(from: (i32, i32), to: (i32, i32)) -> Vec<i64> {
-    const MAZE: [&str; 15] = [
-        "###############",
-        "#T....#......T#",
-        "#.###.#.####..#",
-        "#.#...#....#..#",
-        "#.#.#####..#..#",
-        "#...#...#.....#",
-        "###.#.#.#.#####",
-        "#.....#@......#",
-        "#.#####.###.#.#",
-        "#.#VVV#...#.#.#",
-        "#.#VVV#.#.#.#.#",
-        "#.#...#.#...#.#",
-        "#.###.#.#####.#",
-        "#T....#......T#",
-        "###############",
-    ];
+    use spelunk_envs::noisy_tv::MAZE;
     let moves = [(0, -1), (1, 0), (0, 1), (-1, 0)];
     let mut prev = std::collections::HashMap::new();
     let mut q = std::collections::VecDeque::from([from]);
