@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 use spelunk_core::{ByteWriter, Rng};
-use spelunk_models::{Activation, Adam, AdamConfig, Device, Mlp, ParamStore, Tensor};
+use spelunk_models::{Activation, Adam, AdamConfig, Cnn, Device, Mlp, ParamStore, Tensor};
 
 use crate::neural::{self, candle_err, model_err, ObsNorm};
 use crate::{Batch, Error, IntrinsicReward, ModuleState, Result};
@@ -46,6 +46,10 @@ pub struct DistillConfig {
     pub normalize_obs: bool,
     /// Optimiser.
     pub optimizer: AdamConfig,
+    /// Treat observations as `[height, width, channels]` frames (row-major, as the pixel
+    /// observations of the envs are) and use CNN trunks (RND's conv 8×8/4, 4×4/2, 3×3/1);
+    /// `None` for flat state observations and MLPs.
+    pub pixels: Option<[usize; 3]>,
     /// Seed of the networks, the update mask and the target noise.
     pub seed: u64,
 }
@@ -61,7 +65,64 @@ impl Default for DistillConfig {
             update_proportion: 0.25,
             normalize_obs: true,
             optimizer: AdamConfig { lr: 1e-4, ..AdamConfig::default() },
+            pixels: None,
             seed: 0,
+        }
+    }
+}
+
+/// A network from flat rows to the embedding: an MLP, or a CNN on frames (with an MLP on top
+/// for the predictor, which RND makes deeper than its target).
+enum Net {
+    Mlp(Mlp),
+    Cnn { cnn: Cnn, head: Option<Mlp>, shape: [usize; 3] },
+}
+
+impl Net {
+    fn build(
+        params: &mut ParamStore,
+        name: &str,
+        config: &DistillConfig,
+        hidden: &[usize],
+        deeper: bool,
+    ) -> spelunk_models::Result<Self> {
+        let d = config.embed_dim;
+        match config.pixels {
+            None => {
+                Ok(Net::Mlp(Mlp::new(params, name, config.obs_dim, hidden, d, Activation::Relu)?))
+            }
+            Some(shape @ [h, w, c]) => {
+                let width = if deeper { hidden.first().copied().unwrap_or(d) } else { d };
+                let cnn = Cnn::new(params, &format!("{name}.cnn"), c, h, w, width)?;
+                let head = if deeper {
+                    Some(Mlp::new(
+                        params,
+                        &format!("{name}.head"),
+                        width,
+                        &hidden[1.min(hidden.len())..],
+                        d,
+                        Activation::Relu,
+                    )?)
+                } else {
+                    None
+                };
+                Ok(Net::Cnn { cnn, head, shape })
+            }
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> spelunk_models::Result<Tensor> {
+        match self {
+            Net::Mlp(m) => m.forward(x),
+            Net::Cnn { cnn, head, shape: [h, w, c] } => {
+                let n = x.dim(0)?;
+                let frames = x.reshape((n, *h, *w, *c))?.permute((0, 3, 1, 2))?.contiguous()?;
+                let y = cnn.forward(&frames)?;
+                match head {
+                    Some(m) => m.forward(&y.relu()?),
+                    None => Ok(y),
+                }
+            }
         }
     }
 }
@@ -91,9 +152,9 @@ pub struct Distillation {
     config: DistillConfig,
     device: Device,
     predictor_params: ParamStore,
-    predictor: Mlp,
+    predictor: Net,
     target_params: ParamStore,
-    target: Mlp,
+    target: Net,
     opt: Adam,
     norm: ObsNorm,
     rng: Rng,
@@ -115,6 +176,14 @@ impl Distillation {
         if config.obs_dim == 0 || config.embed_dim == 0 {
             return Err(bad("obs_dim and embed_dim must be positive".into()));
         }
+        if let Some([h, w, c]) = config.pixels {
+            if h * w * c != config.obs_dim {
+                return Err(bad(format!(
+                    "pixels {h}×{w}×{c} do not make obs_dim {}",
+                    config.obs_dim
+                )));
+            }
+        }
         if !(config.sigma >= 0.0 && config.sigma.is_finite()) {
             return Err(bad(format!("sigma must be finite and ≥ 0, got {}", config.sigma)));
         }
@@ -127,23 +196,16 @@ impl Distillation {
         let device = Device::Cpu;
         let me = model_err(name);
         let mut target_params = ParamStore::new(&device, config.seed ^ 0x7A4E_7000);
-        let target = Mlp::new(
-            &mut target_params,
-            "target",
-            config.obs_dim,
-            &config.target_hidden,
-            config.embed_dim,
-            Activation::Relu,
-        )
-        .map_err(&me)?;
+        let target =
+            Net::build(&mut target_params, "target", &config, &config.target_hidden.clone(), false)
+                .map_err(&me)?;
         let mut predictor_params = ParamStore::new(&device, config.seed ^ 0x9E3D_0001);
-        let predictor = Mlp::new(
+        let predictor = Net::build(
             &mut predictor_params,
             "predictor",
-            config.obs_dim,
-            &config.predictor_hidden,
-            config.embed_dim,
-            Activation::Relu,
+            &config,
+            &config.predictor_hidden.clone(),
+            true,
         )
         .map_err(&me)?;
         let opt = Adam::new(&predictor_params, config.optimizer).map_err(&me)?;
@@ -307,6 +369,34 @@ mod tests {
                 .expect("grads");
             assert!(dead.is_empty(), "{}: no gradient for {dead:?}", m.name());
         }
+    }
+
+    #[test]
+    fn pixel_trunks_get_gradients_everywhere() {
+        for sigma in [0.0, 1.0] {
+            let config = DistillConfig {
+                obs_dim: 36 * 36 * 3,
+                embed_dim: 32,
+                pixels: Some([36, 36, 3]),
+                sigma,
+                ..DistillConfig::default()
+            };
+            let mut m =
+                Distillation::new(if sigma > 0.0 { "rdd" } else { "rnd" }, config).expect("module");
+            let mut rng = Rng::seed_from_u64(4);
+            let rows: Vec<f32> = (0..2 * 36 * 36 * 3).map(|_| rng.f32()).collect();
+            let loss = m.loss(&rows).expect("loss");
+            let dead = spelunk_models::params_without_gradient(m.predictor_params(), &loss)
+                .expect("grads");
+            assert!(dead.is_empty(), "{dead:?}");
+            let a = [0i64, 0];
+            let mut out = [0.0; 2];
+            m.compute(&batch(&rows, 36 * 36 * 3, &a), &mut out).expect("bonus");
+            assert!(out.iter().all(|v| v.is_finite() && *v > 0.0), "{out:?}");
+        }
+        let bad =
+            DistillConfig { obs_dim: 10, pixels: Some([2, 2, 3]), ..DistillConfig::default() };
+        assert!(Distillation::new("rnd", bad).is_err());
     }
 
     #[test]
