@@ -293,14 +293,12 @@ impl IntrinsicReward for ByolExplore {
         neural::save_state(self.name, VERSION, &stores, &extra, &cfg)
     }
     fn load(&mut self, state: &ModuleState) -> Result<()> {
-        let cfg =
-            serde_json::to_string(&self.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
         let mut stores = vec![&self.online, &self.target, &self.head_params];
         if let Some(h) = &self.hindsight {
             stores.push(&h.gen_params);
             stores.push(&h.critic_params);
         }
-        let extra = neural::load_state(state, self.name, VERSION, &stores, &cfg)?;
+        let extra = neural::load_state(state, self.name, VERSION, &stores)?;
         if let Some(h) = &mut self.hindsight {
             let mut r = spelunk_core::ByteReader::new(&extra);
             h.rng = r.rng().map_err(|e| Error::Checkpoint(e.to_string()))?;

@@ -324,14 +324,11 @@ impl IntrinsicReward for Distillation {
         )
     }
     fn load(&mut self, state: &ModuleState) -> Result<()> {
-        let cfg =
-            serde_json::to_string(&self.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
         let extra = neural::load_state(
             state,
             self.name,
             VERSION,
             &[&self.predictor_params, &self.target_params],
-            &cfg,
         )?;
         let mut r = spelunk_core::ByteReader::new(&extra);
         let bad = |e: spelunk_core::Error| Error::Checkpoint(e.to_string());

@@ -179,9 +179,7 @@ impl IntrinsicReward for Icm {
         neural::save_state("icm", VERSION, &[&self.params], &ByteWriter::new(), &cfg)
     }
     fn load(&mut self, state: &ModuleState) -> Result<()> {
-        let cfg =
-            serde_json::to_string(&self.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
-        neural::load_state(state, "icm", VERSION, &[&self.params], &cfg).map(|_| ())
+        neural::load_state(state, "icm", VERSION, &[&self.params]).map(|_| ())
     }
 }
 

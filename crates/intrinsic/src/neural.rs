@@ -152,14 +152,12 @@ pub(crate) fn load_state(
     module: &'static str,
     version: u32,
     stores: &[&ParamStore],
-    config_json: &str,
 ) -> Result<Vec<u8>> {
     let mut r = state.expect(module, version)?;
     let bad = |e: spelunk_core::Error| Error::Checkpoint(e.to_string());
     // The saved config is kept for people reading the checkpoint; what must match (every
     // parameter's name and shape) is checked tensor by tensor below.
-    let _saved_config = r.bytes().map_err(bad)?;
-    let _ = config_json;
+    r.bytes().map_err(bad)?;
     let n = r.u32().map_err(bad)? as usize;
     if n != stores.len() {
         return Err(Error::Checkpoint(format!(
