@@ -252,11 +252,10 @@ fn run_one(
             curve.push((t, mean_found(&discovered)));
         }
         for i in 0..NUM_ENVS {
-            obs[i * OBS_DIM..(i + 1) * OBS_DIM].copy_from_slice(&{
-                let mut f = [0f32; OBS_DIM];
-                features(&bytes[i * OBS_DIM..(i + 1) * OBS_DIM], &mut f);
-                f
-            });
+            features(
+                &bytes[i * OBS_DIM..(i + 1) * OBS_DIM],
+                &mut obs[i * OBS_DIM..(i + 1) * OBS_DIM],
+            );
             states[i] = pos(&venv, i);
         }
     }

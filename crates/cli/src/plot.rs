@@ -29,6 +29,22 @@ fn nice_max(v: f64) -> f64 {
     10.0 * mag
 }
 
+/// An SVG document of `w × h` pixels on white, with a centred title.
+fn svg_start(w: f64, h: f64, title: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        w / 2.0,
+        esc(title)
+    );
+    s
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -43,17 +59,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
     let sx = |x: f64| l + x / xmax * (w - l - r);
     let sy = |y: f64| h - b - y / ymax * (h - t - b);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        w / 2.0,
-        esc(title)
-    );
+    let mut s = svg_start(w, h, title);
     for k in 0..=5 {
         let (xv, yv) = (xmax * f64::from(k) / 5.0, ymax * f64::from(k) / 5.0);
         let _ = write!(
@@ -132,17 +138,7 @@ pub fn log_bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String 
     let hi = bars.iter().map(|b| b.1).fold(1.0, f64::max);
     let (llo, lhi) = (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
     let sx = |v: f64| l + (v.max(1.0).log10() - llo) / (lhi - llo) * (w - l - r);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        w / 2.0,
-        esc(title)
-    );
+    let mut s = svg_start(w, h, title);
     let mut e = llo;
     while e <= lhi {
         let x = sx(10f64.powf(e));
