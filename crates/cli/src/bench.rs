@@ -69,6 +69,7 @@ pub const CI_ENVS: &[&str] = &[
     "Montezuma-Lite-v0",
     "NoisyTV-Maze-Brownian-v0",
     "Bandit-Bernoulli-10-v0",
+    "Arm-Push-v0",
 ];
 
 #[derive(Serialize)]
@@ -94,13 +95,67 @@ struct Report {
 
 pub use spelunk_envs::bandit::baselines::RegretRow as BanditRow;
 
-fn random_actions(space: &Space, count: usize, seed: u64) -> Result<Vec<i64>> {
-    let Some(n) = space.n() else { bail!("bench needs a discrete action space, got {space}") };
-    let mut rng = Rng::seed_from_u64(seed);
-    Ok((0..count).map(|_| rng.below(n) as i64).collect())
+/// A pool of pre-drawn uniform random actions (discrete indices or continuous vectors).
+enum Pool {
+    Discrete(Vec<i64>),
+    Continuous { values: Vec<f32>, dims: usize },
 }
 
-/// Steps/s of one env on this thread.
+impl Pool {
+    fn new(space: &Space, count: usize, seed: u64) -> Result<Self> {
+        let mut rng = Rng::seed_from_u64(seed);
+        if let Some(n) = space.n() {
+            return Ok(Pool::Discrete((0..count).map(|_| rng.below(n) as i64).collect()));
+        }
+        match space {
+            Space::Box { low, high, .. } if low.iter().chain(high).all(|v| v.is_finite()) => {
+                let values = (0..count)
+                    .flat_map(|_| {
+                        low.iter()
+                            .zip(high)
+                            .map(|(l, h)| l + (h - l) * rng.f32())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                Ok(Pool::Continuous { values, dims: low.len() })
+            }
+            _ => bail!("bench needs a discrete or bounded continuous action space, got {space}"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pool::Discrete(v) => v.len(),
+            Pool::Continuous { values, dims } => values.len() / dims,
+        }
+    }
+
+    fn action(&self, k: usize) -> Action<'_> {
+        match self {
+            Pool::Discrete(v) => Action::Discrete(v[k % v.len()]),
+            Pool::Continuous { values, dims } => {
+                let k = k % (values.len() / dims);
+                Action::Continuous(&values[k * dims..(k + 1) * dims])
+            }
+        }
+    }
+
+    /// Actions `k*n..(k+1)*n` for a vector env of `n` envs.
+    fn batch(&self, k: usize, n: usize) -> spelunk_core::Actions {
+        let rows = self.len() / n;
+        let r = (k % rows) * n;
+        match self {
+            Pool::Discrete(v) => spelunk_core::Actions::Discrete(v[r..r + n].to_vec()),
+            Pool::Continuous { values, dims } => spelunk_core::Actions::Continuous {
+                values: values[r * dims..(r + n) * dims].to_vec(),
+                dims: *dims,
+            },
+        }
+    }
+}
+
+/// Steps/s of one env on this thread. Steps run in chunks sized from a first timing, so
+/// slow envs (physics) and fast ones (gridworlds) both check the clock every ~50 ms.
 fn bench_single(
     reg: &Registry,
     id: &str,
@@ -109,13 +164,12 @@ fn bench_single(
 ) -> Result<f64> {
     let mut env = reg.make_with(id, cfg)?;
     let mut obs = ObsBuf::for_space(env.observation_space());
-    let actions = random_actions(env.action_space(), 1 << 16, 1)?;
+    let pool = Pool::new(env.action_space(), 1 << 16, 1)?;
     env.reset(Some(0), None, obs.as_mut())?;
     let mut run = |steps: usize, k: &mut usize| -> Result<()> {
         for _ in 0..steps {
-            let a = actions[*k & 0xFFFF];
+            let s = env.step(pool.action(*k), obs.as_mut())?;
             *k += 1;
-            let s = env.step(Action::Discrete(a), obs.as_mut())?;
             if s.terminated || s.truncated {
                 env.reset(None, None, obs.as_mut())?;
             }
@@ -123,12 +177,16 @@ fn bench_single(
         Ok(())
     };
     let mut k = 0;
-    run(20_000, &mut k)?; // warm-up
+    let probe = Instant::now();
+    run(100, &mut k)?;
+    let per_step = probe.elapsed().as_secs_f64() / 100.0;
+    let chunk = ((0.05 / per_step.max(1e-9)) as usize).clamp(10, 10_000);
+    run(chunk * 2, &mut k)?; // warm-up
     let start = Instant::now();
     let mut steps = 0usize;
     while start.elapsed() < budget {
-        run(10_000, &mut k)?;
-        steps += 10_000;
+        run(chunk, &mut k)?;
+        steps += chunk;
     }
     Ok(steps as f64 / start.elapsed().as_secs_f64())
 }
@@ -144,25 +202,24 @@ fn bench_vec(
 ) -> Result<f64> {
     let config = VecEnvConfig { num_threads: threads, autoreset: AutoReset::NextStep };
     let mut venv = VecEnv::from_fn(num_envs, config, |_| reg.make_with(id, cfg))?;
-    let rows = 256;
-    let actions = random_actions(venv.action_space(), rows * num_envs, 2)?;
+    let rows = 64;
+    let pool = Pool::new(venv.action_space(), rows * num_envs, 2)?;
+    let batches: Vec<spelunk_core::Actions> = (0..rows).map(|k| pool.batch(k, num_envs)).collect();
     venv.reset(Some(0))?;
     let mut k = 0usize;
     let mut step = |venv: &mut VecEnv| -> Result<()> {
-        let r = (k % rows) * num_envs;
+        let a = &batches[k % rows];
         k += 1;
-        venv.step_discrete(&actions[r..r + num_envs]).map_err(Into::into)
+        venv.step(a).map_err(Into::into)
     };
-    for _ in 0..100 {
+    for _ in 0..5 {
         step(&mut venv)?;
     }
     let start = Instant::now();
     let mut calls = 0usize;
     while start.elapsed() < budget {
-        for _ in 0..20 {
-            step(&mut venv)?;
-        }
-        calls += 20;
+        step(&mut venv)?;
+        calls += 1;
     }
     Ok((calls * num_envs) as f64 / start.elapsed().as_secs_f64())
 }
@@ -178,7 +235,7 @@ fn fmt_rate(r: f64) -> String {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let reg = spelunk_envs::registry();
+    let reg = crate::registry();
     let seconds = args.seconds.unwrap_or(match args.suite {
         Suite::Ci => 1.5,
         Suite::Full => 3.0,

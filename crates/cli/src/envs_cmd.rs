@@ -14,7 +14,7 @@ pub struct EnvsArgs {
 }
 
 pub fn run(args: &EnvsArgs) -> Result<()> {
-    let reg = spelunk_envs::registry();
+    let reg = crate::registry();
     let mut rows = Vec::new();
     for entry in reg.entries() {
         if let Some(f) = &args.filter {

@@ -13,8 +13,17 @@ mod explore;
 mod play;
 mod plot;
 mod png;
+mod raster;
 
 use clap::{Parser, Subcommand};
+
+/// Every environment id: gridworlds, bandits and text views (`spelunk-envs`) and the physics
+/// tasks (`spelunk-sims`).
+pub fn registry() -> spelunk_core::Registry {
+    let mut reg = spelunk_envs::registry();
+    spelunk_sims::register(&mut reg);
+    reg
+}
 
 #[derive(Parser)]
 #[command(

@@ -136,7 +136,7 @@ impl Session {
 }
 
 pub fn run(args: &PlayArgs) -> Result<()> {
-    let reg = spelunk_envs::registry();
+    let reg = crate::registry();
     let config = crate::config::env_config(args.config.as_deref(), &args.sets)?;
     let env = reg.make_with(&args.env, &config)?;
     let Some(n) = env.action_space().n() else {

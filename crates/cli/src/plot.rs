@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-const PALETTE: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+/// Series colours, in order.
+pub const PALETTE: [&str; 8] =
+    ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 
 /// One line of a line chart.
 pub struct Series {
@@ -16,7 +18,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-fn nice_max(v: f64) -> f64 {
+/// The smallest of 1, 2, 2.5, 5 × 10ᵏ at or above `v` (an axis end).
+pub fn nice_max(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
@@ -175,7 +178,8 @@ pub fn log_bar_chart(title: &str, unit: &str, bars: &[(String, f64)]) -> String 
     s
 }
 
-fn fmt(v: f64) -> String {
+/// A tick label: `1.5k`, `2M`, `0.25`.
+pub fn fmt(v: f64) -> String {
     if v >= 1e6 {
         format!("{}M", trim(v / 1e6))
     } else if v >= 1e3 {

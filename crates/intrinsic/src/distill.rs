@@ -158,6 +158,23 @@ pub struct Distillation {
     opt: Adam,
     norm: ObsNorm,
     rng: Rng,
+    /// Bumped whenever the observation normaliser changes, so a cache from before is stale.
+    norm_version: u64,
+    /// What `compute` worked out, for an `update` on the same batch to reuse.
+    cache: Option<Cache>,
+}
+
+/// The last `compute`'s rows with their normalised input, target embedding and predictor
+/// output (the last with its graph, so `update` can differentiate it). The parameters do not
+/// change between a `compute` and the `update` that follows it, so these are exactly what
+/// `update` would compute again: the update does one predictor pass and no target pass
+/// fewer than it would alone.
+struct Cache {
+    rows: Vec<f32>,
+    norm_version: u64,
+    x: Tensor,
+    target: Tensor,
+    pred: Tensor,
 }
 
 impl std::fmt::Debug for Distillation {
@@ -213,6 +230,8 @@ impl Distillation {
             name,
             norm: ObsNorm::new(config.obs_dim, 5.0),
             rng: Rng::seed_from_u64(config.seed ^ 0x5EED),
+            norm_version: 0,
+            cache: None,
             config,
             device,
             predictor_params,
@@ -250,19 +269,35 @@ impl Distillation {
 
     /// The training loss on a set of rows (noisy targets for RDD).
     pub fn loss(&mut self, obs: &[f32]) -> Result<Tensor> {
-        let ce = candle_err(self.name);
         let me = model_err(self.name);
         let x = self.input(obs)?;
-        let mut t = self.target.forward(&x).map_err(&me)?.detach();
+        let t = self.target.forward(&x).map_err(&me)?.detach();
+        let p = self.predictor.forward(&x).map_err(&me)?;
+        self.loss_of(p, t)
+    }
+
+    /// `mean ‖P − y‖²` with `y = T`, or `y = T + σε` for RDD (fresh noise every call).
+    fn loss_of(&mut self, p: Tensor, t: Tensor) -> Result<Tensor> {
+        let ce = candle_err(self.name);
+        let mut t = t;
         if self.config.sigma > 0.0 {
-            let n = obs.len() / self.config.obs_dim * self.config.embed_dim;
+            let n = t.elem_count();
             let noise: Vec<f32> =
                 (0..n).map(|_| (self.rng.normal() * self.config.sigma) as f32).collect();
             let noise = Tensor::from_vec(noise, t.dims(), &self.device).map_err(&ce)?;
             t = (t + noise).map_err(&ce)?;
         }
-        let p = self.predictor.forward(&x).map_err(&me)?;
         (p - t).and_then(|d| d.sqr()).and_then(|d| d.mean_all()).map_err(ce)
+    }
+
+    /// The rows `update` trains on: each kept with probability `update_proportion` (RND's
+    /// subsampling), as row indices.
+    fn kept_rows(&mut self, n: usize) -> Vec<u32> {
+        let keep = self.config.update_proportion;
+        if keep >= 1.0 {
+            return (0..n as u32).collect();
+        }
+        (0..n as u32).filter(|_| self.rng.bernoulli(keep)).collect()
     }
 }
 
@@ -277,34 +312,66 @@ impl IntrinsicReward for Distillation {
         batch.validate(self.name, self.config.obs_dim)?;
         if self.config.normalize_obs {
             self.norm.update(batch.next_obs);
+            self.norm_version += 1;
+            self.cache = None;
         }
         Ok(())
     }
     fn compute(&mut self, batch: &Batch<'_>, out: &mut [f32]) -> Result<()> {
         batch.validate_out(self.name, self.config.obs_dim, out)?;
-        let e = self.error(batch.next_obs)?.to_vec1::<f32>().map_err(candle_err(self.name))?;
+        let ce = candle_err(self.name);
+        let me = model_err(self.name);
+        let x = self.input(batch.next_obs)?;
+        let target = self.target.forward(&x).map_err(&me)?.detach();
+        let pred = self.predictor.forward(&x).map_err(&me)?;
+        let e = (&pred - &target)
+            .and_then(|d| d.sqr())
+            .and_then(|d| d.mean(1))
+            .and_then(|d| d.to_vec1::<f32>())
+            .map_err(ce)?;
         out.copy_from_slice(&e);
+        self.cache = Some(Cache {
+            rows: batch.next_obs.to_vec(),
+            norm_version: self.norm_version,
+            x,
+            target,
+            pred,
+        });
         Ok(())
     }
     fn update(&mut self, batch: &Batch<'_>) -> Result<Vec<(&'static str, f32)>> {
         batch.validate(self.name, self.config.obs_dim)?;
+        let ce = candle_err(self.name);
+        let me = model_err(self.name);
         let d = self.config.obs_dim;
-        let rows: Vec<f32> = if self.config.update_proportion < 1.0 {
-            let keep = self.config.update_proportion;
-            let mut kept = Vec::with_capacity(batch.next_obs.len());
-            for row in batch.next_obs.chunks_exact(d) {
-                if self.rng.bernoulli(keep) {
-                    kept.extend_from_slice(row);
-                }
-            }
-            kept
-        } else {
-            batch.next_obs.to_vec()
-        };
-        if rows.is_empty() {
+        let n = batch.len();
+        let kept = self.kept_rows(n);
+        if kept.is_empty() {
             return Ok(vec![("loss", 0.0)]);
         }
-        let loss = self.loss(&rows)?;
+        let cache = self
+            .cache
+            .take()
+            .filter(|c| c.norm_version == self.norm_version && c.rows == batch.next_obs);
+        let loss = match cache {
+            Some(c) if kept.len() == n => self.loss_of(c.pred, c.target)?,
+            Some(c) => {
+                let idx = Tensor::new(kept.as_slice(), &self.device).map_err(&ce)?;
+                let x = c.x.index_select(&idx, 0).map_err(&ce)?;
+                let t = c.target.index_select(&idx, 0).map_err(&ce)?;
+                let p = self.predictor.forward(&x).map_err(&me)?;
+                self.loss_of(p, t)?
+            }
+            None => {
+                let rows: Vec<f32> = kept
+                    .iter()
+                    .flat_map(|&k| {
+                        batch.next_obs[k as usize * d..(k as usize + 1) * d].iter().copied()
+                    })
+                    .collect();
+                self.loss(&rows)?
+            }
+        };
         let value = loss.to_scalar::<f32>().map_err(candle_err(self.name))?;
         let grad_norm = self.opt.backward_step(&loss).map_err(model_err(self.name))?;
         Ok(vec![("loss", value), ("grad_norm", grad_norm as f32)])
@@ -338,6 +405,8 @@ impl IntrinsicReward for Distillation {
         r.finish().map_err(bad)?;
         self.norm = norm;
         self.rng = rng;
+        self.norm_version += 1;
+        self.cache = None;
         Ok(())
     }
 }

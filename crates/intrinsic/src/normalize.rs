@@ -116,6 +116,22 @@ impl BonusStream {
         }
     }
 
+    /// One raw bonus normalised and weighted with the statistics as they are now, without
+    /// updating them: for agents that keep raw bonuses and normalise them again when they
+    /// plan, so that old entries are judged on today's scale.
+    pub fn normalize_current(&self, raw: f32) -> f32 {
+        let x = f64::from(raw);
+        let y = match self.normalization {
+            Normalization::None => x,
+            Normalization::ReturnStd { .. } => x / self.stats.var().sqrt().max(1e-8),
+            Normalization::Ema { center, .. } => {
+                let x = if center { x - self.ema_mean } else { x };
+                x / self.ema_var.sqrt().max(1e-8)
+            }
+        };
+        (y * self.current_coef()) as f32
+    }
+
     /// Normalise and weight one step of raw bonuses (one per env) in place; `dones` resets
     /// the return filter of envs whose episode ended (RND keeps it running across episodes;
     /// pass all `false` for that).
@@ -211,6 +227,25 @@ mod tests {
                 && seen[11] == 0.0,
             "{seen:?}"
         );
+    }
+
+    #[test]
+    fn current_normalisation_matches_the_last_applied_step() {
+        for norm in [Normalization::Ema { alpha: 0.9, center: true }, Normalization::None] {
+            let mut s = BonusStream::new(norm, 2.0, None, 3);
+            let mut last = [0.0; 3];
+            for t in 0..50 {
+                last = [t as f32 * 0.1, 1.0 + (t % 5) as f32, 0.5];
+                let raw = last;
+                s.apply(&mut last, &[false; 3]);
+                if t == 49 {
+                    for (r, n) in raw.iter().zip(&last) {
+                        assert!((s.normalize_current(*r) - n).abs() < 1e-5, "{norm:?}");
+                    }
+                }
+            }
+            assert!(last.iter().all(|x| x.is_finite()));
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! tests running in parallel do not disturb each other's counts.
 
 mod alloc_free;
+mod arm;
 mod bad_input;
 mod determinism;
 mod empowerment;

@@ -1,0 +1,512 @@
+//! `spelunk explore`: reward-free exploration experiments with the intrinsic bonuses.
+//!
+//! - `--experiment noisy-tv` ([`noisy_tv`]): the noisy-TV maze in its four noise settings;
+//!   distinct trackers found and the fraction of steps spent watching the TV.
+//! - `--experiment coverage` ([`coverage`]): hard-exploration coverage of
+//!   `MiniGrid-MultiRoom-N6-v0` and `Montezuma-Lite-v0`; distinct cells and rooms visited.
+//!
+//! Both compare, for each bonus (counts, RND, RDD, ICM, BYOL-Explore, Curiosity in Hindsight)
+//! and a random-action baseline, over several seeds, one agent that maximises the normalised
+//! intrinsic reward alone. The agent is deliberately simple, so the bonus is the only thing
+//! that differs between methods: a model-based tabular planner ([`Planner`]) over a state key
+//! the experiment chooses (position; room, inventory and position in Montezuma), ε-greedy
+//! with ε = 0.05, γ = 0.95, one Gauss–Seidel value-iteration sweep per vector step. The
+//! planner keeps each transition's raw bonus and normalises all of them with the bonus
+//! stream's current statistics (centred and scaled by EMAs, α = 0.99) before every sweep, so
+//! familiar transitions score below zero, a transition never tried, valued at 0, looks better
+//! than them, and one last seen long ago is judged on today's scale. That last point matters
+//! for the learned bonuses, whose scale falls by orders of magnitude during a run: an agent
+//! that stores normalised bonuses remembers early transitions as far below today's mean and
+//! never goes back (with it, ICM, BYOL-Explore and Curiosity in Hindsight all explored less
+//! than random actions on the noisy-TV maze). Every learned
+//! bonus takes one Adam step (lr 10⁻³) per vector step on the batch of the 8 envs'
+//! transitions. Observation features for the bonuses are the env's observation scaled to
+//! [0, 1] plus a one-hot of the agent's position, so that every method can tell places apart.
+
+mod coverage;
+mod noisy_tv;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use spelunk_core::{AutoReset, Info, Rng, VecEnv, VecEnvConfig};
+use spelunk_intrinsic::byol::{ByolConfig, ByolExplore};
+use spelunk_intrinsic::counts::Counts;
+use spelunk_intrinsic::distill::{DistillConfig, Distillation};
+use spelunk_intrinsic::icm::{ActionSpec, Icm, IcmConfig};
+use spelunk_intrinsic::{Batch, BatchActions, BonusStream, IntrinsicReward, Normalization};
+use spelunk_models::AdamConfig;
+
+/// Which experiment.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Experiment {
+    /// The noisy-TV maze, four noise settings.
+    NoisyTv,
+    /// Reward-free coverage of MultiRoom-N6 and Montezuma-Lite.
+    Coverage,
+}
+
+/// Exploration methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Uniform random actions.
+    Random,
+    /// Tabular counts over observations.
+    Counts,
+    /// Random Network Distillation.
+    Rnd,
+    /// Random Distribution Distillation.
+    Rdd,
+    /// Intrinsic Curiosity Module.
+    Icm,
+    /// BYOL-Explore.
+    ByolExplore,
+    /// Curiosity in Hindsight.
+    Hindsight,
+}
+
+impl Method {
+    /// The name tables and plots use.
+    fn label(self) -> &'static str {
+        match self {
+            Method::Random => "random actions",
+            Method::Counts => "counts",
+            Method::Rnd => "RND",
+            Method::Rdd => "RDD",
+            Method::Icm => "ICM",
+            Method::ByolExplore => "BYOL-Explore",
+            Method::Hindsight => "Curiosity in Hindsight",
+        }
+    }
+}
+
+const ALL_METHODS: [Method; 7] = [
+    Method::Random,
+    Method::Counts,
+    Method::Rnd,
+    Method::Rdd,
+    Method::Icm,
+    Method::ByolExplore,
+    Method::Hindsight,
+];
+
+/// Arguments of `spelunk explore`.
+#[derive(Args)]
+pub struct ExploreArgs {
+    /// The experiment.
+    #[arg(long, value_enum, default_value = "noisy-tv")]
+    experiment: Experiment,
+    /// Methods (default: all).
+    #[arg(long = "method", value_enum)]
+    methods: Vec<Method>,
+    /// Settings (default: all). noisy-tv: none, brownian, pixel_noise, remote; coverage:
+    /// multiroom, montezuma.
+    #[arg(long = "setting")]
+    settings: Vec<String>,
+    /// Seeds per method and setting.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Env steps per run, over all 8 envs (default: 40000 for noisy-tv, 400000 for coverage).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Folder for the JSON, table and plots.
+    #[arg(long, default_value = "docs/results")]
+    out: PathBuf,
+}
+
+impl ExploreArgs {
+    fn methods(&self) -> Vec<Method> {
+        if self.methods.is_empty() {
+            ALL_METHODS.to_vec()
+        } else {
+            self.methods.clone()
+        }
+    }
+}
+
+/// Run `spelunk explore`.
+pub fn run(args: &ExploreArgs) -> Result<()> {
+    // The bonus networks are small: candle's multi-threaded kernels spend more time handing
+    // work between threads than computing (3× slower here). One thread unless told otherwise.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    if args.seeds == 0 || args.steps.is_some_and(|s| s < 1000) {
+        bail!("--seeds must be ≥ 1 and --steps ≥ 1000");
+    }
+    match args.experiment {
+        Experiment::NoisyTv => noisy_tv::run(args),
+        Experiment::Coverage => coverage::run(args),
+    }
+}
+
+/// Run `one(setting, method, seed)` for every combination, with a progress bar.
+fn run_all<S: Copy, R>(
+    settings: &[(S, &str)],
+    methods: &[Method],
+    seeds: u64,
+    mut one: impl FnMut(S, Method, u64) -> Result<R>,
+) -> Result<Vec<R>> {
+    let pb = ProgressBar::new((methods.len() * settings.len()) as u64 * seeds);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut runs = Vec::new();
+    for &(setting, name) in settings {
+        for &m in methods {
+            for seed in 0..seeds {
+                pb.set_message(format!("{name}: {} seed {seed}", m.label()));
+                runs.push(
+                    one(setting, m, seed)
+                        .with_context(|| format!("{} on {name} seed {seed}", m.label()))?,
+                );
+                pb.inc(1);
+            }
+        }
+    }
+    pb.finish_and_clear();
+    Ok(runs)
+}
+
+/// Write `{out}/{name}.json` with the runs and how they were made.
+fn write_json(args: &ExploreArgs, name: &str, steps: usize, runs: &impl Serialize) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "experiment": name,
+        "steps_per_run": steps,
+        "seeds": args.seeds,
+        "runs": runs,
+    }))?;
+    let path = args.out.join(format!("{name}.json"));
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+fn make_bonus(
+    method: Method,
+    obs_dim: usize,
+    num_actions: usize,
+    seed: u64,
+) -> Result<Option<Box<dyn IntrinsicReward>>> {
+    let optimizer = AdamConfig { lr: 1e-3, ..AdamConfig::default() };
+    let actions = ActionSpec::Discrete(num_actions);
+    let byol = ByolConfig { obs_dim, actions, seed, optimizer, ..ByolConfig::default() };
+    Ok(match method {
+        Method::Random => None,
+        Method::Counts => Some(Box::new(Counts::tabular(obs_dim, 1.0)?)),
+        Method::Rnd => Some(Box::new(Distillation::new(
+            "rnd",
+            DistillConfig { obs_dim, seed, optimizer, ..DistillConfig::default() },
+        )?)),
+        Method::Rdd => Some(Box::new(Distillation::new(
+            "rdd",
+            DistillConfig {
+                obs_dim,
+                seed,
+                sigma: 1.0,
+                update_proportion: 1.0,
+                optimizer,
+                ..DistillConfig::default()
+            },
+        )?)),
+        Method::Icm => Some(Box::new(Icm::new(IcmConfig {
+            obs_dim,
+            actions,
+            seed,
+            optimizer,
+            ..IcmConfig::default()
+        })?)),
+        Method::ByolExplore => Some(Box::new(ByolExplore::new(byol)?)),
+        Method::Hindsight => Some(Box::new(ByolExplore::hindsight(byol)?)),
+    })
+}
+
+const NUM_ENVS: usize = 8;
+const EPSILON: f64 = 0.05;
+const GAMMA: f32 = 0.95;
+const RAW_RATE: f32 = 0.5;
+
+/// A model-based tabular agent: it records where each (state, action) led and an exponential
+/// average (rate 0.5) of the raw bonus it earned there, and plans by value iteration on that
+/// model with the bonuses normalised as of now. A transition never tried is worth 0, the
+/// centred bonus's mean, so the agent prefers it to familiar transitions (below the mean) and
+/// novel ones to both.
+struct Planner {
+    actions: usize,
+    index: HashMap<u64, u32>,
+    next: Vec<Option<u32>>,
+    raw: Vec<f32>,
+    value: Vec<f32>,
+    norm: Vec<f32>,
+}
+
+impl Planner {
+    fn new(actions: usize) -> Self {
+        Self {
+            actions,
+            index: HashMap::new(),
+            next: Vec::new(),
+            raw: Vec::new(),
+            value: Vec::new(),
+            norm: Vec::new(),
+        }
+    }
+
+    /// The dense index of a state key, adding it when new.
+    fn state(&mut self, key: u64) -> usize {
+        let n = self.value.len() as u32;
+        let s = *self.index.entry(key).or_insert(n);
+        if s == n {
+            self.value.push(0.0);
+            self.next.extend(std::iter::repeat_n(None, self.actions));
+            self.raw.extend(std::iter::repeat_n(0.0, self.actions));
+            self.norm.extend(std::iter::repeat_n(0.0, self.actions));
+        }
+        s as usize
+    }
+
+    fn q(&self, s: usize, a: usize) -> f32 {
+        let k = s * self.actions + a;
+        match self.next[k] {
+            Some(n) => self.norm[k] + GAMMA * self.value[n as usize],
+            None => 0.0,
+        }
+    }
+
+    fn observe(&mut self, s: usize, a: usize, next: usize, r: f32) {
+        let k = s * self.actions + a;
+        if self.next[k].is_none() {
+            self.raw[k] = r;
+        } else {
+            self.raw[k] += RAW_RATE * (r - self.raw[k]);
+        }
+        self.next[k] = Some(next as u32);
+    }
+
+    /// Normalise every known transition's raw bonus with the stream's statistics now.
+    fn renormalise(&mut self, stream: &BonusStream) {
+        for (n, &r) in self.norm.iter_mut().zip(&self.raw) {
+            *n = stream.normalize_current(r);
+        }
+    }
+
+    fn sweep(&mut self) {
+        for s in 0..self.value.len() {
+            self.value[s] =
+                (0..self.actions).map(|a| self.q(s, a)).fold(f32::NEG_INFINITY, f32::max);
+        }
+    }
+
+    fn act(&self, s: usize, rng: &mut Rng) -> usize {
+        let best = (0..self.actions).map(|a| self.q(s, a)).fold(f32::NEG_INFINITY, f32::max);
+        let ties: Vec<usize> = (0..self.actions).filter(|&a| self.q(s, a) >= best).collect();
+        ties[rng.index(ties.len())]
+    }
+}
+
+/// What an experiment tells the shared agent loop.
+trait Task {
+    /// Registry id of the env.
+    fn env_id(&self) -> &str;
+    /// Feature width handed to the bonuses.
+    fn obs_dim(&self) -> usize;
+    /// Features of one env's raw byte observation and info.
+    fn features(&self, raw: &[u8], info: &Info, out: &mut [f32]);
+    /// The planner's state key for env `env`, from its raw observation and info.
+    fn key(&self, env: usize, raw: &[u8], info: &Info) -> u64;
+    /// The seed env `env` resets with after an episode (`None`: continue its RNG).
+    fn reset_seed(&self, env: usize) -> Option<u64>;
+    /// Record one env's step (the info after the action; before any reset).
+    fn record(&mut self, env: usize, info: &Info);
+    /// Called every `every` env steps with the env steps so far.
+    fn sample(&mut self, t: usize);
+}
+
+/// Run the agent with `method` on `task` for `steps` env steps (over the 8 envs).
+fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Result<()> {
+    let reg = crate::registry();
+    let config = VecEnvConfig { num_threads: 1, autoreset: AutoReset::Disabled };
+    let mut venv = VecEnv::from_fn(NUM_ENVS, config, |_| reg.make(task.env_id()))?;
+    let raw_dim = venv.obs_len();
+    let num_actions = match venv.action_space() {
+        spelunk_core::Space::Discrete { n, .. } => *n as usize,
+        other => bail!("the agent needs discrete actions, {} has {other:?}", task.env_id()),
+    };
+    for i in 0..NUM_ENVS {
+        venv.reset_env(i, Some(task.reset_seed(i).unwrap_or(seed * 1000 + i as u64)))?;
+    }
+    let dim = task.obs_dim();
+    let mut bonus = make_bonus(method, dim, num_actions, seed)?;
+    let mut stream =
+        BonusStream::new(Normalization::Ema { alpha: 0.99, center: true }, 1.0, None, NUM_ENVS);
+    let mut rng = Rng::seed_from_u64(seed ^ 0xE7_0BE5);
+    let mut agent = Planner::new(num_actions);
+    let mut obs = vec![0f32; NUM_ENVS * dim];
+    let mut next = vec![0f32; NUM_ENVS * dim];
+    let mut actions = vec![0i64; NUM_ENVS];
+    let mut r_int = vec![0f32; NUM_ENVS];
+    let mut raw = [0f32; NUM_ENVS];
+    let mut states = vec![0usize; NUM_ENVS];
+    let mut next_states = vec![0usize; NUM_ENVS];
+    let observe_all = |venv: &VecEnv,
+                       task: &dyn Task,
+                       agent: &mut Planner,
+                       out: &mut [f32],
+                       st: &mut [usize]|
+     -> Result<()> {
+        let bytes = venv.obs_u8().context("the agent needs byte observations")?;
+        for i in 0..NUM_ENVS {
+            let info = venv.infos()[i];
+            let raw = &bytes[i * raw_dim..(i + 1) * raw_dim];
+            task.features(raw, &info, &mut out[i * dim..(i + 1) * dim]);
+            st[i] = agent.state(task.key(i, raw, &info));
+        }
+        Ok(())
+    };
+    observe_all(&venv, task, &mut agent, &mut obs, &mut states)?;
+    let every = (steps / 40).max(NUM_ENVS);
+    let mut t = 0;
+    while t < steps {
+        for (i, a) in actions.iter_mut().enumerate() {
+            *a = if method == Method::Random || rng.bernoulli(EPSILON) {
+                rng.below(num_actions as u64) as i64
+            } else {
+                agent.act(states[i], &mut rng) as i64
+            };
+        }
+        venv.step_discrete(&actions)?;
+        t += NUM_ENVS;
+        observe_all(&venv, task, &mut agent, &mut next, &mut next_states)?;
+        for i in 0..NUM_ENVS {
+            task.record(i, &venv.infos()[i]);
+        }
+        if let Some(b) = bonus.as_mut() {
+            let batch = Batch {
+                obs: &obs,
+                actions: BatchActions::Discrete(&actions),
+                next_obs: &next,
+                obs_dim: dim,
+            };
+            b.on_step(&batch)?;
+            b.compute(&batch, &mut r_int)?;
+            raw.copy_from_slice(&r_int);
+            // Updates the statistics; the planner keeps raw bonuses and normalises them when
+            // it plans, so that old entries are judged on today's scale.
+            stream.apply(&mut r_int, &[false; NUM_ENVS]);
+            b.update(&batch)?;
+            for i in 0..NUM_ENVS {
+                agent.observe(states[i], actions[i] as usize, next_states[i], raw[i]);
+            }
+            agent.renormalise(&stream);
+            agent.sweep();
+        }
+        if t % every < NUM_ENVS {
+            task.sample(t);
+        }
+        let ended: Vec<usize> =
+            (0..NUM_ENVS).filter(|&i| venv.terminated()[i] || venv.truncated()[i]).collect();
+        if ended.is_empty() {
+            std::mem::swap(&mut obs, &mut next);
+            std::mem::swap(&mut states, &mut next_states);
+        } else {
+            for &i in &ended {
+                venv.reset_env(i, task.reset_seed(i))?;
+            }
+            observe_all(&venv, task, &mut agent, &mut obs, &mut states)?;
+        }
+    }
+    Ok(())
+}
+
+/// One-hot `value` (clamped to the width) into `out`.
+fn one_hot(out: &mut [f32], value: i64) {
+    out.fill(0.0);
+    let k = value.clamp(0, out.len() as i64 - 1) as usize;
+    out[k] = 1.0;
+}
+
+/// Mean over runs of series `k`, point by point.
+fn mean_curve(curves: &[&Vec<(usize, f64)>]) -> Vec<(f64, f64)> {
+    let n = curves.len().max(1) as f64;
+    let len = curves.iter().map(|c| c.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|k| (curves[0][k].0 as f64, curves.iter().map(|c| c[k].1).sum::<f64>() / n))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planner_values_match_the_discounted_sum_on_a_chain() {
+        // States 0 → 1 → 2 → 2 (self-loop) under action 0; raw bonus 1 on every transition.
+        // With no normalisation, V(2) = 1/(1−γ), V(1) = 1 + γV(2), V(0) = 1 + γV(1).
+        let stream = BonusStream::new(Normalization::None, 1.0, None, 1);
+        let mut p = Planner::new(2);
+        let s: Vec<usize> = (0..3).map(|k| p.state(k)).collect();
+        p.observe(s[0], 0, s[1], 1.0);
+        p.observe(s[1], 0, s[2], 1.0);
+        p.observe(s[2], 0, s[2], 1.0);
+        p.renormalise(&stream);
+        for _ in 0..2000 {
+            p.sweep();
+        }
+        let v2 = 1.0 / (1.0 - GAMMA);
+        let v1 = 1.0 + GAMMA * v2;
+        let v0 = 1.0 + GAMMA * v1;
+        for (got, want) in p.value.iter().zip([v0, v1, v2]) {
+            assert!((got - want).abs() < 1e-3 * want, "{:?} vs {want}", p.value);
+        }
+        // Action 1 was never tried anywhere: worth exactly 0, below the known action here.
+        assert!(p.q(s[0], 1) == 0.0, "an untried action is worth exactly 0");
+        let mut rng = Rng::seed_from_u64(0);
+        assert_eq!(p.act(s[0], &mut rng), 0);
+    }
+
+    #[test]
+    fn old_bonuses_are_judged_on_todays_scale() {
+        // A transition seen early with a raw bonus of 1 stays above a later one of 0.01 even
+        // after the stream's mean has fallen to 0.01: it is normalised again, not remembered.
+        let mut stream =
+            BonusStream::new(Normalization::Ema { alpha: 0.5, center: true }, 1.0, None, 2);
+        let mut p = Planner::new(1);
+        let (a, b) = (p.state(0), p.state(1));
+        p.observe(a, 0, a, 1.0);
+        for _ in 0..30 {
+            stream.apply(&mut [0.01, 0.02], &[false, false]);
+        }
+        p.observe(b, 0, b, 0.01);
+        p.renormalise(&stream);
+        assert!(p.norm[a] > 10.0 && p.norm[b] < 0.0, "{:?}", p.norm);
+    }
+
+    #[test]
+    fn runs_repeat_exactly_and_trackers_only_accumulate() {
+        let run = |m| noisy_tv::run_one(m, "brownian", "NoisyTV-Maze-Brownian-v0", 3, 1600);
+        for m in [Method::Random, Method::Counts, Method::Hindsight] {
+            let (a, b) = (run(m).expect("run"), run(m).expect("run"));
+            assert_eq!(
+                serde_json::to_string(&a).expect("json"),
+                serde_json::to_string(&b).expect("json"),
+                "{m:?}"
+            );
+            assert!(a.curve.windows(2).all(|w| w[0].1 <= w[1].1), "{m:?}: {:?}", a.curve);
+            assert!((0.0..=1.0).contains(&a.watching_fraction));
+        }
+    }
+
+    #[test]
+    fn coverage_counts_distinct_cells_and_rooms() {
+        let run = coverage::run_one_for_test(Method::Counts, 0, 1600).expect("run");
+        // 8 envs × 200 steps: each env sees at least its start room and a few cells, and
+        // never more cells than steps taken.
+        assert!(run.0 >= 3.0 && run.0 <= 201.0 && run.1 >= 1.0, "{run:?}");
+    }
+}

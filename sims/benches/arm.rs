@@ -1,0 +1,33 @@
+//! Env steps per second on one core for the arm tasks (state observations, random actions).
+//!
+//! `cargo bench -p spelunk-sims --bench arm`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use spelunk_core::{Action, ObsMut, Rng};
+
+fn bench(c: &mut Criterion) {
+    let reg = spelunk_sims::registry();
+    let mut group = c.benchmark_group("arm_step");
+    group.sample_size(10);
+    for id in ["Arm-Reach-v0", "Arm-Push-v0", "Arm-PickAndPlace-v0", "Arm-Slide-v0"] {
+        let mut env = reg.make(id).expect("env");
+        let n = env.observation_space().flat_len();
+        let mut obs = vec![0f32; n];
+        env.reset(Some(0), None, ObsMut::F32(&mut obs)).expect("reset");
+        let mut rng = Rng::seed_from_u64(1);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("step", id), |b| {
+            b.iter(|| {
+                let a: [f32; 4] = std::array::from_fn(|_| rng.f32() * 2.0 - 1.0);
+                let s = env.step(Action::Continuous(&a), ObsMut::F32(&mut obs)).expect("step");
+                if s.truncated || s.terminated {
+                    env.reset(None, None, ObsMut::F32(&mut obs)).expect("reset");
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,55 @@
+//! Run the scripted controller on a task and print its success rate.
+//!
+//! `cargo run --release -p spelunk-sims --example scripted -- [Arm-PickAndPlace-v0] [episodes]`
+
+use spelunk_core::{Action, ObsMut};
+use spelunk_sims::arm::{ArmConfig, ArmEnv, Scripted, Task};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let id = args.get(1).map_or("Arm-PickAndPlace-v0", String::as_str);
+    let episodes: u64 = args.get(2).map_or(Ok(50), |s| s.parse())?;
+    let task = match id {
+        "Arm-Reach-v0" => Task::Reach,
+        "Arm-Push-v0" => Task::Push,
+        "Arm-PickAndPlace-v0" => Task::PickAndPlace,
+        "Arm-Slide-v0" => Task::Slide,
+        other => return Err(format!("unknown task {other}").into()),
+    };
+    let mut env = ArmEnv::new(id, ArmConfig { task, ..ArmConfig::default() })?;
+    let n = spelunk_core::Env::observation_space(&env).flat_len();
+    let mut obs = vec![0f32; n];
+    let mut solved = 0;
+    let first: u64 = std::env::var("FIRST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    for seed in first..first + episodes {
+        spelunk_core::Env::reset(&mut env, Some(seed), None, ObsMut::F32(&mut obs))?;
+        let mut ctl = Scripted::new();
+        let mut success = false;
+        for _ in 0..50 {
+            let a = ctl.act(task, &obs);
+            let s =
+                spelunk_core::Env::step(&mut env, Action::Continuous(&a), ObsMut::F32(&mut obs))?;
+            success = s.info.is_success == Some(true);
+            if std::env::var("VERBOSE").as_deref() == Ok("2") {
+                println!(
+                    "  a {a:?} grip {:?} fingers {:?} obj {:?}",
+                    env.grip_pos(),
+                    env.fingers(),
+                    env.object_pos()
+                );
+            }
+        }
+        if std::env::var_os("VERBOSE").is_some() {
+            println!(
+                "seed {seed}: success {success} obj {:?} goal {:?} grip {:?} fingers {:?}",
+                env.object_pos(),
+                env.goal(),
+                env.grip_pos(),
+                env.fingers()
+            );
+        }
+        solved += u64::from(success);
+    }
+    println!("{id}: {solved}/{episodes} solved by the scripted controller");
+    Ok(())
+}

@@ -1,0 +1,825 @@
+//! Fetch-compatible manipulation tasks on rapier3d: `Arm-Reach-v0`, `Arm-Push-v0`,
+//! `Arm-PickAndPlace-v0` and `Arm-Slide-v0`.
+//!
+//! What matches Gymnasium-Robotics' `Fetch*-v4` one to one:
+//!
+//! - **Action** `Box(−1, 1, (4,))`: end-effector Δx, Δy, Δz, each scaled by 0.05 m, and the
+//!   gripper (each finger's target opening is `clip(a₃, 0, 1) · 0.05` m, as Fetch's position
+//!   actuators clip their control to the joint range). Reach, Push and Slide block the gripper
+//!   closed, as Fetch does. Values outside [−1, 1] are clipped; NaN or infinite values are an
+//!   error and leave the state unchanged.
+//! - **Observation** `Dict(achieved_goal: 3, desired_goal: 3, observation: 10 or 25)`, keys in
+//!   Gymnasium's sorted order so the flat layout equals `gymnasium.spaces.flatten`.
+//!   `observation` is laid out as Fetch lays it out: grip position (3), object position (3),
+//!   object position relative to the grip (3), finger positions (2), object rotation as
+//!   Fetch's Euler angles (3), object linear velocity relative to the grip × dt (3), object
+//!   angular velocity × dt (3), grip velocity × dt (3), finger velocities × dt (2); Reach has
+//!   the grip, finger, grip-velocity and finger-velocity parts only (10).
+//! - **Goals and starts** drawn as Fetch draws them, from numpy's
+//!   `Generator(PCG64(SeedSequence(seed)))` (the same seed gives the same object start and
+//!   goal as the Python package): the object within ±`obj_range` of the initial grip position,
+//!   at least 0.1 m from it; the goal within ±`target_range` (+ `target_offset`), on the table
+//!   for objects, and for PickAndPlace in the air (up to 0.45 m) half of the time.
+//! - **Reward** sparse `−(d > 0.05)` or dense `−d`; `info.is_success` is `d < 0.05`; 25 Hz
+//!   control (20 physics steps of 2 ms), 50 steps per episode (truncated, never terminated).
+//!
+//! Where the physics differs from the MuJoCo model, and why:
+//!
+//! - **The gripper is driven directly, not through an arm.** Fetch moves a mocap body and the
+//!   7-joint arm follows it through a weld constraint, so its gripper lags its target; here the
+//!   gripper's palm is a kinematic body driven toward the target by a velocity command with
+//!   bounded speed and acceleration, which lags the target much as Fetch's weld does. The fingers are dynamic bodies on
+//!   prismatic joints with position motors of bounded force, so grasps hold by friction as in
+//!   MuJoCo. (An arm loaded from URDF with joint-space control is the next part of this crate.)
+//! - **The target is kept in a workspace box** around the initial grip position (±0.4 m in x
+//!   and y, from just above the table to 0.5 m above the start), because a kinematic palm
+//!   would pass through the table where Fetch's arm collides with it.
+//! - **Geometry and contact.** Boxes and cylinders of Fetch's sizes and masses (a 5 cm cube of
+//!   2 kg; Slide's puck of radius 2.5 cm and friction 0.1 on a low-friction table), rapier's
+//!   solver instead of MuJoCo's soft contacts: resting heights differ from Fetch's by a few
+//!   millimetres, and sliding stops differently.
+
+use bincode::Options as _;
+use rapier3d::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use spelunk_core::{
+    Action, ByteWriter, DType, Env, Error, Info, NpRandom, ObsMut, Registry, Result, Snapshot,
+    Space, Step,
+};
+
+const SNAPSHOT_KIND: &str = "arm/1";
+/// Control period, s (20 × 2 ms).
+const TABLE_TOP: f32 = 0.4;
+const FINGER_HALF: [f32; 3] = [0.01, 0.005, 0.03];
+const PALM_HALF: [f32; 3] = [0.02, 0.06, 0.01];
+/// Height of the palm's centre above the grip point.
+const PALM_ABOVE: f32 = FINGER_HALF[2] + PALM_HALF[2];
+const FINGER_MAX: f32 = 0.05;
+const PALM_MAX_SPEED: f32 = 2.0;
+const PALM_MAX_ACCEL: f32 = 40.0;
+const CUBE_HALF: f32 = 0.025;
+const PUCK_RADIUS: f32 = 0.025;
+const PUCK_HALF_HEIGHT: f32 = 0.02;
+
+/// Which task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Move the grip to the goal.
+    Reach,
+    /// Push a cube to a goal on the table (gripper blocked).
+    Push,
+    /// Pick a cube and place it at a goal on the table or in the air.
+    PickAndPlace,
+    /// Hit a puck so that it slides to a goal beyond reach (gripper blocked).
+    Slide,
+}
+
+impl Task {
+    fn has_object(self) -> bool {
+        self != Task::Reach
+    }
+    fn block_gripper(self) -> bool {
+        self != Task::PickAndPlace
+    }
+    /// Fetch's initial grip position for the task.
+    fn initial_grip(self) -> Vector {
+        match self {
+            Task::Reach | Task::PickAndPlace => Vector::new(1.341_9, 0.749_1, 0.534_7),
+            Task::Push => Vector::new(1.345_5, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
+            Task::Slide => Vector::new(0.992_7, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
+        }
+    }
+    /// (obj_range, target_range, target_offset x, target in the air).
+    fn sampling(self) -> (f64, f64, f64, bool) {
+        match self {
+            Task::Reach | Task::PickAndPlace => (0.15, 0.15, 0.0, true),
+            Task::Push => (0.15, 0.15, 0.0, false),
+            Task::Slide => (0.1, 0.3, 0.4, false),
+        }
+    }
+}
+
+/// Reward kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardType {
+    /// `−(d > threshold)`.
+    #[default]
+    Sparse,
+    /// `−d`.
+    Dense,
+}
+
+/// Configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArmConfig {
+    /// The task.
+    pub task: Task,
+    /// Reward kind.
+    pub reward_type: RewardType,
+    /// Steps per episode.
+    pub max_steps: u32,
+    /// Success distance, m.
+    pub distance_threshold: f32,
+    /// Physics steps per control step.
+    pub substeps: u32,
+    /// Physics time step, s.
+    pub timestep: f32,
+    /// Largest force of a finger motor, N.
+    pub finger_force: f32,
+}
+
+impl Default for ArmConfig {
+    fn default() -> Self {
+        Self {
+            task: Task::Reach,
+            reward_type: RewardType::Sparse,
+            max_steps: 50,
+            distance_threshold: 0.05,
+            substeps: 20,
+            timestep: 0.002,
+            finger_force: 300.0,
+        }
+    }
+}
+
+/// Everything that changes during an episode besides the physics world.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EpisodeState {
+    target: [f32; 3],
+    goal: [f32; 3],
+    finger_target: f32,
+    palm_vel: [f32; 3],
+    steps: u32,
+    started: bool,
+    done: bool,
+}
+
+/// Handles into the world.
+#[derive(Clone, Copy, Debug)]
+struct Handles {
+    palm: RigidBodyHandle,
+    fingers: [RigidBodyHandle; 2],
+    joints: [ImpulseJointHandle; 2],
+    object: Option<RigidBodyHandle>,
+}
+
+/// One Fetch-style task.
+pub struct ArmEnv {
+    id: String,
+    config: ArmConfig,
+    world: PhysicsWorld,
+    handles: Handles,
+    /// The world as built, restored at every reset.
+    initial_world: Vec<u8>,
+    state: EpisodeState,
+    np: NpRandom,
+    observation_space: Space,
+    action_space: Space,
+    obs_len: usize,
+}
+
+impl std::fmt::Debug for ArmEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmEnv")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn codec() -> impl bincode::Options {
+    bincode::DefaultOptions::new().with_fixint_encoding().allow_trailing_bytes()
+}
+
+fn v(a: [f32; 3]) -> Vector {
+    Vector::new(a[0], a[1], a[2])
+}
+
+fn arr(x: Vector) -> [f32; 3] {
+    [x.x, x.y, x.z]
+}
+
+/// Fetch's `rotations.mat2euler` of a rotation.
+fn euler(q: Rotation) -> [f32; 3] {
+    let m = glam_mat(q);
+    let eps4 = f64::EPSILON * 4.0;
+    let at = |r: usize, c: usize| f64::from(m[r][c]);
+    let cy = (at(2, 2) * at(2, 2) + at(1, 2) * at(1, 2)).sqrt();
+    if cy > eps4 {
+        [
+            (-at(1, 2).atan2(at(2, 2))) as f32,
+            (-(-at(0, 2)).atan2(cy)) as f32,
+            (-at(0, 1).atan2(at(0, 0))) as f32,
+        ]
+    } else {
+        [0.0, (-(-at(0, 2)).atan2(cy)) as f32, (-(-at(1, 0)).atan2(at(1, 1))) as f32]
+    }
+}
+
+/// The rotation matrix, row-major.
+fn glam_mat(q: Rotation) -> [[f32; 3]; 3] {
+    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
+    [
+        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
+        [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
+        [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
+    ]
+}
+
+impl ArmEnv {
+    /// Build a task.
+    pub fn new(id: &str, config: ArmConfig) -> Result<Self> {
+        let bad = |m: String| Error::Config { what: id.to_owned(), message: m };
+        if config.max_steps == 0 {
+            return Err(bad("max_steps is 0".into()));
+        }
+        if config.substeps == 0 || config.substeps > 1000 {
+            return Err(bad(format!("substeps must be in 1..=1000, got {}", config.substeps)));
+        }
+        if !(config.timestep > 0.0 && config.timestep <= 0.05) {
+            return Err(bad(format!("timestep must be in (0, 0.05] s, got {}", config.timestep)));
+        }
+        if !(config.distance_threshold > 0.0 && config.distance_threshold.is_finite()) {
+            return Err(bad(format!(
+                "distance_threshold must be positive, got {}",
+                config.distance_threshold
+            )));
+        }
+        if !(config.finger_force > 0.0 && config.finger_force.is_finite()) {
+            return Err(bad(format!("finger_force must be positive, got {}", config.finger_force)));
+        }
+        let (world, handles) = build_world(&config);
+        let initial_world = codec()
+            .serialize(&world)
+            .map_err(|e| Error::Snapshot(format!("encoding the initial world: {e}")))?;
+        let obs_len = if config.task.has_object() { 25 } else { 10 };
+        let inf = f32::INFINITY;
+        let observation_space = Space::Dict(vec![
+            ("achieved_goal".into(), Space::uniform_box(&[3], -inf, inf, DType::F32)),
+            ("desired_goal".into(), Space::uniform_box(&[3], -inf, inf, DType::F32)),
+            ("observation".into(), Space::uniform_box(&[obs_len], -inf, inf, DType::F32)),
+        ]);
+        let initial = arr(config.task.initial_grip());
+        Ok(Self {
+            id: id.to_owned(),
+            world,
+            handles,
+            initial_world,
+            state: EpisodeState {
+                target: initial,
+                goal: initial,
+                finger_target: 0.0,
+                palm_vel: [0.0; 3],
+                steps: 0,
+                started: false,
+                done: false,
+            },
+            np: NpRandom::new(0),
+            observation_space,
+            action_space: Space::uniform_box(&[4], -1.0, 1.0, DType::F32),
+            obs_len,
+            config,
+        })
+    }
+
+    /// The initial grip position of a task (Fetch's, except where the table is in the way).
+    pub fn initial_grip(task: Task) -> [f32; 3] {
+        arr(task.initial_grip())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ArmConfig {
+        &self.config
+    }
+
+    /// Grip point (between the finger pads), m.
+    pub fn grip_pos(&self) -> [f32; 3] {
+        arr(self.world.bodies[self.handles.palm].translation())
+    }
+
+    /// Object centre, if the task has an object.
+    pub fn object_pos(&self) -> Option<[f32; 3]> {
+        self.handles.object.map(|h| arr(self.world.bodies[h].translation()))
+    }
+
+    /// The goal.
+    pub fn goal(&self) -> [f32; 3] {
+        self.state.goal
+    }
+
+    /// Finger openings (distance of each pad from the centre line), m.
+    pub fn fingers(&self) -> [f32; 2] {
+        let palm = self.world.bodies[self.handles.palm].translation();
+        let f = |k: usize| {
+            let p = self.world.bodies[self.handles.fingers[k]].translation();
+            let sign = if k == 0 { 1.0 } else { -1.0 };
+            sign * (p.y - palm.y) - FINGER_HALF[1]
+        };
+        [f(0), f(1)]
+    }
+
+    fn finger_vels(&self) -> [f32; 2] {
+        let palm = self.world.bodies[self.handles.palm].linvel();
+        let f = |k: usize| {
+            let p = self.world.bodies[self.handles.fingers[k]].linvel();
+            let sign = if k == 0 { 1.0 } else { -1.0 };
+            sign * (p.y - palm.y)
+        };
+        [f(0), f(1)]
+    }
+
+    fn achieved(&self) -> [f32; 3] {
+        self.object_pos().unwrap_or_else(|| self.grip_pos())
+    }
+
+    fn distance(&self) -> f32 {
+        let (a, g) = (v(self.achieved()), v(self.state.goal));
+        (a - g).length()
+    }
+
+    fn dt(&self) -> f32 {
+        self.config.timestep * self.config.substeps as f32
+    }
+
+    fn write_obs(&self, obs: ObsMut<'_>) -> Result<()> {
+        let out = obs.expect_f32(&self.id, 6 + self.obs_len)?;
+        out[0..3].copy_from_slice(&self.achieved());
+        out[3..6].copy_from_slice(&self.state.goal);
+        let o = &mut out[6..];
+        let dt = self.dt();
+        let grip = self.grip_pos();
+        let grip_vel = arr(self.world.bodies[self.handles.palm].linvel() * dt);
+        let fingers = self.fingers();
+        let fv = self.finger_vels();
+        let finger_vel = [fv[0] * dt, fv[1] * dt];
+        match self.handles.object {
+            None => {
+                o[0..3].copy_from_slice(&grip);
+                o[3..5].copy_from_slice(&fingers);
+                o[5..8].copy_from_slice(&grip_vel);
+                o[8..10].copy_from_slice(&finger_vel);
+            }
+            Some(h) => {
+                let body = &self.world.bodies[h];
+                let pos = arr(body.translation());
+                let rel = [pos[0] - grip[0], pos[1] - grip[1], pos[2] - grip[2]];
+                let velp = arr(body.linvel() * dt);
+                let velp = [velp[0] - grip_vel[0], velp[1] - grip_vel[1], velp[2] - grip_vel[2]];
+                let velr = arr(body.angvel() * dt);
+                o[0..3].copy_from_slice(&grip);
+                o[3..6].copy_from_slice(&pos);
+                o[6..9].copy_from_slice(&rel);
+                o[9..11].copy_from_slice(&fingers);
+                o[11..14].copy_from_slice(&euler(*body.rotation()));
+                o[14..17].copy_from_slice(&velp);
+                o[17..20].copy_from_slice(&velr);
+                o[20..23].copy_from_slice(&grip_vel);
+                o[23..25].copy_from_slice(&finger_vel);
+            }
+        }
+        Ok(())
+    }
+
+    fn make_info(&self) -> Info {
+        Info {
+            is_success: Some(self.distance() < self.config.distance_threshold),
+            ..Info::default()
+        }
+    }
+
+    fn set_finger_targets(&mut self, opening: f32) {
+        let force = self.config.finger_force;
+        for j in self.handles.joints {
+            if let Some(joint) = self.world.impulse_joints.get_mut(j, true) {
+                joint.data.set_motor_position(JointAxis::LinX, opening, 30000.0, 300.0);
+                joint.data.set_motor_max_force(JointAxis::LinX, force);
+            }
+        }
+    }
+
+    /// Run the substeps, driving the palm toward the target like Fetch's mocap weld: speed
+    /// at most 2 m/s and no more than stops it at the target (`√(2·a·d)`), changing by at
+    /// most 40 m/s² (so a held 2 kg cube is not shaken loose).
+    fn simulate(&mut self, target: Vector) {
+        let dt = self.config.timestep;
+        for _ in 0..self.config.substeps {
+            let Some(palm) = self.world.bodies.get_mut(self.handles.palm) else { return };
+            let p = palm.translation();
+            let gap = target - p;
+            let dist = gap.length();
+            let speed = PALM_MAX_SPEED.min((2.0 * PALM_MAX_ACCEL * dist).sqrt()).min(dist / dt);
+            let want = if dist > 1e-7 { gap / dist * speed } else { Vector::ZERO };
+            let now = v(self.state.palm_vel);
+            let mut dv = want - now;
+            if dv.length() > PALM_MAX_ACCEL * dt {
+                dv = dv.normalize() * PALM_MAX_ACCEL * dt;
+            }
+            let vel = now + dv;
+            self.state.palm_vel = arr(vel);
+            palm.set_next_kinematic_translation(p + vel * dt);
+            self.world.step();
+        }
+    }
+
+    fn workspace(&self, p: Vector) -> Vector {
+        let c = self.config.task.initial_grip();
+        let low = Vector::new(c.x - 0.4, c.y - 0.4, TABLE_TOP + FINGER_HALF[2] + 0.002);
+        let high = Vector::new(c.x + 0.4, c.y + 0.4, c.z + 0.5);
+        p.clamp(low, high)
+    }
+}
+
+/// The world of a task, in its initial configuration.
+fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
+    let mut w = PhysicsWorld::new();
+    w.gravity = Vector::new(0.0, 0.0, -9.81);
+    w.integration_parameters.dt = config.timestep;
+    // Objects are centimetres across: rapier's tolerances (allowed penetration, prediction
+    // distance) scale with the length unit, 1 m by default.
+    w.integration_parameters.length_unit = 0.1;
+    w.integration_parameters.contact_softness.natural_frequency = 120.0;
+    let slide = config.task == Task::Slide;
+    // The table: Fetch's (1.3, 0.75) table, or Slide's long low-friction one.
+    let (centre, half, friction) = if slide {
+        (Vector::new(1.32, 0.75, TABLE_TOP / 2.0), Vector::new(0.7, 0.45, TABLE_TOP / 2.0), 0.1)
+    } else {
+        (Vector::new(1.3, 0.75, TABLE_TOP / 2.0), Vector::new(0.25, 0.35, TABLE_TOP / 2.0), 1.0)
+    };
+    let table = w.bodies.insert(RigidBodyBuilder::fixed().translation(centre));
+    w.colliders.insert_with_parent(
+        ColliderBuilder::cuboid(half.x, half.y, half.z).friction(friction),
+        table,
+        &mut w.bodies,
+    );
+    let grip = config.task.initial_grip();
+    let palm = w.bodies.insert(RigidBodyBuilder::kinematic_position_based().translation(grip));
+    w.colliders.insert_with_parent(
+        ColliderBuilder::cuboid(PALM_HALF[0], PALM_HALF[1], PALM_HALF[2])
+            .translation(Vector::new(0.0, 0.0, PALM_ABOVE))
+            .friction(1.0),
+        palm,
+        &mut w.bodies,
+    );
+    let mut fingers = Vec::new();
+    let mut joints = Vec::new();
+    for sign in [1.0f32, -1.0] {
+        let at = grip + Vector::new(0.0, sign * FINGER_HALF[1], 0.0);
+        let finger = w
+            .bodies
+            .insert(RigidBodyBuilder::dynamic().translation(at).can_sleep(false).ccd_enabled(true));
+        w.colliders.insert_with_parent(
+            ColliderBuilder::cuboid(FINGER_HALF[0], FINGER_HALF[1], FINGER_HALF[2])
+                .mass(0.5)
+                .friction(1.0),
+            finger,
+            &mut w.bodies,
+        );
+        let joint = PrismaticJointBuilder::new(Vector::new(0.0, sign, 0.0))
+            .contacts_enabled(false)
+            .local_anchor1(Vector::new(0.0, sign * FINGER_HALF[1], 0.0))
+            .local_anchor2(Vector::ZERO)
+            .limits([0.0, FINGER_MAX])
+            .motor_position(0.0, 30000.0, 300.0)
+            .motor_max_force(config.finger_force);
+        joints.push(w.impulse_joints.insert(palm, finger, joint, true));
+        fingers.push(finger);
+    }
+    let object = config.task.has_object().then(|| {
+        let (collider, z) = if slide {
+            let c = ColliderBuilder::cylinder(PUCK_HALF_HEIGHT, PUCK_RADIUS)
+                .rotation(Vector::new(std::f32::consts::FRAC_PI_2, 0.0, 0.0))
+                .friction(0.1);
+            (c, TABLE_TOP + PUCK_HALF_HEIGHT)
+        } else {
+            (
+                ColliderBuilder::cuboid(CUBE_HALF, CUBE_HALF, CUBE_HALF).friction(1.0),
+                TABLE_TOP + CUBE_HALF,
+            )
+        };
+        let body = w.bodies.insert(
+            RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
+        );
+        w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
+        body
+    });
+    let handles =
+        Handles { palm, fingers: [fingers[0], fingers[1]], joints: [joints[0], joints[1]], object };
+    (w, handles)
+}
+
+impl Env for ArmEnv {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn observation_space(&self) -> &Space {
+        &self.observation_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.action_space
+    }
+
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        _options: Option<&Value>,
+        obs: ObsMut<'_>,
+    ) -> Result<Info> {
+        if let Some(s) = seed {
+            self.np = NpRandom::new(s);
+        }
+        self.world = codec()
+            .deserialize(&self.initial_world)
+            .map_err(|e| Error::Snapshot(format!("decoding the initial world: {e}")))?;
+        let task = self.config.task;
+        let (obj_range, target_range, offset, in_air) = task.sampling();
+        let init = task.initial_grip();
+        let (ix, iy) = (f64::from(init.x), f64::from(init.y));
+        if let Some(h) = self.handles.object {
+            // Fetch: resample until the object is at least 0.1 m from the grip (in x, y).
+            let (mut x, mut y) = (ix, iy);
+            while ((x - ix).powi(2) + (y - iy).powi(2)).sqrt() < 0.1 {
+                x = ix + (-obj_range + 2.0 * obj_range * self.np.random());
+                y = iy + (-obj_range + 2.0 * obj_range * self.np.random());
+            }
+            if let Some(body) = self.world.bodies.get_mut(h) {
+                let z = body.translation().z;
+                body.set_translation(Vector::new(x as f32, y as f32, z), true);
+            }
+        }
+        let mut goal = [0f64; 3];
+        for (g, c) in goal.iter_mut().zip([ix, iy, f64::from(init.z)]) {
+            *g = c + (-target_range + 2.0 * target_range * self.np.random());
+        }
+        if task.has_object() {
+            goal[0] += offset;
+            goal[2] = f64::from(self.object_pos().map_or(init.z, |p| p[2]));
+            if in_air && self.np.random() < 0.5 {
+                goal[2] += 0.45 * self.np.random();
+            }
+        }
+        self.state = EpisodeState {
+            target: arr(init),
+            goal: goal.map(|g| g as f32),
+            finger_target: 0.0,
+            palm_vel: [0.0; 3],
+            steps: 0,
+            started: true,
+            done: false,
+        };
+        self.set_finger_targets(0.0);
+        self.write_obs(obs)?;
+        Ok(self.make_info())
+    }
+
+    fn step(&mut self, action: Action<'_>, obs: ObsMut<'_>) -> Result<Step> {
+        if !self.state.started || self.state.done {
+            return Err(Error::NeedsReset { env: self.id.clone() });
+        }
+        let a = match action {
+            Action::Continuous(a) if a.len() == 4 => a,
+            Action::Continuous(a) => {
+                return Err(Error::InvalidAction {
+                    env: self.id.clone(),
+                    reason: format!("expected 4 values (dx, dy, dz, gripper), got {}", a.len()),
+                })
+            }
+            _ => {
+                return Err(Error::InvalidAction {
+                    env: self.id.clone(),
+                    reason: "expected a continuous action of 4 values".into(),
+                })
+            }
+        };
+        if let Some(k) = a.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidAction {
+                env: self.id.clone(),
+                reason: format!("action[{k}] is {}; actions must be finite", a[k]),
+            });
+        }
+        let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+        let from = v(self.state.target);
+        let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+        let opening =
+            if self.config.task.block_gripper() { 0.0 } else { a[3].max(0.0) * FINGER_MAX };
+        if (opening - self.state.finger_target).abs() > 0.0 {
+            self.set_finger_targets(opening);
+            self.state.finger_target = opening;
+        }
+        self.simulate(to);
+        self.state.target = arr(to);
+        self.state.steps += 1;
+        let d = self.distance();
+        let reward = match self.config.reward_type {
+            RewardType::Sparse => -f32::from(u8::from(d > self.config.distance_threshold)),
+            RewardType::Dense => -d,
+        };
+        let truncated = self.state.steps >= self.config.max_steps;
+        self.state.done = truncated;
+        self.write_obs(obs)?;
+        Ok(Step { reward, terminated: false, truncated, info: self.make_info() })
+    }
+
+    fn observe(&self, obs: ObsMut<'_>) -> Result<()> {
+        self.write_obs(obs)
+    }
+
+    fn info(&self) -> Info {
+        self.make_info()
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        let mut w = ByteWriter::new();
+        let world = codec()
+            .serialize(&self.world)
+            .map_err(|e| Error::Snapshot(format!("encoding the world: {e}")))?;
+        let state = codec()
+            .serialize(&self.state)
+            .map_err(|e| Error::Snapshot(format!("encoding the episode: {e}")))?;
+        w.bytes(&world);
+        w.bytes(&state);
+        let (s, inc, has, u) = self.np.raw();
+        w.bytes(&s.to_le_bytes());
+        w.bytes(&inc.to_le_bytes());
+        w.bool(has);
+        w.u32(u);
+        Ok(w.finish(SNAPSHOT_KIND))
+    }
+
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let mut r = snapshot.expect_kind(SNAPSHOT_KIND)?;
+        let world: PhysicsWorld = codec()
+            .deserialize(r.bytes()?)
+            .map_err(|e| Error::Snapshot(format!("decoding the world: {e}")))?;
+        let state: EpisodeState = codec()
+            .deserialize(r.bytes()?)
+            .map_err(|e| Error::Snapshot(format!("decoding the episode: {e}")))?;
+        let u128_of = |b: &[u8]| -> Result<u128> {
+            let a: [u8; 16] = b
+                .try_into()
+                .map_err(|_| Error::Snapshot("generator state is not 16 bytes".into()))?;
+            Ok(u128::from_le_bytes(a))
+        };
+        let s = u128_of(r.bytes()?)?;
+        let inc = u128_of(r.bytes()?)?;
+        let has = r.bool()?;
+        let u = r.u32()?;
+        r.finish()?;
+        if world.bodies.len() != self.world.bodies.len()
+            || self.handles.object.is_some_and(|h| world.bodies.get(h).is_none())
+        {
+            return Err(Error::Snapshot(format!(
+                "the snapshot's world is not a {} world",
+                self.id
+            )));
+        }
+        self.world = world;
+        self.state = state;
+        self.np = NpRandom::from_raw(s, inc, has, u);
+        Ok(())
+    }
+
+    fn max_episode_steps(&self) -> Option<u32> {
+        Some(self.config.max_steps)
+    }
+}
+
+/// Register the four tasks.
+pub fn register(reg: &mut Registry) {
+    for (id, task) in [
+        ("Arm-Reach-v0", Task::Reach),
+        ("Arm-Push-v0", Task::Push),
+        ("Arm-PickAndPlace-v0", Task::PickAndPlace),
+        ("Arm-Slide-v0", Task::Slide),
+    ] {
+        reg.register(id, "arm", "Fetch-style manipulation on rapier3d", move |cfg| {
+            let config = spelunk_core::registry::merge_config(
+                id,
+                &ArmConfig { task, ..ArmConfig::default() },
+                cfg,
+            )?;
+            Ok(Box::new(ArmEnv::new(id, config)?) as Box<dyn Env>)
+        });
+    }
+}
+
+/// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
+/// (for tests, demonstrations and privileged starts). Slide needs a timed strike and is not
+/// covered.
+#[derive(Clone, Debug, Default)]
+pub struct Scripted {
+    phase: u32,
+    timer: u32,
+}
+
+impl Scripted {
+    /// A controller at the start of an episode.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The action for a flat observation of `task` (the env's flat layout).
+    pub fn act(&mut self, task: Task, flat: &[f32]) -> [f32; 4] {
+        let goal = v([flat[3], flat[4], flat[5]]);
+        let o = &flat[6..];
+        let grip = v([o[0], o[1], o[2]]);
+        // Cover 60% of the remaining distance per step: the palm lags its target, and a
+        // controller that asks for all of it overshoots.
+        let toward = |p: Vector, gripper: f32| -> [f32; 4] {
+            let d = (p - grip) * (0.6 / 0.05);
+            [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), gripper]
+        };
+        let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
+        match task {
+            Task::Reach => toward(goal, -1.0),
+            Task::Push => {
+                let obj = v([o[3], o[4], o[5]]);
+                let mut dir = goal - obj;
+                dir.z = 0.0;
+                let dist = dir.length();
+                let dir = if dist > 1e-6 { dir / dist } else { Vector::X };
+                let behind = obj - dir * (CUBE_HALF + FINGER_HALF[0] + 0.03);
+                let behind_low = Vector::new(behind.x, behind.y, low);
+                match self.phase {
+                    0 => {
+                        // Above the pre-push point, then down behind the cube.
+                        let above = Vector::new(behind.x, behind.y, low + 0.08);
+                        let flat_gap =
+                            Vector::new(grip.x - above.x, grip.y - above.y, 0.0).length();
+                        if flat_gap < 0.01 {
+                            self.phase = 1;
+                        }
+                        if flat_gap > 0.02 && grip.z < low + 0.06 {
+                            // Rise first, so the fingers do not sweep the cube away.
+                            return toward(Vector::new(grip.x, grip.y, low + 0.08), -1.0);
+                        }
+                        toward(above, -1.0)
+                    }
+                    1 => {
+                        if (grip - behind_low).length() < 0.01 {
+                            self.phase = 2;
+                        }
+                        toward(behind_low, -1.0)
+                    }
+                    _ => {
+                        // Push along the line through the cube to the goal; start again if
+                        // the cube has turned away from the line.
+                        let to_obj = Vector::new(obj.x - grip.x, obj.y - grip.y, 0.0);
+                        let side = to_obj.cross(dir).z.abs();
+                        if side > 0.025 || to_obj.dot(dir) < 0.0 {
+                            self.phase = 0;
+                        }
+                        // Slowly (0.5 m/s), so the cube does not slide on past the goal.
+                        let stop = goal - dir * (CUBE_HALF + FINGER_HALF[0] + 0.005);
+                        let a = toward(Vector::new(stop.x, stop.y, low), -1.0);
+                        [a[0] * 0.4, a[1] * 0.4, a[2], a[3]]
+                    }
+                }
+            }
+            Task::PickAndPlace => {
+                let obj = v([o[3], o[4], o[5]]);
+                match self.phase {
+                    0 => {
+                        let above = obj + Vector::new(0.0, 0.0, 0.08);
+                        if (grip - above).length() < 0.01 {
+                            self.phase = 1;
+                        }
+                        toward(above, 1.0)
+                    }
+                    1 => {
+                        let at = Vector::new(obj.x, obj.y, obj.z.max(low));
+                        if (grip - at).length() < 0.006 {
+                            self.phase = 2;
+                        }
+                        toward(at, 1.0)
+                    }
+                    2 => {
+                        self.timer += 1;
+                        if self.timer >= 4 {
+                            self.phase = 3;
+                        }
+                        [0.0, 0.0, 0.0, -1.0]
+                    }
+                    3 => {
+                        // Lift clear of the table before moving sideways.
+                        if obj.z > TABLE_TOP + CUBE_HALF + 0.03
+                            || goal.z <= obj.z + 0.005 && (goal - obj).length() < 0.02
+                        {
+                            self.phase = 4;
+                        }
+                        toward(grip + Vector::new(0.0, 0.0, 0.05), -1.0)
+                    }
+                    _ => {
+                        // Carry at up to 0.6 m/s, aiming the object (not the grip) at the goal.
+                        let a = toward(grip + (goal - obj), -1.0);
+                        [a[0] * 0.5, a[1] * 0.5, a[2] * 0.5, a[3]]
+                    }
+                }
+            }
+            Task::Slide => [0.0, 0.0, 0.0, -1.0],
+        }
+    }
+}

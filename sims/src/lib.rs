@@ -1,0 +1,23 @@
+//! `spelunk-sims`: physics manipulation tasks on rapier3d.
+//!
+//! - [`arm`]: `Arm-Reach-v0`, `Arm-Push-v0`, `Arm-PickAndPlace-v0`, `Arm-Slide-v0`, with the
+//!   semantics of Gymnasium-Robotics' Fetch tasks — the same action, observation layout,
+//!   goal sampling (numpy's generator, so the same seed gives the same goals), rewards,
+//!   success test, control rate and horizon — on a rapier3d world with exact snapshots.
+//!
+//! [`registry`] returns a [`spelunk_core::Registry`] with every id of this crate;
+//! [`register`] adds them to another.
+
+pub mod arm;
+
+/// A registry with every environment id of this crate.
+pub fn registry() -> spelunk_core::Registry {
+    let mut reg = spelunk_core::Registry::new();
+    register(&mut reg);
+    reg
+}
+
+/// Add this crate's ids to `reg`.
+pub fn register(reg: &mut spelunk_core::Registry) {
+    arm::register(reg);
+}
