@@ -1,4 +1,5 @@
-//! Env steps per second on one core for the arm tasks (state observations, random actions).
+//! Env steps per second on one core for the arm tasks (state observations, random actions),
+//! and for Arm-Push-v0 with a 64×64 RGB camera in the observation.
 //!
 //! `cargo bench -p spelunk-sims --bench arm`
 
@@ -9,14 +10,22 @@ fn bench(c: &mut Criterion) {
     let reg = spelunk_sims::registry();
     let mut group = c.benchmark_group("arm_step");
     group.sample_size(10);
-    for id in ["Arm-Reach-v0", "Arm-Push-v0", "Arm-PickAndPlace-v0", "Arm-Slide-v0"] {
-        let mut env = reg.make(id).expect("env");
+    let camera = serde_json::json!({"camera": {"width": 64, "height": 64}});
+    let cases = [
+        ("Arm-Reach-v0", "Arm-Reach-v0", serde_json::Value::Null),
+        ("Arm-Push-v0", "Arm-Push-v0", serde_json::Value::Null),
+        ("Arm-PickAndPlace-v0", "Arm-PickAndPlace-v0", serde_json::Value::Null),
+        ("Arm-Slide-v0", "Arm-Slide-v0", serde_json::Value::Null),
+        ("Arm-Push-v0+camera64", "Arm-Push-v0", camera),
+    ];
+    for (label, id, cfg) in cases {
+        let mut env = reg.make_with(id, &cfg).expect("env");
         let n = env.observation_space().flat_len();
         let mut obs = vec![0f32; n];
         env.reset(Some(0), None, ObsMut::F32(&mut obs)).expect("reset");
         let mut rng = Rng::seed_from_u64(1);
         group.throughput(Throughput::Elements(1));
-        group.bench_function(BenchmarkId::new("step", id), |b| {
+        group.bench_function(BenchmarkId::new("step", label), |b| {
             b.iter(|| {
                 let a: [f32; 4] = std::array::from_fn(|_| rng.f32() * 2.0 - 1.0);
                 let s = env.step(Action::Continuous(&a), ObsMut::F32(&mut obs)).expect("step");

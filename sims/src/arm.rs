@@ -39,6 +39,7 @@
 //!   solver instead of MuJoCo's soft contacts: resting heights differ from Fetch's by a few
 //!   millimetres, and sliding stops differently.
 
+use crate::camera::{self, CameraConfig, Frame, Mount, Pinhole};
 use bincode::Options as _;
 use rapier3d::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -130,6 +131,8 @@ pub struct ArmConfig {
     pub timestep: f32,
     /// Largest force of a finger motor, N.
     pub finger_force: f32,
+    /// A camera whose RGB image joins the observation as `image` (`None`: state only).
+    pub camera: Option<CameraConfig>,
 }
 
 impl Default for ArmConfig {
@@ -142,6 +145,7 @@ impl Default for ArmConfig {
             substeps: 20,
             timestep: 0.002,
             finger_force: 300.0,
+            camera: None,
         }
     }
 }
@@ -159,12 +163,26 @@ struct EpisodeState {
 }
 
 /// Handles into the world.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Handles {
     palm: RigidBodyHandle,
     fingers: [RigidBodyHandle; 2],
     joints: [ImpulseJointHandle; 2],
     object: Option<RigidBodyHandle>,
+    /// Segmentation class of every collider: 1 table, 2 object, 3 gripper.
+    classes: Vec<(ColliderHandle, u8)>,
+}
+
+/// Segmentation classes of the camera images.
+pub mod class {
+    /// Nothing hit.
+    pub const NONE: u8 = 0;
+    /// The table.
+    pub const TABLE: u8 = 1;
+    /// The object (cube or puck).
+    pub const OBJECT: u8 = 2;
+    /// The gripper (palm and fingers).
+    pub const GRIPPER: u8 = 3;
 }
 
 /// One Fetch-style task.
@@ -180,6 +198,7 @@ pub struct ArmEnv {
     observation_space: Space,
     action_space: Space,
     obs_len: usize,
+    image_len: usize,
 }
 
 impl std::fmt::Debug for ArmEnv {
@@ -197,6 +216,11 @@ fn codec() -> impl bincode::Options {
 
 fn v(a: [f32; 3]) -> Vector {
     Vector::new(a[0], a[1], a[2])
+}
+
+/// A rapier vector from an array (for callers without the math types at hand).
+pub fn vec3(a: [f32; 3]) -> Vector {
+    v(a)
 }
 
 fn arr(x: Vector) -> [f32; 3] {
@@ -258,11 +282,20 @@ impl ArmEnv {
             .map_err(|e| Error::Snapshot(format!("encoding the initial world: {e}")))?;
         let obs_len = if config.task.has_object() { 25 } else { 10 };
         let inf = f32::INFINITY;
-        let observation_space = Space::Dict(vec![
+        let mut members = vec![
             ("achieved_goal".into(), Space::uniform_box(&[3], -inf, inf, DType::F32)),
             ("desired_goal".into(), Space::uniform_box(&[3], -inf, inf, DType::F32)),
-            ("observation".into(), Space::uniform_box(&[obs_len], -inf, inf, DType::F32)),
-        ]);
+        ];
+        if let Some(cam) = &config.camera {
+            cam.validate().map_err(bad)?;
+            members.push((
+                "image".into(),
+                Space::uniform_box(&[cam.height, cam.width, 3], 0.0, 255.0, DType::U8),
+            ));
+        }
+        members.push(("observation".into(), Space::uniform_box(&[obs_len], -inf, inf, DType::F32)));
+        let observation_space = Space::Dict(members);
+        let image_len = config.camera.as_ref().map_or(0, |c| c.width * c.height * 3);
         let initial = arr(config.task.initial_grip());
         Ok(Self {
             id: id.to_owned(),
@@ -282,6 +315,7 @@ impl ArmEnv {
             observation_space,
             action_space: Space::uniform_box(&[4], -1.0, 1.0, DType::F32),
             obs_len,
+            image_len,
             config,
         })
     }
@@ -289,6 +323,27 @@ impl ArmEnv {
     /// The initial grip position of a task (Fetch's, except where the table is in the way).
     pub fn initial_grip(task: Task) -> [f32; 3] {
         arr(task.initial_grip())
+    }
+
+    /// The pinhole camera of a camera config, as mounted now.
+    pub fn pinhole(&self, cam: &CameraConfig) -> Pinhole {
+        match &cam.mount {
+            Mount::Fixed { eye, target } => {
+                Pinhole::look_at(v(*eye), v(*target), Vector::Z, cam.fov_y, cam.width, cam.height)
+            }
+            Mount::Wrist { height } => {
+                // Behind the palm (−x), looking down past the fingers.
+                let grip = v(self.grip_pos());
+                let eye = grip + Vector::new(-0.08, 0.0, *height);
+                let target = grip + Vector::new(0.03, 0.0, -0.05);
+                Pinhole::look_at(eye, target, Vector::X, cam.fov_y, cam.width, cam.height)
+            }
+        }
+    }
+
+    /// RGB, depth and segmentation images of the world now (classes in [`class`]).
+    pub fn render_camera(&self, cam: &CameraConfig) -> Frame {
+        camera::render(&self.world, &self.pinhole(cam), &self.handles.classes, cam.max_depth)
     }
 
     /// The configuration.
@@ -346,10 +401,16 @@ impl ArmEnv {
     }
 
     fn write_obs(&self, obs: ObsMut<'_>) -> Result<()> {
-        let out = obs.expect_f32(&self.id, 6 + self.obs_len)?;
+        let out = obs.expect_f32(&self.id, 6 + self.image_len + self.obs_len)?;
         out[0..3].copy_from_slice(&self.achieved());
         out[3..6].copy_from_slice(&self.state.goal);
-        let o = &mut out[6..];
+        if let Some(cam) = &self.config.camera {
+            let frame = self.render_camera(cam);
+            for (o, &p) in out[6..6 + self.image_len].iter_mut().zip(&frame.rgb) {
+                *o = f32::from(p);
+            }
+        }
+        let o = &mut out[6 + self.image_len..];
         let dt = self.dt();
         let grip = self.grip_pos();
         let grip_vel = arr(self.world.bodies[self.handles.palm].linvel() * dt);
@@ -449,21 +510,24 @@ fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
     } else {
         (Vector::new(1.3, 0.75, TABLE_TOP / 2.0), Vector::new(0.25, 0.35, TABLE_TOP / 2.0), 1.0)
     };
+    let mut classes = Vec::new();
     let table = w.bodies.insert(RigidBodyBuilder::fixed().translation(centre));
-    w.colliders.insert_with_parent(
+    let c = w.colliders.insert_with_parent(
         ColliderBuilder::cuboid(half.x, half.y, half.z).friction(friction),
         table,
         &mut w.bodies,
     );
+    classes.push((c, class::TABLE));
     let grip = config.task.initial_grip();
     let palm = w.bodies.insert(RigidBodyBuilder::kinematic_position_based().translation(grip));
-    w.colliders.insert_with_parent(
+    let c = w.colliders.insert_with_parent(
         ColliderBuilder::cuboid(PALM_HALF[0], PALM_HALF[1], PALM_HALF[2])
             .translation(Vector::new(0.0, 0.0, PALM_ABOVE))
             .friction(1.0),
         palm,
         &mut w.bodies,
     );
+    classes.push((c, class::GRIPPER));
     let mut fingers = Vec::new();
     let mut joints = Vec::new();
     for sign in [1.0f32, -1.0] {
@@ -471,13 +535,14 @@ fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
         let finger = w
             .bodies
             .insert(RigidBodyBuilder::dynamic().translation(at).can_sleep(false).ccd_enabled(true));
-        w.colliders.insert_with_parent(
+        let c = w.colliders.insert_with_parent(
             ColliderBuilder::cuboid(FINGER_HALF[0], FINGER_HALF[1], FINGER_HALF[2])
                 .mass(0.5)
                 .friction(1.0),
             finger,
             &mut w.bodies,
         );
+        classes.push((c, class::GRIPPER));
         let joint = PrismaticJointBuilder::new(Vector::new(0.0, sign, 0.0))
             .contacts_enabled(false)
             .local_anchor1(Vector::new(0.0, sign * FINGER_HALF[1], 0.0))
@@ -503,11 +568,17 @@ fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
         let body = w.bodies.insert(
             RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
         );
-        w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
+        let c = w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
+        classes.push((c, class::OBJECT));
         body
     });
-    let handles =
-        Handles { palm, fingers: [fingers[0], fingers[1]], joints: [joints[0], joints[1]], object };
+    let handles = Handles {
+        palm,
+        fingers: [fingers[0], fingers[1]],
+        joints: [joints[0], joints[1]],
+        object,
+        classes,
+    };
     (w, handles)
 }
 
@@ -684,6 +755,13 @@ impl Env for ArmEnv {
 
     fn max_episode_steps(&self) -> Option<u32> {
         Some(self.config.max_steps)
+    }
+
+    /// A 320×240 view of the table from the front (the default fixed camera).
+    fn render_rgb(&self) -> Option<spelunk_core::Image> {
+        let cam = CameraConfig { width: 320, height: 240, ..CameraConfig::default() };
+        let f = self.render_camera(&cam);
+        Some(spelunk_core::Image { width: f.width, height: f.height, rgb: f.rgb })
     }
 }
 

@@ -5,10 +5,14 @@
 //!   goal sampling (numpy's generator, so the same seed gives the same goals), rewards,
 //!   success test, control rate and horizon — on a rapier3d world with exact snapshots.
 //!
+//! - [`camera`]: RGB, depth and segmentation images by ray casting (fixed or wrist mounts),
+//!   as an observation option of the arm tasks (`camera` in their config).
+//!
 //! [`registry`] returns a [`spelunk_core::Registry`] with every id of this crate;
 //! [`register`] adds them to another.
 
 pub mod arm;
+pub mod camera;
 
 /// A registry with every environment id of this crate.
 pub fn registry() -> spelunk_core::Registry {

@@ -138,9 +138,22 @@ impl Session {
 pub fn run(args: &PlayArgs) -> Result<()> {
     let reg = crate::registry();
     let config = crate::config::env_config(args.config.as_deref(), &args.sets)?;
-    let env = reg.make_with(&args.env, &config)?;
+    let mut env = reg.make_with(&args.env, &config)?;
     let Some(n) = env.action_space().n() else {
-        bail!("{} has a continuous action space; play needs discrete actions", args.env)
+        // Continuous actions cannot be typed; a picture of the first state still can be had.
+        if let (Some(path), true) = (&args.png, args.actions.trim().is_empty()) {
+            let mut obs = ObsBuf::for_space(env.observation_space());
+            env.reset(Some(args.seed), None, obs.as_mut())?;
+            let Some(img) = env.render_rgb() else { bail!("{} has no picture to write", args.env) };
+            crate::png::write(path, &img)?;
+            println!("wrote {} ({}x{})", path.display(), img.width, img.height);
+            return Ok(());
+        }
+        bail!(
+            "{} has a continuous action space; play needs discrete actions (--png without \
+             actions writes a picture of the first state)",
+            args.env
+        )
     };
     let obs = ObsBuf::for_space(env.observation_space());
     let mut s = Session { env, obs, seed: args.seed, episode: 0, last: None, over: false };

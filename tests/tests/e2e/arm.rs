@@ -213,3 +213,56 @@ fn bad_actions_and_configs_fail_clearly_and_change_nothing() {
         }
     }
 }
+
+#[test]
+fn the_camera_sees_the_object_where_the_geometry_puts_it() {
+    use spelunk_sims::arm::{class, ArmConfig};
+    use spelunk_sims::camera::{CameraConfig, Mount};
+    let mut env =
+        ArmEnv::new("Arm-Push-v0", ArmConfig { task: Task::Push, ..ArmConfig::default() })
+            .expect("env");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    for seed in 0..5 {
+        env.reset(Some(seed), None, obs.as_mut()).expect("reset");
+        let cam = CameraConfig { width: 96, height: 72, ..CameraConfig::default() };
+        let frame = env.render_camera(&cam);
+        let pin = env.pinhole(&cam);
+        // The centre of the cube's top face, projected, is an object pixel at the distance
+        // the geometry gives.
+        let o = env.object_pos().expect("object");
+        let top = spelunk_sims::arm::vec3([o[0], o[1], o[2] + 0.025]);
+        let (u, v) = pin.project(top).expect("in front of the camera");
+        let k = v as usize * frame.width + u as usize;
+        assert_eq!(frame.segmentation[k], class::OBJECT, "seed {seed}: pixel ({u}, {v})");
+        let want = (top - pin.eye()).length();
+        assert!((frame.depth[k] - want).abs() < 0.02, "seed {seed}: {} vs {want}", frame.depth[k]);
+        // The table is below the middle of the bottom row; the top row sees nothing.
+        let bottom_middle = (frame.height - 1) * frame.width + frame.width / 2;
+        assert_eq!(frame.segmentation[bottom_middle], class::TABLE);
+        assert!(frame.segmentation[..frame.width].iter().all(|&c| c == class::NONE));
+        assert!(frame.depth[..frame.width].iter().all(|&d| d == cam.max_depth));
+    }
+    // A wrist camera moves with the gripper and sees its fingers.
+    let wrist = CameraConfig { mount: Mount::Wrist { height: 0.12 }, ..CameraConfig::default() };
+    let frame = env.render_camera(&wrist);
+    assert!(frame.segmentation.contains(&class::GRIPPER));
+    // As an observation: the image joins the dict, its bytes equal the rendered frame.
+    let cfg = serde_json::json!({"camera": {"width": 32, "height": 24}});
+    let mut env = spelunk_sims::registry().make_with("Arm-PickAndPlace-v0", &cfg).expect("make");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    assert_eq!(obs.len(), 3 + 3 + 32 * 24 * 3 + 25);
+    env.reset(Some(3), None, obs.as_mut()).expect("reset");
+    let image = &obs.as_f32().expect("f32")[6..6 + 32 * 24 * 3];
+    assert!(image.iter().all(|&p| (0.0..=255.0).contains(&p) && p.fract() == 0.0));
+    assert!(image.iter().any(|&p| p != image[0]), "a blank image");
+    for bad in [
+        serde_json::json!({"camera": {"width": 0}}),
+        serde_json::json!({"camera": {"fov_y": 500.0}}),
+        serde_json::json!({"camera": {"mount": {"kind": "fixed", "eye": [1, 1, 1], "target": [1, 1, 0]}}}),
+    ] {
+        match spelunk_sims::registry().make_with("Arm-Push-v0", &bad) {
+            Ok(_) => panic!("{bad} was accepted"),
+            Err(e) => assert!(e.to_string().contains("camera"), "{bad}: {e}"),
+        }
+    }
+}
