@@ -671,7 +671,7 @@ impl Env for ArmEnv {
                 reason: format!("action[{k}] is {}; actions must be finite", a[k]),
             });
         }
-        let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+        let a: [f32; 4] = std::array::from_fn(|k| a[k].clamp(-1.0, 1.0));
         let from = v(self.state.target);
         let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
         let opening =
