@@ -183,6 +183,8 @@ pub mod class {
     pub const OBJECT: u8 = 2;
     /// The gripper (palm and fingers).
     pub const GRIPPER: u8 = 3;
+    /// The goal marker (pictures for people only; observation images leave it out).
+    pub const GOAL: u8 = 4;
 }
 
 /// One Fetch-style task.
@@ -343,7 +345,7 @@ impl ArmEnv {
 
     /// RGB, depth and segmentation images of the world now (classes in [`class`]).
     pub fn render_camera(&self, cam: &CameraConfig) -> Frame {
-        camera::render(&self.world, &self.pinhole(cam), &self.handles.classes, cam.max_depth)
+        camera::render(&self.world, &self.pinhole(cam), &self.handles.classes, &[], cam.max_depth)
     }
 
     /// The configuration.
@@ -757,10 +759,24 @@ impl Env for ArmEnv {
         Some(self.config.max_steps)
     }
 
-    /// A 320×240 view of the table from the front (the default fixed camera).
+    /// A 320×240 view of the table from the front, with the goal drawn as a green sphere of
+    /// 2 cm radius.
     fn render_rgb(&self) -> Option<spelunk_core::Image> {
-        let cam = CameraConfig { width: 320, height: 240, ..CameraConfig::default() };
-        let f = self.render_camera(&cam);
+        let cam = CameraConfig {
+            width: 320,
+            height: 240,
+            fov_y: 50.0,
+            mount: Mount::Fixed { eye: [2.15, 0.75, 1.05], target: [1.3, 0.75, 0.55] },
+            ..CameraConfig::default()
+        };
+        let goal = camera::Marker { centre: v(self.state.goal), radius: 0.02, class: class::GOAL };
+        let f = camera::render(
+            &self.world,
+            &self.pinhole(&cam),
+            &self.handles.classes,
+            &[goal],
+            cam.max_depth,
+        );
         Some(spelunk_core::Image { width: f.width, height: f.height, rgb: f.rgb })
     }
 }

@@ -169,17 +169,44 @@ fn colour(class: u8) -> [f32; 3] {
         1 => [150.0, 112.0, 74.0],
         2 => [200.0, 40.0, 40.0],
         3 => [70.0, 70.0, 78.0],
+        4 => [40.0, 180.0, 70.0],
         _ => [40.0, 120.0, 200.0],
     }
 }
 
+/// A sphere drawn into a frame without being part of the physics (a goal marker).
+#[derive(Clone, Copy, Debug)]
+pub struct Marker {
+    /// Centre, m.
+    pub centre: Vector,
+    /// Radius, m.
+    pub radius: f32,
+    /// Segmentation class.
+    pub class: u8,
+}
+
+/// Distance along a unit ray to a sphere, and the outward normal there.
+fn hit_sphere(ray: &Ray, m: &Marker) -> Option<(f32, Vector)> {
+    let oc = ray.origin - m.centre;
+    let b = oc.dot(ray.dir);
+    let c = oc.dot(oc) - m.radius * m.radius;
+    let disc = b * b - c;
+    if disc < 0.0 {
+        return None;
+    }
+    let t = -b - disc.sqrt();
+    (t > 0.0).then(|| (t, (ray.origin + ray.dir * t - m.centre) / m.radius))
+}
+
 /// Render `world` through `cam`; `classes` gives each collider's segmentation class (colliders
-/// not listed are invisible). Collider poses are taken from their bodies, so a frame is
-/// right even before the first physics step after a reset.
+/// not listed are invisible) and `markers` adds spheres outside the physics. Collider poses
+/// are taken from their bodies, so a frame is right even before the first physics step after
+/// a reset.
 pub fn render(
     world: &PhysicsWorld,
     cam: &Pinhole,
     classes: &[(ColliderHandle, u8)],
+    markers: &[Marker],
     max_depth: f32,
 ) -> Frame {
     let (w, h) = (cam.width, cam.height);
@@ -212,6 +239,13 @@ pub fn render(
                 if let Some(hit) = c.shape().cast_ray_and_get_normal(pose, &ray, max_depth, true) {
                     if best.is_none_or(|b| hit.time_of_impact < b.0) {
                         best = Some((hit.time_of_impact, hit.normal, *class));
+                    }
+                }
+            }
+            for m in markers {
+                if let Some((t, n)) = hit_sphere(&ray, m) {
+                    if t < max_depth && best.is_none_or(|b| t < b.0) {
+                        best = Some((t, n, m.class));
                     }
                 }
             }

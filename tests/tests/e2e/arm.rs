@@ -246,6 +246,17 @@ fn the_camera_sees_the_object_where_the_geometry_puts_it() {
     let wrist = CameraConfig { mount: Mount::Wrist { height: 0.12 }, ..CameraConfig::default() };
     let frame = env.render_camera(&wrist);
     assert!(frame.segmentation.contains(&class::GRIPPER));
+    // The picture for people draws the goal (seed 2 of PickAndPlace: in the air, in view).
+    let mut pick = make("Arm-PickAndPlace-v0");
+    let mut o = ObsBuf::for_space(pick.observation_space());
+    pick.reset(Some(2), None, o.as_mut()).expect("reset");
+    let img = pick.render_rgb().expect("picture");
+    assert!(
+        img.rgb
+            .chunks_exact(3)
+            .any(|p| p[1] > 100 && u16::from(p[1]) > 2 * u16::from(p[0]) && p[1] > p[2]),
+        "no green goal marker in the picture"
+    );
     // As an observation: the image joins the dict, its bytes equal the rendered frame.
     let cfg = serde_json::json!({"camera": {"width": 32, "height": 24}});
     let mut env = spelunk_sims::registry().make_with("Arm-PickAndPlace-v0", &cfg).expect("make");
