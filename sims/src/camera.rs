@@ -217,7 +217,9 @@ pub fn render(
         depth: vec![max_depth; w * h],
         segmentation: vec![0; w * h],
     };
-    let shapes: Vec<(Pose, &Collider, u8)> = classes
+    // Each collider with its pose and world bounding box: a ray tests the box first, and
+    // skips it when the box starts beyond the nearest hit so far.
+    let shapes: Vec<(Pose, &Collider, u8, Aabb)> = classes
         .iter()
         .filter_map(|&(handle, class)| {
             let c = world.colliders.get(handle)?;
@@ -227,7 +229,7 @@ pub fn render(
                 }
                 None => *c.position(),
             };
-            Some((pose, c, class))
+            Some((pose, c, class, c.shape().compute_aabb(&pose)))
         })
         .collect();
     let light = Vector::new(0.3, -0.2, 1.0).normalize();
@@ -235,7 +237,11 @@ pub fn render(
         for u in 0..w {
             let ray = cam.ray(u, v);
             let mut best: Option<(f32, Vector, u8)> = None;
-            for (pose, c, class) in &shapes {
+            for (pose, c, class, aabb) in &shapes {
+                let limit = best.map_or(max_depth, |b| b.0);
+                if aabb.cast_local_ray(&ray, limit, true).is_none() {
+                    continue;
+                }
                 if let Some(hit) = c.shape().cast_ray_and_get_normal(pose, &ray, max_depth, true) {
                     if best.is_none_or(|b| hit.time_of_impact < b.0) {
                         best = Some((hit.time_of_impact, hit.normal, *class));
