@@ -1,6 +1,9 @@
 //! Run the scripted controller on a task and print its success rate.
 //!
 //! `cargo run --release -p spelunk-sims --example scripted -- [Arm-PickAndPlace-v0] [episodes]`
+//!
+//! `FIRST_SEED=k` starts at seed k; `VERBOSE=1` prints each episode's end state, `VERBOSE=2`
+//! every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, Scripted, Task};
