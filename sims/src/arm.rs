@@ -815,10 +815,13 @@ impl Scripted {
         Self::default()
     }
 
-    /// The action for a flat observation of `task` (the env's flat layout).
+    /// The action for a flat observation of `task` (the env's flat layout, with or without a
+    /// camera image).
     pub fn act(&mut self, task: Task, flat: &[f32]) -> [f32; 4] {
         let goal = v([flat[3], flat[4], flat[5]]);
-        let o = &flat[6..];
+        // `observation` is the dict's last member (a camera image may sit before it).
+        let obs_len = if task.has_object() { 25 } else { 10 };
+        let o = &flat[flat.len().saturating_sub(obs_len)..];
         let grip = v([o[0], o[1], o[2]]);
         // Cover 60% of the remaining distance per step: the palm lags its target, and a
         // controller that asks for all of it overshoots.

@@ -266,6 +266,13 @@ fn the_camera_sees_the_object_where_the_geometry_puts_it() {
     let image = &obs.as_f32().expect("f32")[6..6 + 32 * 24 * 3];
     assert!(image.iter().all(|&p| (0.0..=255.0).contains(&p) && p.fract() == 0.0));
     assert!(image.iter().any(|&p| p != image[0]), "a blank image");
+    // The scripted controller reads the state part wherever the image puts it.
+    let mut ctl = Scripted::new();
+    for _ in 0..50 {
+        let a = ctl.act(Task::PickAndPlace, obs.as_f32().expect("f32"));
+        env.step(spelunk_core::Action::Continuous(&a), obs.as_mut()).expect("step");
+    }
+    assert_eq!(env.info().is_success, Some(true), "scripted PickAndPlace with a camera, seed 3");
     for bad in [
         serde_json::json!({"camera": {"width": 0}}),
         serde_json::json!({"camera": {"fov_y": 500.0}}),
