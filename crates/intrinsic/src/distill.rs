@@ -54,6 +54,13 @@ pub struct DistillConfig {
     pub seed: u64,
 }
 
+impl DistillConfig {
+    /// RDD's defaults: noisy targets (σ = 1), every sample of a batch trained.
+    pub fn rdd(obs_dim: usize, seed: u64) -> Self {
+        Self { obs_dim, seed, sigma: 1.0, update_proportion: 1.0, ..Self::default() }
+    }
+}
+
 impl Default for DistillConfig {
     fn default() -> Self {
         Self {
@@ -134,16 +141,7 @@ pub fn rnd(obs_dim: usize, seed: u64) -> Result<Distillation> {
 
 /// RDD's defaults for `obs_dim` inputs.
 pub fn rdd(obs_dim: usize, seed: u64) -> Result<Distillation> {
-    Distillation::new(
-        "rdd",
-        DistillConfig {
-            obs_dim,
-            seed,
-            sigma: 1.0,
-            update_proportion: 1.0,
-            ..DistillConfig::default()
-        },
-    )
+    Distillation::new("rdd", DistillConfig::rdd(obs_dim, seed))
 }
 
 /// A predictor distilling a random target (RND, RDD).

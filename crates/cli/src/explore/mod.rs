@@ -206,14 +206,7 @@ fn make_bonus(
         )?)),
         Method::Rdd => Some(Box::new(Distillation::new(
             "rdd",
-            DistillConfig {
-                obs_dim,
-                seed,
-                sigma: 1.0,
-                update_proportion: 1.0,
-                optimizer,
-                ..DistillConfig::default()
-            },
+            DistillConfig { optimizer, ..DistillConfig::rdd(obs_dim, seed) },
         )?)),
         Method::Icm => Some(Box::new(Icm::new(IcmConfig {
             obs_dim,
