@@ -1,5 +1,6 @@
 //! Env steps per second on one core for the arm tasks (state observations, random actions),
-//! and for Arm-Push-v0 with a 64×64 RGB camera in the observation.
+//! for Arm-Push-v0 with a 64×64 RGB camera in the observation, and with the URDF arms in place
+//! of the free gripper (end-effector control through inverse kinematics; joint targets).
 //!
 //! `cargo bench -p spelunk-sims --bench arm`
 
@@ -17,6 +18,13 @@ fn bench(c: &mut Criterion) {
         ("Arm-PickAndPlace-v0", "Arm-PickAndPlace-v0", serde_json::Value::Null),
         ("Arm-Slide-v0", "Arm-Slide-v0", serde_json::Value::Null),
         ("Arm-Push-v0+camera64", "Arm-Push-v0", camera),
+        ("Arm-Push-v0+fetch7", "Arm-Push-v0", serde_json::json!({"robot": {"urdf": "fetch7"}})),
+        (
+            "Arm-Push-v0+fetch7-joints",
+            "Arm-Push-v0",
+            serde_json::json!({"robot": {"urdf": "fetch7", "control": "joints"}}),
+        ),
+        ("Arm-Push-v0+so100", "Arm-Push-v0", serde_json::json!({"robot": {"urdf": "so100"}})),
     ];
     for (label, id, cfg) in cases {
         let mut env = reg.make_with(id, &cfg).expect("env");
@@ -24,10 +32,13 @@ fn bench(c: &mut Criterion) {
         let mut obs = vec![0f32; n];
         env.reset(Some(0), None, ObsMut::F32(&mut obs)).expect("reset");
         let mut rng = Rng::seed_from_u64(1);
+        let mut a = vec![0f32; env.action_space().flat_len()];
         group.throughput(Throughput::Elements(1));
         group.bench_function(BenchmarkId::new("step", label), |b| {
             b.iter(|| {
-                let a: [f32; 4] = std::array::from_fn(|_| rng.f32() * 2.0 - 1.0);
+                for x in &mut a {
+                    *x = rng.f32() * 2.0 - 1.0;
+                }
                 let s = env.step(Action::Continuous(&a), ObsMut::F32(&mut obs)).expect("step");
                 if s.truncated || s.terminated {
                     env.reset(None, None, ObsMut::F32(&mut obs)).expect("reset");

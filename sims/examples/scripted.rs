@@ -2,11 +2,13 @@
 //!
 //! `cargo run --release -p spelunk-sims --example scripted -- [Arm-PickAndPlace-v0] [episodes]`
 //!
-//! `FIRST_SEED=k` starts at seed k; `VERBOSE=1` prints each episode's end state, `VERBOSE=2`
-//! every step.
+//! `FIRST_SEED=k` starts at seed k; `ROBOT=fetch7`, `ROBOT=so100` or `ROBOT=path/arm.urdf`
+//! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
+//! its base; `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, Scripted, Task};
+use spelunk_sims::robot::RobotConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -19,7 +21,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Arm-Slide-v0" => Task::Slide,
         other => return Err(format!("unknown task {other}").into()),
     };
-    let mut env = ArmEnv::new(id, ArmConfig { task, ..ArmConfig::default() })?;
+    let robot = std::env::var("ROBOT").ok().map(|urdf| RobotConfig {
+        urdf,
+        base: std::env::var("BASE").ok().map(|b| {
+            let v: Vec<f32> = b.split(',').filter_map(|x| x.parse().ok()).collect();
+            [v[0], v[1], v[2]]
+        }),
+        ..RobotConfig::default()
+    });
+    let mut env = ArmEnv::new(id, ArmConfig { task, robot, ..ArmConfig::default() })?;
     let n = spelunk_core::Env::observation_space(&env).flat_len();
     let mut obs = vec![0f32; n];
     let mut solved = 0;
@@ -35,10 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             success = s.info.is_success == Some(true);
             if std::env::var("VERBOSE").as_deref() == Ok("2") {
                 println!(
-                    "  a {a:?} grip {:?} fingers {:?} obj {:?}",
+                    "  a {a:?} grip {:?} fingers {:?} obj {:?} q {:.3?}",
                     env.grip_pos(),
                     env.fingers(),
-                    env.object_pos()
+                    env.object_pos(),
+                    env.joint_positions()
                 );
             }
         }

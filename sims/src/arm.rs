@@ -40,6 +40,7 @@
 //!   millimetres, and sliding stops differently.
 
 use crate::camera::{self, CameraConfig, Frame, Mount, Pinhole};
+use crate::robot::{self, BuiltRobot, Control, RobotConfig};
 use bincode::Options as _;
 use rapier3d::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,7 @@ use spelunk_core::{
     Space, Step,
 };
 
-const SNAPSHOT_KIND: &str = "arm/1";
+const SNAPSHOT_KIND: &str = "arm/2";
 /// Control period, s (20 × 2 ms).
 const TABLE_TOP: f32 = 0.4;
 const FINGER_HALF: [f32; 3] = [0.01, 0.005, 0.03];
@@ -133,6 +134,8 @@ pub struct ArmConfig {
     pub finger_force: f32,
     /// A camera whose RGB image joins the observation as `image` (`None`: state only).
     pub camera: Option<CameraConfig>,
+    /// A URDF arm in place of the free-floating gripper (`None`: the free gripper).
+    pub robot: Option<RobotConfig>,
 }
 
 impl Default for ArmConfig {
@@ -146,6 +149,7 @@ impl Default for ArmConfig {
             timestep: 0.002,
             finger_force: 300.0,
             camera: None,
+            robot: None,
         }
     }
 }
@@ -157,6 +161,8 @@ struct EpisodeState {
     goal: [f32; 3],
     finger_target: f32,
     palm_vel: [f32; 3],
+    /// A URDF arm's commanded joint positions.
+    joint_targets: Vec<f32>,
     steps: u32,
     started: bool,
     done: bool,
@@ -165,12 +171,19 @@ struct EpisodeState {
 /// Handles into the world.
 #[derive(Clone, Debug)]
 struct Handles {
-    palm: RigidBodyHandle,
-    fingers: [RigidBodyHandle; 2],
-    joints: [ImpulseJointHandle; 2],
+    gripper: Gripper,
     object: Option<RigidBodyHandle>,
     /// Segmentation class of every collider: 1 table, 2 object, 3 gripper.
     classes: Vec<(ColliderHandle, u8)>,
+}
+
+/// What holds the fingers.
+#[derive(Clone, Debug)]
+enum Gripper {
+    /// A kinematic palm with two fingers on prismatic joints.
+    Free { palm: RigidBodyHandle, fingers: [RigidBodyHandle; 2], joints: [ImpulseJointHandle; 2] },
+    /// A URDF arm.
+    Robot(Box<BuiltRobot>),
 }
 
 /// Segmentation classes of the camera images.
@@ -181,7 +194,7 @@ pub mod class {
     pub const TABLE: u8 = 1;
     /// The object (cube or puck).
     pub const OBJECT: u8 = 2;
-    /// The gripper (palm and fingers).
+    /// The gripper (palm and fingers) and the arm's links.
     pub const GRIPPER: u8 = 3;
     /// The goal marker (pictures for people only; observation images leave it out).
     pub const GOAL: u8 = 4;
@@ -201,6 +214,7 @@ pub struct ArmEnv {
     action_space: Space,
     obs_len: usize,
     image_len: usize,
+    joints_len: usize,
 }
 
 impl std::fmt::Debug for ArmEnv {
@@ -278,7 +292,12 @@ impl ArmEnv {
         if !(config.finger_force > 0.0 && config.finger_force.is_finite()) {
             return Err(bad(format!("finger_force must be positive, got {}", config.finger_force)));
         }
-        let (world, handles) = build_world(&config);
+        let (world, handles) = build_world(&config).map_err(|e| match e {
+            Error::Config { what, message } => {
+                Error::Config { what: format!("{id} {what}"), message }
+            }
+            other => other,
+        })?;
         let initial_world = codec()
             .serialize(&world)
             .map_err(|e| Error::Snapshot(format!("encoding the initial world: {e}")))?;
@@ -295,6 +314,21 @@ impl ArmEnv {
                 Space::uniform_box(&[cam.height, cam.width, 3], 0.0, 255.0, DType::U8),
             ));
         }
+        let (joints_len, action_len, home) = match &handles.gripper {
+            Gripper::Robot(r) => {
+                let n = r.arm.len() + r.fingers.len();
+                let act = match r.config.control {
+                    Control::EndEffector => 4,
+                    Control::Joints => r.arm.len() + 1,
+                };
+                (2 * n, act, r.home.clone())
+            }
+            Gripper::Free { .. } => (0, 4, Vec::new()),
+        };
+        if joints_len > 0 {
+            members
+                .push(("joints".into(), Space::uniform_box(&[joints_len], -inf, inf, DType::F32)));
+        }
         members.push(("observation".into(), Space::uniform_box(&[obs_len], -inf, inf, DType::F32)));
         let observation_space = Space::Dict(members);
         let image_len = config.camera.as_ref().map_or(0, |c| c.width * c.height * 3);
@@ -309,15 +343,17 @@ impl ArmEnv {
                 goal: initial,
                 finger_target: 0.0,
                 palm_vel: [0.0; 3],
+                joint_targets: home,
                 steps: 0,
                 started: false,
                 done: false,
             },
             np: NpRandom::new(0),
             observation_space,
-            action_space: Space::uniform_box(&[4], -1.0, 1.0, DType::F32),
+            action_space: Space::uniform_box(&[action_len], -1.0, 1.0, DType::F32),
             obs_len,
             image_len,
+            joints_len,
             config,
         })
     }
@@ -355,7 +391,37 @@ impl ArmEnv {
 
     /// Grip point (between the finger pads), m.
     pub fn grip_pos(&self) -> [f32; 3] {
-        arr(self.world.bodies[self.handles.palm].translation())
+        match &self.handles.gripper {
+            Gripper::Free { palm, .. } => arr(self.world.bodies[*palm].translation()),
+            Gripper::Robot(r) => arr(r.grip_pos(&self.world)),
+        }
+    }
+
+    /// The physics world now (read only).
+    pub fn world(&self) -> &PhysicsWorld {
+        &self.world
+    }
+
+    /// The URDF arm, if the config has one.
+    pub fn robot(&self) -> Option<&BuiltRobot> {
+        match &self.handles.gripper {
+            Gripper::Robot(r) => Some(r),
+            Gripper::Free { .. } => None,
+        }
+    }
+
+    /// A URDF arm's joint positions (arm joints, then fingers), rad or m.
+    pub fn joint_positions(&self) -> Vec<f32> {
+        self.robot().map_or_else(Vec::new, |r| {
+            r.arm.iter().chain(&r.fingers).map(|j| r.position(&self.world, j)).collect()
+        })
+    }
+
+    fn grip_vel(&self) -> Vector {
+        match &self.handles.gripper {
+            Gripper::Free { palm, .. } => self.world.bodies[*palm].linvel(),
+            Gripper::Robot(r) => r.grip_vel(&self.world),
+        }
     }
 
     /// Object centre, if the task has an object.
@@ -370,9 +436,16 @@ impl ArmEnv {
 
     /// Finger openings (distance of each pad from the centre line), m.
     pub fn fingers(&self) -> [f32; 2] {
-        let palm = self.world.bodies[self.handles.palm].translation();
+        let (palm, fingers) = match &self.handles.gripper {
+            Gripper::Free { palm, fingers, .. } => (*palm, *fingers),
+            Gripper::Robot(r) => {
+                let f = |k: usize| r.fingers.get(k).map_or(0.0, |j| r.position(&self.world, j));
+                return [f(0), f(1)];
+            }
+        };
+        let palm = self.world.bodies[palm].translation();
         let f = |k: usize| {
-            let p = self.world.bodies[self.handles.fingers[k]].translation();
+            let p = self.world.bodies[fingers[k]].translation();
             let sign = if k == 0 { 1.0 } else { -1.0 };
             sign * (p.y - palm.y) - FINGER_HALF[1]
         };
@@ -380,9 +453,16 @@ impl ArmEnv {
     }
 
     fn finger_vels(&self) -> [f32; 2] {
-        let palm = self.world.bodies[self.handles.palm].linvel();
+        let (palm, fingers) = match &self.handles.gripper {
+            Gripper::Free { palm, fingers, .. } => (*palm, *fingers),
+            Gripper::Robot(r) => {
+                let f = |k: usize| r.fingers.get(k).map_or(0.0, |j| r.speed(&self.world, j));
+                return [f(0), f(1)];
+            }
+        };
+        let palm = self.world.bodies[palm].linvel();
         let f = |k: usize| {
-            let p = self.world.bodies[self.handles.fingers[k]].linvel();
+            let p = self.world.bodies[fingers[k]].linvel();
             let sign = if k == 0 { 1.0 } else { -1.0 };
             sign * (p.y - palm.y)
         };
@@ -403,7 +483,7 @@ impl ArmEnv {
     }
 
     fn write_obs(&self, obs: ObsMut<'_>) -> Result<()> {
-        let out = obs.expect_f32(&self.id, 6 + self.image_len + self.obs_len)?;
+        let out = obs.expect_f32(&self.id, 6 + self.image_len + self.joints_len + self.obs_len)?;
         out[0..3].copy_from_slice(&self.achieved());
         out[3..6].copy_from_slice(&self.state.goal);
         if let Some(cam) = &self.config.camera {
@@ -412,10 +492,18 @@ impl ArmEnv {
                 *o = f32::from(p);
             }
         }
-        let o = &mut out[6 + self.image_len..];
         let dt = self.dt();
+        if let Gripper::Robot(r) = &self.handles.gripper {
+            let js = &mut out[6 + self.image_len..6 + self.image_len + self.joints_len];
+            let n = r.arm.len() + r.fingers.len();
+            for (k, j) in r.arm.iter().chain(&r.fingers).enumerate() {
+                js[k] = r.position(&self.world, j);
+                js[n + k] = r.speed(&self.world, j) * dt;
+            }
+        }
+        let o = &mut out[6 + self.image_len + self.joints_len..];
         let grip = self.grip_pos();
-        let grip_vel = arr(self.world.bodies[self.handles.palm].linvel() * dt);
+        let grip_vel = arr(self.grip_vel() * dt);
         let fingers = self.fingers();
         let fv = self.finger_vels();
         let finger_vel = [fv[0] * dt, fv[1] * dt];
@@ -456,7 +544,14 @@ impl ArmEnv {
 
     fn set_finger_targets(&mut self, opening: f32) {
         let force = self.config.finger_force;
-        for j in self.handles.joints {
+        let joints = match &self.handles.gripper {
+            Gripper::Free { joints, .. } => *joints,
+            Gripper::Robot(r) => {
+                r.set_targets(&mut self.world, &self.state.joint_targets, None, opening);
+                return;
+            }
+        };
+        for j in joints {
             if let Some(joint) = self.world.impulse_joints.get_mut(j, true) {
                 joint.data.set_motor_position(JointAxis::LinX, opening, 30000.0, 300.0);
                 joint.data.set_motor_max_force(JointAxis::LinX, force);
@@ -469,8 +564,17 @@ impl ArmEnv {
     /// most 40 m/s² (so a held 2 kg cube is not shaken loose).
     fn simulate(&mut self, target: Vector) {
         let dt = self.config.timestep;
+        let palm = match &self.handles.gripper {
+            Gripper::Free { palm, .. } => *palm,
+            Gripper::Robot(_) => {
+                for _ in 0..self.config.substeps {
+                    self.world.step();
+                }
+                return;
+            }
+        };
         for _ in 0..self.config.substeps {
-            let Some(palm) = self.world.bodies.get_mut(self.handles.palm) else { return };
+            let Some(palm) = self.world.bodies.get_mut(palm) else { return };
             let p = palm.translation();
             let gap = target - p;
             let dist = gap.length();
@@ -497,7 +601,7 @@ impl ArmEnv {
 }
 
 /// The world of a task, in its initial configuration.
-fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
+fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)> {
     let mut w = PhysicsWorld::new();
     w.gravity = Vector::new(0.0, 0.0, -9.81);
     w.integration_parameters.dt = config.timestep;
@@ -521,6 +625,46 @@ fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
     );
     classes.push((c, class::TABLE));
     let grip = config.task.initial_grip();
+    let gripper = match &config.robot {
+        Some(rc) => {
+            let (model, builtin) = robot::load(rc)?;
+            let built = robot::build(&mut w, &model, builtin, rc, grip)?;
+            classes.extend(built.colliders.iter().map(|&c| (c, class::GRIPPER)));
+            w.bodies.propagate_modified_body_positions_to_colliders(&mut w.colliders);
+            Gripper::Robot(Box::new(built))
+        }
+        None => free_gripper(&mut w, config, grip, &mut classes),
+    };
+    let object = config.task.has_object().then(|| {
+        let (collider, z) = if slide {
+            let c = ColliderBuilder::cylinder(PUCK_HALF_HEIGHT, PUCK_RADIUS)
+                .rotation(Vector::new(std::f32::consts::FRAC_PI_2, 0.0, 0.0))
+                .friction(0.1);
+            (c, TABLE_TOP + PUCK_HALF_HEIGHT)
+        } else {
+            (
+                ColliderBuilder::cuboid(CUBE_HALF, CUBE_HALF, CUBE_HALF).friction(1.0),
+                TABLE_TOP + CUBE_HALF,
+            )
+        };
+        let body = w.bodies.insert(
+            RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
+        );
+        let c = w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
+        classes.push((c, class::OBJECT));
+        body
+    });
+    let handles = Handles { gripper, object, classes };
+    Ok((w, handles))
+}
+
+/// The free-floating gripper: a kinematic palm and two fingers on prismatic joints.
+fn free_gripper(
+    w: &mut PhysicsWorld,
+    config: &ArmConfig,
+    grip: Vector,
+    classes: &mut Vec<(ColliderHandle, u8)>,
+) -> Gripper {
     let palm = w.bodies.insert(RigidBodyBuilder::kinematic_position_based().translation(grip));
     let c = w.colliders.insert_with_parent(
         ColliderBuilder::cuboid(PALM_HALF[0], PALM_HALF[1], PALM_HALF[2])
@@ -555,33 +699,7 @@ fn build_world(config: &ArmConfig) -> (PhysicsWorld, Handles) {
         joints.push(w.impulse_joints.insert(palm, finger, joint, true));
         fingers.push(finger);
     }
-    let object = config.task.has_object().then(|| {
-        let (collider, z) = if slide {
-            let c = ColliderBuilder::cylinder(PUCK_HALF_HEIGHT, PUCK_RADIUS)
-                .rotation(Vector::new(std::f32::consts::FRAC_PI_2, 0.0, 0.0))
-                .friction(0.1);
-            (c, TABLE_TOP + PUCK_HALF_HEIGHT)
-        } else {
-            (
-                ColliderBuilder::cuboid(CUBE_HALF, CUBE_HALF, CUBE_HALF).friction(1.0),
-                TABLE_TOP + CUBE_HALF,
-            )
-        };
-        let body = w.bodies.insert(
-            RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
-        );
-        let c = w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
-        classes.push((c, class::OBJECT));
-        body
-    });
-    let handles = Handles {
-        palm,
-        fingers: [fingers[0], fingers[1]],
-        joints: [joints[0], joints[1]],
-        object,
-        classes,
-    };
-    (w, handles)
+    Gripper::Free { palm, fingers: [fingers[0], fingers[1]], joints: [joints[0], joints[1]] }
 }
 
 impl Env for ArmEnv {
@@ -639,6 +757,7 @@ impl Env for ArmEnv {
             goal: goal.map(|g| g as f32),
             finger_target: 0.0,
             palm_vel: [0.0; 3],
+            joint_targets: self.robot().map_or_else(Vec::new, |r| r.home.clone()),
             steps: 0,
             started: true,
             done: false,
@@ -652,18 +771,24 @@ impl Env for ArmEnv {
         if !self.state.started || self.state.done {
             return Err(Error::NeedsReset { env: self.id.clone() });
         }
+        let n = self.action_space.flat_len();
+        let what = if n == 4 {
+            "4 values (dx, dy, dz, gripper)".to_owned()
+        } else {
+            format!("{n} values (one target per arm joint, then the gripper)")
+        };
         let a = match action {
-            Action::Continuous(a) if a.len() == 4 => a,
+            Action::Continuous(a) if a.len() == n => a,
             Action::Continuous(a) => {
                 return Err(Error::InvalidAction {
                     env: self.id.clone(),
-                    reason: format!("expected 4 values (dx, dy, dz, gripper), got {}", a.len()),
+                    reason: format!("expected {what}, got {}", a.len()),
                 })
             }
             _ => {
                 return Err(Error::InvalidAction {
                     env: self.id.clone(),
-                    reason: "expected a continuous action of 4 values".into(),
+                    reason: format!("expected a continuous action of {what}"),
                 })
             }
         };
@@ -673,17 +798,79 @@ impl Env for ArmEnv {
                 reason: format!("action[{k}] is {}; actions must be finite", a[k]),
             });
         }
-        let a: [f32; 4] = std::array::from_fn(|k| a[k].clamp(-1.0, 1.0));
-        let from = v(self.state.target);
-        let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
-        let opening =
-            if self.config.task.block_gripper() { 0.0 } else { a[3].max(0.0) * FINGER_MAX };
-        if (opening - self.state.finger_target).abs() > 0.0 {
-            self.set_finger_targets(opening);
+        if let Gripper::Robot(r) = &self.handles.gripper {
+            let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+            let grip = *a.last().unwrap_or(&0.0);
+            let opening =
+                if self.config.task.block_gripper() { 0.0 } else { grip.max(0.0) * r.finger_max() };
+            let (to, desired) = match r.config.control {
+                Control::EndEffector => {
+                    // As Fetch re-anchors its mocap target on the gripper body every step, the
+                    // Δ is taken from where the grip is now.
+                    let from = r.grip_pos(&self.world);
+                    let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+                    (to, r.solve_ik(&self.world, None, to, 10))
+                }
+                Control::Joints => {
+                    let q = r
+                        .arm
+                        .iter()
+                        .zip(&a)
+                        .map(|(j, &x)| {
+                            j.limits[0] + f32::midpoint(x, 1.0) * (j.limits[1] - j.limits[0])
+                        })
+                        .collect();
+                    (v(self.state.target), q)
+                }
+            };
+            // Targets move at most each joint's speed limit per control period, all scaled by
+            // one factor so that the grip keeps its direction.
+            let period = self.dt();
+            let before = self.state.joint_targets.clone();
+            let mut scale = 1f32;
+            for ((t, d), j) in self.state.joint_targets.iter().zip(&desired).zip(&r.arm) {
+                let need = (d - t).abs();
+                if need > j.velocity * period {
+                    scale = scale.min(j.velocity * period / need);
+                }
+            }
+            for (t, d) in self.state.joint_targets.iter_mut().zip(&desired) {
+                *t += (d - *t) * scale;
+            }
             self.state.finger_target = opening;
+            // The joint controller ramps its targets across the control period at constant
+            // speed, as a servo's trajectory interpolation does, rather than stepping them.
+            let speeds: Vec<f32> = self
+                .state
+                .joint_targets
+                .iter()
+                .zip(&before)
+                .map(|(t, b)| (t - b) / period)
+                .collect();
+            let n = self.config.substeps;
+            let mut now = before;
+            for k in 0..n {
+                let f = (k + 1) as f32 / n as f32;
+                for ((q, b), t) in now.iter_mut().zip(&speeds).zip(&self.state.joint_targets) {
+                    *q = t - b * period * (1.0 - f);
+                }
+                r.set_targets(&mut self.world, &now, Some(&speeds), opening);
+                self.world.step();
+            }
+            self.state.target = arr(to);
+        } else {
+            let a: [f32; 4] = std::array::from_fn(|k| a[k].clamp(-1.0, 1.0));
+            let from = v(self.state.target);
+            let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+            let opening =
+                if self.config.task.block_gripper() { 0.0 } else { a[3].max(0.0) * FINGER_MAX };
+            if (opening - self.state.finger_target).abs() > 0.0 {
+                self.set_finger_targets(opening);
+                self.state.finger_target = opening;
+            }
+            self.simulate(to);
+            self.state.target = arr(to);
         }
-        self.simulate(to);
-        self.state.target = arr(to);
         self.state.steps += 1;
         let d = self.distance();
         let reward = match self.config.reward_type {
@@ -801,7 +988,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 /// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
-/// (for tests, demonstrations and privileged starts). Slide needs a timed strike and is not
+/// (for tests, demonstrations and privileged starts). Slide needs a timed throw and is not
 /// covered.
 #[derive(Clone, Debug, Default)]
 pub struct Scripted {

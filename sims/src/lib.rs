@@ -8,11 +8,18 @@
 //! - [`camera`]: RGB, depth and segmentation images by ray casting (fixed or wrist mounts),
 //!   as an observation option of the arm tasks (`camera` in their config).
 //!
+//! - [`urdf`] and [`robot`]: robot arms from URDF files (two ship with the crate, a 7-joint
+//!   Fetch-like arm and a 5-joint SO-100-class arm) as rapier multibodies with joint motors,
+//!   limits and a parallel gripper, driven by end-effector targets (inverse kinematics) or
+//!   joint targets (`robot` in an arm task's config).
+//!
 //! [`registry`] returns a [`spelunk_core::Registry`] with every id of this crate;
 //! [`register`] adds them to another.
 
 pub mod arm;
 pub mod camera;
+pub mod robot;
+pub mod urdf;
 
 /// A registry with every environment id of this crate.
 pub fn registry() -> spelunk_core::Registry {

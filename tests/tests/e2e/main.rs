@@ -17,6 +17,7 @@ mod minigrid_python;
 mod montezuma;
 mod noisy_tv;
 mod np_random;
+mod robot;
 mod vec_env;
 
 #[global_allocator]
