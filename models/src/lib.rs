@@ -4,6 +4,8 @@
 //!   checkpoints that name their module and refuse another module's or shape's file.
 //! - [`layers`]: MLP, a small CNN for pixels, a GRU cell — differentiable ops only.
 //! - [`optim`]: Adam/AdamW with gradient-norm clipping.
+//! - [`policy`]: policy heads over action tokens (discrete, or continuous binned per
+//!   dimension) — the MLP head; the `Policy` trait the GRPO core trains.
 //!
 //! CPU by default; GPU support arrives behind a `cuda` feature with the policy heads.
 
@@ -11,12 +13,14 @@ pub mod error;
 pub mod layers;
 pub mod optim;
 pub mod params;
+pub mod policy;
 
 pub use candle_core::{DType, Device, Tensor};
 pub use error::{Error, Result};
 pub use layers::{Activation, Cnn, GruCell, Mlp};
 pub use optim::{Adam, AdamConfig};
 pub use params::ParamStore;
+pub use policy::{ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
 
 /// Gradient check used by every module's tests: the names of parameters whose gradient is
 /// missing or all zeros after backpropagating `loss`.

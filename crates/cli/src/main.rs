@@ -14,6 +14,7 @@ mod play;
 mod plot;
 mod png;
 mod raster;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,10 @@ enum Command {
     Explore(explore::ExploreArgs),
     /// Play an environment in the terminal.
     Play(play::PlayArgs),
+    /// Train a policy with GRPO.
+    Train(train::TrainArgs),
+    /// Evaluate a trained policy.
+    Eval(train::EvalArgs),
 }
 
 /// glibc returns freed heap to the OS as soon as the top of the heap is free, which makes the
@@ -77,6 +82,8 @@ fn main() {
         Command::Envs(a) => envs_cmd::run(&a),
         Command::Explore(a) => explore::run(&a),
         Command::Play(a) => play::run(&a),
+        Command::Train(a) => train::run(&a),
+        Command::Eval(a) => train::eval(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

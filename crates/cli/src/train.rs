@@ -1,0 +1,174 @@
+//! `spelunk train` and `spelunk eval`: GRPO with the MLP policy head on any registered env
+//! with a discrete or bounded continuous action space.
+//!
+//! ```sh
+//! spelunk train --config run.toml --out runs/empty      # metrics.jsonl, checkpoint/
+//! spelunk train --config run.toml --out runs/empty --resume
+//! spelunk eval --run runs/empty --episodes 100
+//! ```
+//!
+//! `run.toml` holds the fields of `spelunk_grpo::TrainConfig` (every field optional):
+//!
+//! ```toml
+//! env = "MiniGrid-Empty-5x5-v0"
+//! group_size = 8
+//! groups_per_step = 16
+//! iterations = 50
+//! [loss]
+//! clip_low = 0.2
+//! clip_high = 0.28
+//! ```
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use spelunk_grpo::{TrainConfig, Trainer};
+
+/// `spelunk train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// TOML file with the run's settings (defaults for everything left out).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one setting, `key=value` in TOML syntax (repeatable), e.g. `--set iterations=5`.
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// Output folder: `metrics.jsonl`, `checkpoint/`, `config.toml`.
+    #[arg(long, default_value = "runs/grpo")]
+    out: PathBuf,
+    /// Continue the run in `--out` from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Evaluate (sampled actions, unseen seeds) every this many iterations.
+    #[arg(long, default_value_t = 10)]
+    eval_every: usize,
+}
+
+/// `spelunk eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run folder written by `spelunk train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Episodes.
+    #[arg(long, default_value_t = 100)]
+    episodes: usize,
+    /// Take the most likely action instead of sampling.
+    #[arg(long)]
+    greedy: bool,
+}
+
+fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
+    let mut table: toml::Table = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    for s in sets {
+        let Some((k, v)) = s.split_once('=') else { bail!("--set {s}: expected key=value") };
+        let parsed: toml::Table = toml::from_str(&format!("{k} = {v}"))
+            .or_else(|_| toml::from_str(&format!("{k} = \"{v}\"")))
+            .with_context(|| format!("--set {s}"))?;
+        for (key, value) in parsed {
+            table.insert(key, value);
+        }
+    }
+    let cfg: TrainConfig = toml::Value::Table(table).try_into().with_context(|| {
+        format!("config {}", path.map_or("<defaults>".into(), |p| p.display().to_string()))
+    })?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
+    let reg = crate::registry();
+    let id = cfg.env.clone();
+    let env_cfg = cfg.env_config.clone();
+    let make = move || match &env_cfg {
+        Some(c) => reg.make_with(&id, c),
+        None => reg.make(&id),
+    };
+    Ok(Trainer::new(cfg, Box::new(make))?)
+}
+
+/// Run `spelunk train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let ckpt = args.out.join("checkpoint");
+    let cfg = if args.resume {
+        let p = args.out.join("config.toml");
+        load_config(Some(&p), &args.sets)
+            .with_context(|| format!("resuming from {}", args.out.display()))?
+    } else {
+        load_config(args.config.as_deref(), &args.sets)?
+    };
+    let mut t = trainer(cfg.clone())?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    if args.resume {
+        t.resume(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+    } else {
+        std::fs::write(args.out.join("config.toml"), toml::to_string(&cfg)?)?;
+        let _ = std::fs::remove_file(args.out.join("metrics.jsonl"));
+    }
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(args.out.join("metrics.jsonl"))?;
+    let pb = ProgressBar::new(cfg.iterations as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_position(t.iteration as u64);
+    while t.iteration < cfg.iterations {
+        let mut m = t.iterate()?;
+        if t.iteration % args.eval_every.max(1) == 0 || t.iteration == cfg.iterations {
+            let (ret, success) = t.evaluate(cfg.eval_episodes, false)?;
+            m.insert("eval/episodic_return".into(), ret);
+            m.insert("eval/success_rate".into(), success);
+        }
+        writeln!(metrics, "{}", serde_json::to_string(&m)?)?;
+        t.save(&ckpt)?;
+        pb.set_message(format!(
+            "return {:.3} success {:.2} kl {:.4}",
+            m["charts/episodic_return"], m["charts/success_rate"], m["losses/approx_kl"]
+        ));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let (ret, success) = t.evaluate(cfg.eval_episodes, false)?;
+    println!(
+        "{}: {} iterations, {} env steps; eval over {} unseen seeds: return {ret:.3}, success {:.1}%",
+        cfg.env,
+        t.iteration,
+        t.env_steps,
+        cfg.eval_episodes,
+        success * 100.0
+    );
+    println!("metrics: {}", args.out.join("metrics.jsonl").display());
+    Ok(())
+}
+
+/// Run `spelunk eval`.
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    let cfg = load_config(Some(&args.run.join("config.toml")), &[])?;
+    let mut t = trainer(cfg.clone())?;
+    t.resume(&args.run.join("checkpoint"))
+        .with_context(|| format!("loading {}", args.run.join("checkpoint").display()))?;
+    let (ret, success) = t.evaluate(args.episodes, args.greedy)?;
+    println!(
+        "{} after {} iterations ({}): {} unseen seeds: return {ret:.3}, success {:.1}%",
+        cfg.env,
+        t.iteration,
+        if args.greedy { "greedy" } else { "sampled" },
+        args.episodes,
+        success * 100.0
+    );
+    Ok(())
+}

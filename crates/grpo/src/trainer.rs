@@ -1,0 +1,490 @@
+//! GRPO on an environment: groups of G rollouts from one seed, group-relative advantages, the
+//! clipped token loss, Adam.
+//!
+//! One iteration: sample `groups_per_step` seeds; reset G envs with each (the seed is the
+//! group's prompt, never anything derived from observations); run all G × groups episodes in
+//! lockstep, sampling action tokens from the policy and recording their log-probabilities; the
+//! episode's return is its reward sum; advantages per group ([`crate::advantage`]); with
+//! dynamic sampling, groups whose returns are all equal are dropped and more are sampled (up
+//! to three times the budget); then `epochs` passes over `minibatches` shuffled minibatches of
+//! episodes, one Adam step each, the loss normalised by the minibatch's tokens/sequences.
+//!
+//! Metrics per iteration (JSON lines by the CLI): `charts/episodic_return`,
+//! `charts/success_rate`, `charts/episode_length`, `charts/env_steps`, `charts/kept_groups`,
+//! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use spelunk_core::{Action, Env, ObsBuf, Rng, Space};
+use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
+use spelunk_models::{Adam, AdamConfig};
+
+use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
+use crate::loss::{policy_loss, LossConfig, LossInputs, StepNorm};
+use crate::{Error, Result};
+
+/// Everything a training run needs, one TOML table (`spelunk train --config run.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Environment id.
+    pub env: String,
+    /// Environment config overrides.
+    pub env_config: Option<serde_json::Value>,
+    /// Seed of the parameters, the sampling and the group seeds.
+    pub seed: u64,
+    /// Rollouts per group (G).
+    pub group_size: usize,
+    /// Groups per iteration.
+    pub groups_per_step: usize,
+    /// Iterations.
+    pub iterations: usize,
+    /// Passes over each iteration's episodes.
+    pub epochs: usize,
+    /// Minibatches (Adam steps) per pass.
+    pub minibatches: usize,
+    /// Group advantage estimator.
+    pub advantage: GroupAdvantage,
+    /// Drop groups whose returns are all equal and sample more (DAPO).
+    pub dynamic_sampling: bool,
+    /// The loss.
+    pub loss: LossConfig,
+    /// The optimiser.
+    pub adam: AdamConfig,
+    /// The policy head.
+    pub policy: MlpPolicyConfig,
+    /// Episodes of each evaluation (unseen seeds).
+    pub eval_episodes: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            env: "MiniGrid-Empty-5x5-v0".into(),
+            env_config: None,
+            seed: 0,
+            group_size: 8,
+            groups_per_step: 16,
+            iterations: 50,
+            epochs: 2,
+            minibatches: 4,
+            advantage: GroupAdvantage::Grpo,
+            dynamic_sampling: true,
+            loss: LossConfig::default(),
+            adam: AdamConfig { lr: 1e-3, max_grad_norm: Some(1.0), ..AdamConfig::default() },
+            policy: MlpPolicyConfig::default(),
+            eval_episodes: 64,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.into()));
+        if self.group_size < 2 {
+            return bad("group_size must be at least 2");
+        }
+        if self.groups_per_step == 0 || self.iterations == 0 || self.epochs == 0 {
+            return bad("groups_per_step, iterations and epochs must be positive");
+        }
+        if self.minibatches == 0 || self.minibatches > self.groups_per_step * self.group_size {
+            return bad("minibatches must be in 1..=groups_per_step × group_size");
+        }
+        self.loss.validate()
+    }
+}
+
+/// A factory of environments (the CLI passes the registry's).
+pub type MakeEnv<'a> = dyn Fn() -> spelunk_core::Result<Box<dyn Env>> + 'a;
+
+/// One finished episode.
+#[derive(Clone, Debug, Default)]
+struct Episode {
+    obs: Vec<f32>,
+    tokens: Vec<u32>,
+    old_logp: Vec<f32>,
+    ret: f32,
+    success: bool,
+    steps: usize,
+}
+
+/// Flat f32 features of an observation buffer: values divided by the space's largest finite
+/// upper bound (so MiniGrid's small integer codes and pixels both land in [0, 1]).
+fn feature_scale(space: &Space) -> f32 {
+    fn walk(s: &Space, m: &mut f32) {
+        match s {
+            Space::Box { high, .. } => {
+                for &h in high {
+                    if h.is_finite() {
+                        *m = m.max(h.abs());
+                    }
+                }
+            }
+            Space::Discrete { n, .. } => *m = m.max(*n as f32),
+            Space::MultiDiscrete { nvec } => {
+                for &n in nvec {
+                    *m = m.max(n as f32);
+                }
+            }
+            Space::Dict(members) => {
+                for (_, s) in members {
+                    walk(s, m);
+                }
+            }
+            Space::MultiBinary { .. } | Space::Text { .. } => {}
+        }
+    }
+    let mut m = 1f32;
+    walk(space, &mut m);
+    m
+}
+
+fn features(buf: &ObsBuf, scale: f32, out: &mut Vec<f32>) {
+    if let Some(x) = buf.as_f32() {
+        out.extend(x.iter().map(|v| v / scale));
+    } else if let Some(x) = buf.as_u8() {
+        out.extend(x.iter().map(|&v| f32::from(v) / scale));
+    }
+}
+
+/// The trainer.
+pub struct Trainer<'a> {
+    /// The settings.
+    pub config: TrainConfig,
+    make_env: Box<MakeEnv<'a>>,
+    /// The policy being trained.
+    pub policy: MlpPolicy,
+    adam: Adam,
+    rng: Rng,
+    scale: f32,
+    /// Iterations done.
+    pub iteration: usize,
+    /// Environment steps so far.
+    pub env_steps: u64,
+}
+
+impl std::fmt::Debug for Trainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Checkpoint module tag.
+pub const MODULE: &str = "spelunk-grpo/mlp-policy";
+
+impl<'a> Trainer<'a> {
+    /// A fresh run.
+    pub fn new(config: TrainConfig, make_env: Box<MakeEnv<'a>>) -> Result<Self> {
+        config.validate()?;
+        let env = make_env().map_err(|e| Error::Config(format!("making {}: {e}", config.env)))?;
+        let obs_space = env.observation_space().clone();
+        let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
+        let policy =
+            MlpPolicy::new(obs_space.flat_len(), codec, &config.policy, &Device::Cpu, config.seed)?;
+        let adam = Adam::new(policy.params(), config.adam)?;
+        Ok(Self {
+            scale: feature_scale(&obs_space),
+            rng: Rng::seed_from_u64(config.seed ^ 0x6772_706f),
+            config,
+            make_env,
+            policy,
+            adam,
+            iteration: 0,
+            env_steps: 0,
+        })
+    }
+
+    fn sample_tokens(&mut self, logits: &Tensor, greedy: bool) -> Result<(Vec<u32>, Vec<f32>)> {
+        let logp = spelunk_models::policy::log_softmax(logits)?;
+        let rows: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
+        let mut tokens = Vec::new();
+        let mut lps = Vec::new();
+        for row in rows {
+            for dim in row {
+                let k = if greedy {
+                    dim.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(k, _)| k)
+                } else {
+                    let u = self.rng.f32();
+                    let mut acc = 0f32;
+                    let mut pick = dim.len() - 1;
+                    for (k, lp) in dim.iter().enumerate() {
+                        acc += lp.exp();
+                        if u < acc {
+                            pick = k;
+                            break;
+                        }
+                    }
+                    pick
+                };
+                tokens.push(k as u32);
+                lps.push(dim[k]);
+            }
+        }
+        Ok((tokens, lps))
+    }
+
+    /// Run `seeds.len() × per_seed` episodes in lockstep.
+    fn rollouts(&mut self, seeds: &[u64], per_seed: usize, greedy: bool) -> Result<Vec<Episode>> {
+        let n = seeds.len() * per_seed;
+        let mut envs = Vec::with_capacity(n);
+        let mut bufs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let env = (self.make_env)().map_err(|e| Error::Config(e.to_string()))?;
+            bufs.push(ObsBuf::for_space(env.observation_space()));
+            envs.push(env);
+        }
+        let mut eps = vec![Episode::default(); n];
+        let mut alive = vec![true; n];
+        for (i, env) in envs.iter_mut().enumerate() {
+            env.reset(Some(seeds[i / per_seed]), None, bufs[i].as_mut())
+                .map_err(|e| Error::Config(e.to_string()))?;
+        }
+        let dims = self.policy.codec().dims();
+        let obs_dim = self.policy.obs_dim;
+        let mut batch = Vec::with_capacity(n * obs_dim);
+        let mut action = vec![0f32; dims];
+        while alive.iter().any(|&a| a) {
+            let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
+            batch.clear();
+            for &i in &idx {
+                features(&bufs[i], self.scale, &mut batch);
+            }
+            let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), &Device::Cpu)?;
+            let logits = self.policy.logits(&x)?;
+            let (tokens, lps) = self.sample_tokens(&logits, greedy)?;
+            for (k, &i) in idx.iter().enumerate() {
+                let ep = &mut eps[i];
+                ep.obs.extend_from_slice(&batch[k * obs_dim..(k + 1) * obs_dim]);
+                let toks = &tokens[k * dims..(k + 1) * dims];
+                ep.tokens.extend_from_slice(toks);
+                ep.old_logp.extend_from_slice(&lps[k * dims..(k + 1) * dims]);
+                let act = match self.policy.codec() {
+                    ActionCodec::Discrete { start, .. } => {
+                        Action::Discrete(i64::from(toks[0]) + start)
+                    }
+                    codec @ ActionCodec::Binned { .. } => {
+                        for (d, a) in action.iter_mut().enumerate() {
+                            *a = codec.decode(d, toks[d]);
+                        }
+                        Action::Continuous(&action)
+                    }
+                };
+                let s = envs[i]
+                    .step(act, bufs[i].as_mut())
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                ep.ret += s.reward;
+                ep.steps += 1;
+                self.env_steps += 1;
+                if s.terminated || s.truncated {
+                    ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
+                    alive[i] = false;
+                }
+            }
+        }
+        Ok(eps)
+    }
+
+    /// One iteration: rollouts, advantages, updates. Returns its metrics.
+    pub fn iterate(&mut self) -> Result<BTreeMap<String, f64>> {
+        let cfg = self.config.clone();
+        let g = cfg.group_size;
+        let mut kept: Vec<Episode> = Vec::new();
+        let mut advantages: Vec<f32> = Vec::new();
+        let mut all_returns = Vec::new();
+        let mut successes = 0usize;
+        let mut lengths = 0usize;
+        let mut sampled_groups = 0usize;
+        let mut kept_groups = 0usize;
+        let mut round = 0u64;
+        while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
+            let want = cfg.groups_per_step - kept_groups;
+            let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
+            let seeds: Vec<u64> = (0..want as u64).map(|k| base + k).collect();
+            let eps = self.rollouts(&seeds, g, false)?;
+            let returns: Vec<f32> = eps.iter().map(|e| e.ret).collect();
+            for e in &eps {
+                successes += usize::from(e.success);
+                lengths += e.steps;
+            }
+            all_returns.extend_from_slice(&returns);
+            let adv = group_advantages(&returns, g, cfg.advantage)?;
+            let informative = informative_groups(&returns, g)?;
+            sampled_groups += want;
+            for (k, group) in eps.chunks(g).enumerate() {
+                if cfg.dynamic_sampling && !informative[k] {
+                    continue;
+                }
+                kept_groups += 1;
+                kept.extend(group.iter().cloned());
+                advantages.extend_from_slice(&adv[k * g..(k + 1) * g]);
+            }
+            round += 1;
+            if !cfg.dynamic_sampling {
+                break;
+            }
+        }
+        let mut m = BTreeMap::new();
+        let n_eps = all_returns.len().max(1) as f64;
+        m.insert(
+            "charts/episodic_return".into(),
+            all_returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n_eps,
+        );
+        m.insert("charts/success_rate".into(), successes as f64 / n_eps);
+        m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
+        m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+        let mut sums = [0f64; 4];
+        let mut updates = 0usize;
+        if !kept.is_empty() {
+            for _ in 0..cfg.epochs {
+                let mut order: Vec<usize> = (0..kept.len()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, self.rng.index(i + 1));
+                }
+                let per = kept.len().div_ceil(cfg.minibatches);
+                for chunk in order.chunks(per) {
+                    let st = self.update(&kept, &advantages, chunk)?;
+                    sums[0] += st.loss;
+                    sums[1] += st.clip_fraction;
+                    sums[2] += st.approx_kl;
+                    sums[3] += st.entropy;
+                    updates += 1;
+                }
+            }
+        }
+        let u = updates.max(1) as f64;
+        m.insert("losses/policy_loss".into(), sums[0] / u);
+        m.insert("losses/clip_fraction".into(), sums[1] / u);
+        m.insert("losses/approx_kl".into(), sums[2] / u);
+        m.insert("losses/entropy".into(), sums[3] / u);
+        self.iteration += 1;
+        m.insert("charts/env_steps".into(), self.env_steps as f64);
+        m.insert("iteration".into(), self.iteration as f64);
+        Ok(m)
+    }
+
+    fn update(
+        &mut self,
+        eps: &[Episode],
+        adv: &[f32],
+        chunk: &[usize],
+    ) -> Result<crate::loss::LossStats> {
+        let dims = self.policy.codec().dims();
+        let obs_dim = self.policy.obs_dim;
+        let mut obs = Vec::new();
+        let mut tokens = Vec::new();
+        let mut old = Vec::new();
+        let max_t = chunk.iter().map(|&i| eps[i].tokens.len()).max().unwrap_or(0);
+        let mut index = Vec::with_capacity(chunk.len() * max_t);
+        let mut mask = Vec::with_capacity(chunk.len() * max_t);
+        let mut a = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let e = &eps[i];
+            let start = tokens.len() as u32;
+            obs.extend_from_slice(&e.obs);
+            tokens.extend_from_slice(&e.tokens);
+            for t in 0..max_t {
+                let real = t < e.tokens.len();
+                index.push(if real { start + t as u32 } else { 0 });
+                mask.push(if real { 1f32 } else { 0.0 });
+                old.push(if real { e.old_logp[t] } else { 0.0 });
+            }
+            a.push(adv[i]);
+        }
+        let steps = tokens.len() / dims;
+        let x = Tensor::from_vec(obs, (steps, obs_dim), &Device::Cpu)?;
+        let tok = Tensor::from_vec(tokens, (steps, dims), &Device::Cpu)?;
+        let logits = self.policy.logits(&x)?;
+        let (lp, ent) = token_logp_entropy(&logits, &tok)?;
+        let b = chunk.len();
+        let idx = Tensor::from_vec(index, b * max_t, &Device::Cpu)?;
+        let lp = lp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
+        let ent = ent.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
+        let old = Tensor::from_vec(old, (b, max_t), &Device::Cpu)?;
+        let mask_t = Tensor::from_vec(mask, (b, max_t), &Device::Cpu)?;
+        let adv_t = Tensor::from_vec(a, b, &Device::Cpu)?;
+        let norm =
+            StepNorm { tokens: mask_t.sum_all()?.to_scalar::<f32>()?.into(), sequences: b as f64 };
+        let inp = LossInputs {
+            logp: &lp,
+            old_logp: &old,
+            ref_logp: None,
+            advantages: &adv_t,
+            mask: &mask_t,
+            entropy: Some(&ent),
+        };
+        let (loss, stats) = policy_loss(&inp, &self.config.loss, norm)?;
+        self.adam.backward_step(&loss)?;
+        Ok(stats)
+    }
+
+    /// Evaluation on unseen seeds, sampling tokens from the policy (or the most likely token
+    /// with `greedy`): (mean return, success rate). Draws from its own generator, so
+    /// evaluating does not change the training run.
+    pub fn evaluate(&mut self, episodes: usize, greedy: bool) -> Result<(f64, f64)> {
+        let seeds: Vec<u64> = (0..episodes as u64).map(|k| 1_000_000_007 + k).collect();
+        let eval_rng = Rng::seed_from_u64(self.config.seed ^ 0x6576_616c);
+        let train_rng = std::mem::replace(&mut self.rng, eval_rng);
+        let steps = self.env_steps;
+        let eps = self.rollouts(&seeds, 1, greedy);
+        self.rng = train_rng;
+        self.env_steps = steps;
+        let eps = eps?;
+        let n = eps.len().max(1) as f64;
+        Ok((
+            eps.iter().map(|e| f64::from(e.ret)).sum::<f64>() / n,
+            eps.iter().filter(|e| e.success).count() as f64 / n,
+        ))
+    }
+
+    /// Write the policy and the run state into `dir` (each file written whole, then renamed).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let io = |e: std::io::Error| Error::Config(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let cfg = serde_json::to_string(&self.config).map_err(|e| Error::Config(e.to_string()))?;
+        let bytes = self.policy.params().to_bytes(MODULE, &cfg)?;
+        let state = serde_json::json!({
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "rng": self.rng.state(),
+        });
+        for (name, data) in
+            [("policy.safetensors", bytes), ("state.json", state.to_string().into_bytes())]
+        {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, data).map_err(io)?;
+            std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Continue a run saved by [`Trainer::save`] (Adam's moments restart from zero).
+    pub fn resume(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join("policy.safetensors");
+        self.policy.params().load(&path, MODULE)?;
+        let text = std::fs::read_to_string(dir.join("state.json"))
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.join("state.json").display())))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.join("state.json").display())))?;
+        let bad = || {
+            Error::Config(format!(
+                "{}: missing or malformed fields",
+                dir.join("state.json").display()
+            ))
+        };
+        self.iteration = v["iteration"].as_u64().ok_or_else(bad)? as usize;
+        self.env_steps = v["env_steps"].as_u64().ok_or_else(bad)?;
+        let r: Vec<u64> = v["rng"]
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .filter_map(serde_json::Value::as_u64)
+            .collect();
+        let r: [u64; 4] = r.try_into().map_err(|_| bad())?;
+        self.rng = Rng::from_state(r);
+        Ok(())
+    }
+}
