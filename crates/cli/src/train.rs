@@ -45,6 +45,21 @@ pub struct TrainArgs {
     /// Evaluate (sampled actions, unseen seeds) every this many iterations.
     #[arg(long, default_value_t = 10)]
     eval_every: usize,
+    /// Run an experiment instead of one run: `sparse` trains on each of `--envs` with and
+    /// without an RDD intrinsic stream, `--seeds` seeds each, the same budget, and writes
+    /// `grpo_sparse.{json,md,png}` into `--out`.
+    #[arg(long)]
+    experiment: Option<String>,
+    /// Environments of the experiment.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "MiniGrid-DoorKey-5x5-v0,MiniGrid-DoorKey-8x8-v0"
+    )]
+    envs: Vec<String>,
+    /// Seeds per setting in the experiment.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
 }
 
 /// `spelunk eval`.
@@ -99,6 +114,12 @@ fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
 
 /// Run `spelunk train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    if let Some(e) = &args.experiment {
+        if e != "sparse" {
+            bail!("unknown experiment `{e}`; the one there is: sparse");
+        }
+        return sparse(args);
+    }
     let ckpt = args.out.join("checkpoint");
     let cfg = if args.resume {
         let p = args.out.join("config.toml");
@@ -170,5 +191,103 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         args.episodes,
         success * 100.0
     );
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct SparseRun {
+    env: String,
+    method: &'static str,
+    seed: u64,
+    /// (env steps, sampled success rate) per iteration.
+    curve: Vec<(f64, f64)>,
+    final_eval_success: f64,
+}
+
+/// `--experiment sparse`: GRPO with and without an RDD stream on sparse-reward gridworlds.
+fn sparse(args: &TrainArgs) -> Result<()> {
+    let base = load_config(args.config.as_deref(), &args.sets)?;
+    std::fs::create_dir_all(&args.out)?;
+    let methods: [(&str, Option<spelunk_grpo::IntrinsicConfig>); 2] =
+        [("GRPO", None), ("GRPO + RDD", Some(spelunk_grpo::IntrinsicConfig::default()))];
+    let total = args.envs.len() as u64 * 2 * args.seeds * base.iterations as u64;
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut runs = Vec::new();
+    for env in &args.envs {
+        for (label, intrinsic) in &methods {
+            for seed in 0..args.seeds {
+                let cfg =
+                    TrainConfig { env: env.clone(), seed, intrinsic: *intrinsic, ..base.clone() };
+                let mut t = trainer(cfg.clone())?;
+                let mut curve = Vec::new();
+                for _ in 0..cfg.iterations {
+                    let m = t.iterate()?;
+                    curve.push((m["charts/env_steps"], m["charts/success_rate"]));
+                    pb.set_message(format!(
+                        "{env} {label} seed {seed}: success {:.2}",
+                        m["charts/success_rate"]
+                    ));
+                    pb.inc(1);
+                }
+                let (_, success) = t.evaluate(cfg.eval_episodes, false)?;
+                runs.push(SparseRun {
+                    env: env.clone(),
+                    method: label,
+                    seed,
+                    curve,
+                    final_eval_success: success,
+                });
+            }
+        }
+    }
+    pb.finish_and_clear();
+    std::fs::write(args.out.join("grpo_sparse.json"), serde_json::to_string_pretty(&runs)?)?;
+    let mut md = format!(
+        "# GRPO on sparse-reward gridworlds, with and without an RDD stream\n\n`spelunk train --experiment sparse --seeds {} --set iterations={}` ({} groups of {} per iteration, same seeds for both)\n\n| env | method | final sampled success (unseen seeds), mean over seeds | per seed | env steps |\n|---|---|---|---|---|\n",
+        args.seeds, base.iterations, base.groups_per_step, base.group_size
+    );
+    for env in &args.envs {
+        let mut series = Vec::new();
+        for (label, _) in &methods {
+            let rs: Vec<&SparseRun> =
+                runs.iter().filter(|r| &r.env == env && r.method == *label).collect();
+            let mean =
+                rs.iter().map(|r| r.final_eval_success).sum::<f64>() / rs.len().max(1) as f64;
+            let per: Vec<String> =
+                rs.iter().map(|r| format!("{:.2}", r.final_eval_success)).collect();
+            let steps = rs.iter().map(|r| r.curve.last().map_or(0.0, |c| c.0)).sum::<f64>()
+                / rs.len().max(1) as f64;
+            md.push_str(&format!(
+                "| {env} | {label} | {mean:.3} | {} | {:.0} |\n",
+                per.join(", "),
+                steps
+            ));
+            let n = rs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+            let points = (0..n)
+                .map(|i| {
+                    let k = rs.len() as f64;
+                    (
+                        rs.iter().map(|r| r.curve[i].0).sum::<f64>() / k,
+                        rs.iter().map(|r| r.curve[i].1).sum::<f64>() / k,
+                    )
+                })
+                .collect();
+            series.push(crate::plot::Series { label: (*label).to_owned(), points });
+        }
+        let png = crate::raster::line_chart(
+            &format!("{env}: GRPO"),
+            "env steps",
+            "success rate (sampled)",
+            &series,
+        );
+        let name = env.trim_start_matches("MiniGrid-").trim_end_matches("-v0").to_lowercase();
+        crate::raster::write(&args.out.join(format!("grpo_sparse_{name}.png")), &png)?;
+    }
+    std::fs::write(args.out.join("grpo_sparse.md"), md)?;
+    println!("wrote {}/grpo_sparse.{{json,md}} and grpo_sparse_*.png", args.out.display());
     Ok(())
 }

@@ -12,6 +12,9 @@ pub enum Error {
     /// From the models crate (tensors, checkpoints).
     #[error(transparent)]
     Models(#[from] spelunk_models::Error),
+    /// From an intrinsic-reward module.
+    #[error(transparent)]
+    Intrinsic(#[from] spelunk_intrinsic::Error),
     /// From candle.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),

@@ -28,4 +28,4 @@ pub use loss::{
     kl_estimate, policy_loss, Aggregation, KlEstimator, KlPlacement, LossConfig, LossInputs,
     LossStats, RatioLevel, StepNorm,
 };
-pub use trainer::{TrainConfig, Trainer};
+pub use trainer::{IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer};

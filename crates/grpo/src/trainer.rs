@@ -9,9 +9,18 @@
 //! to three times the budget); then `epochs` passes over `minibatches` shuffled minibatches of
 //! episodes, one Adam step each, the loss normalised by the minibatch's tokens/sequences.
 //!
+//! With `[intrinsic]`, exploration is a separate stream, as in RLSP: each episode also gets
+//! an intrinsic return (the mean of a bonus module's raw bonus over its visited observations),
+//! the intrinsic returns get their own group advantages, and a group whose task returns are
+//! all equal (no task signal) takes `c·A_int` as its advantage, `c` decaying linearly to 0
+//! over `decay_iterations` (never, if unset); a group with task signal learns from it alone.
+//! Each stream is normalised within its group, so neither's scale drowns the other. The
+//! bonus module (RDD by default) trains on up to 4,096 of each iteration's observations.
+//!
 //! Metrics per iteration (JSON lines by the CLI): `charts/episodic_return`,
 //! `charts/success_rate`, `charts/episode_length`, `charts/env_steps`, `charts/kept_groups`,
-//! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`.
+//! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
+//! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +67,39 @@ pub struct TrainConfig {
     pub policy: MlpPolicyConfig,
     /// Episodes of each evaluation (unseen seeds).
     pub eval_episodes: usize,
+    /// An intrinsic-reward stream (`None`: extrinsic reward only).
+    pub intrinsic: Option<IntrinsicConfig>,
+}
+
+/// Which bonus module drives the intrinsic stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrinsicMethod {
+    /// Random Distribution Distillation (σ = 1, d = 64).
+    #[default]
+    Rdd,
+    /// Random Network Distillation.
+    Rnd,
+    /// Tabular counts, `1/√n`.
+    Counts,
+}
+
+/// The intrinsic stream's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntrinsicConfig {
+    /// The bonus.
+    pub method: IntrinsicMethod,
+    /// Weight `c` of the intrinsic advantage.
+    pub coef: f64,
+    /// Iterations over which `c` falls linearly to 0 (`None`: constant).
+    pub decay_iterations: Option<usize>,
+}
+
+impl Default for IntrinsicConfig {
+    fn default() -> Self {
+        Self { method: IntrinsicMethod::Rdd, coef: 0.5, decay_iterations: None }
+    }
 }
 
 impl Default for TrainConfig {
@@ -77,6 +119,7 @@ impl Default for TrainConfig {
             adam: AdamConfig { lr: 1e-3, max_grad_norm: Some(1.0), ..AdamConfig::default() },
             policy: MlpPolicyConfig::default(),
             eval_episodes: 64,
+            intrinsic: None,
         }
     }
 }
@@ -105,6 +148,8 @@ pub type MakeEnv<'a> = dyn Fn() -> spelunk_core::Result<Box<dyn Env>> + 'a;
 #[derive(Clone, Debug, Default)]
 struct Episode {
     obs: Vec<f32>,
+    /// The observation after the last step.
+    last_obs: Vec<f32>,
     tokens: Vec<u32>,
     old_logp: Vec<f32>,
     ret: f32,
@@ -161,6 +206,7 @@ pub struct Trainer<'a> {
     adam: Adam,
     rng: Rng,
     scale: f32,
+    bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>>,
     /// Iterations done.
     pub iteration: usize,
     /// Environment steps so far.
@@ -186,7 +232,30 @@ impl<'a> Trainer<'a> {
         let policy =
             MlpPolicy::new(obs_space.flat_len(), codec, &config.policy, &Device::Cpu, config.seed)?;
         let adam = Adam::new(policy.params(), config.adam)?;
+        let obs_dim = obs_space.flat_len();
+        let seed = config.seed ^ 0x626f_6e75;
+        let bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>> =
+            match config.intrinsic.map(|i| i.method) {
+                None => None,
+                Some(IntrinsicMethod::Rdd) => {
+                    Some(Box::new(spelunk_intrinsic::distill::rdd(obs_dim, seed)?))
+                }
+                Some(IntrinsicMethod::Rnd) => {
+                    Some(Box::new(spelunk_intrinsic::distill::Distillation::new(
+                        "rnd",
+                        spelunk_intrinsic::distill::DistillConfig {
+                            obs_dim,
+                            seed,
+                            ..Default::default()
+                        },
+                    )?))
+                }
+                Some(IntrinsicMethod::Counts) => {
+                    Some(Box::new(spelunk_intrinsic::counts::Counts::tabular(obs_dim, 1.0)?))
+                }
+            };
         Ok(Self {
+            bonus,
             scale: feature_scale(&obs_space),
             rng: Rng::seed_from_u64(config.seed ^ 0x6772_706f),
             config,
@@ -280,6 +349,7 @@ impl<'a> Trainer<'a> {
                 ep.steps += 1;
                 self.env_steps += 1;
                 if s.terminated || s.truncated {
+                    features(&bufs[i], self.scale, &mut ep.last_obs);
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
                     alive[i] = false;
                 }
@@ -300,19 +370,46 @@ impl<'a> Trainer<'a> {
         let mut sampled_groups = 0usize;
         let mut kept_groups = 0usize;
         let mut round = 0u64;
+        let mut intrinsic_sum = 0f64;
+        let mut intrinsic_coef = 0f64;
         while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
             let want = cfg.groups_per_step - kept_groups;
             let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
             let seeds: Vec<u64> = (0..want as u64).map(|k| base + k).collect();
             let eps = self.rollouts(&seeds, g, false)?;
             let returns: Vec<f32> = eps.iter().map(|e| e.ret).collect();
+            let mut adv = group_advantages(&returns, g, cfg.advantage)?;
+            let mut informative = informative_groups(&returns, g)?;
+            if let Some(ic) = cfg.intrinsic {
+                let coef = match ic.decay_iterations {
+                    Some(n) => ic.coef * (1.0 - self.iteration as f64 / n.max(1) as f64).max(0.0),
+                    None => ic.coef,
+                };
+                let int = self.intrinsic_returns(&eps)?;
+                intrinsic_sum += int.iter().map(|&x| f64::from(x)).sum::<f64>();
+                intrinsic_coef = coef;
+                let int_adv = group_advantages(&int, g, cfg.advantage)?;
+                // Exploration speaks only where correctness is silent: a group whose task
+                // returns differ learns from them alone; a group without any task signal
+                // learns from its intrinsic returns (and is kept by dynamic sampling).
+                let int_informative = informative_groups(&int, g)?;
+                for k in 0..informative.len() {
+                    if informative[k] || coef <= 0.0 || !int_informative[k] {
+                        continue;
+                    }
+                    informative[k] = true;
+                    for (a, b) in
+                        adv[k * g..(k + 1) * g].iter_mut().zip(&int_adv[k * g..(k + 1) * g])
+                    {
+                        *a += (coef * f64::from(*b)) as f32;
+                    }
+                }
+            }
             for e in &eps {
                 successes += usize::from(e.success);
                 lengths += e.steps;
             }
             all_returns.extend_from_slice(&returns);
-            let adv = group_advantages(&returns, g, cfg.advantage)?;
-            let informative = informative_groups(&returns, g)?;
             sampled_groups += want;
             for (k, group) in eps.chunks(g).enumerate() {
                 if cfg.dynamic_sampling && !informative[k] {
@@ -336,6 +433,10 @@ impl<'a> Trainer<'a> {
         m.insert("charts/success_rate".into(), successes as f64 / n_eps);
         m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
         m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+        if self.bonus.is_some() {
+            m.insert("charts/intrinsic_return".into(), intrinsic_sum / n_eps);
+            m.insert("charts/intrinsic_coef".into(), intrinsic_coef);
+        }
         let mut sums = [0f64; 4];
         let mut updates = 0usize;
         if !kept.is_empty() {
@@ -364,6 +465,72 @@ impl<'a> Trainer<'a> {
         m.insert("charts/env_steps".into(), self.env_steps as f64);
         m.insert("iteration".into(), self.iteration as f64);
         Ok(m)
+    }
+
+    /// Each episode's intrinsic return (raw bonus averaged over the observations it reached),
+    /// then one update of the bonus module on up to 4,096 of those observations.
+    fn intrinsic_returns(&mut self, eps: &[Episode]) -> Result<Vec<f32>> {
+        let Some(bonus) = self.bonus.as_mut() else { return Ok(vec![0.0; eps.len()]) };
+        let d = self.policy.obs_dim;
+        let mut obs = Vec::new();
+        let mut next = Vec::new();
+        let mut actions = Vec::new();
+        let mut owner = Vec::new();
+        let dims = self.policy.codec().dims();
+        for (k, e) in eps.iter().enumerate() {
+            for t in 0..e.steps {
+                obs.extend_from_slice(&e.obs[t * d..(t + 1) * d]);
+                if t + 1 < e.steps {
+                    next.extend_from_slice(&e.obs[(t + 1) * d..(t + 2) * d]);
+                } else {
+                    next.extend_from_slice(&e.last_obs);
+                }
+                actions.push(i64::from(e.tokens[t * dims]));
+                owner.push(k);
+            }
+        }
+        let batch = spelunk_intrinsic::Batch {
+            obs: &obs,
+            actions: spelunk_intrinsic::BatchActions::Discrete(&actions),
+            next_obs: &next,
+            obs_dim: d,
+        };
+        let mut out = vec![0f32; owner.len()];
+        bonus.compute(&batch, &mut out)?;
+        // The mean bonus per step: a sum would pay for long episodes, which the task's own
+        // reward (finish fast) punishes, and the two streams would pull apart.
+        let mut ret = vec![0f32; eps.len()];
+        for (&k, &b) in owner.iter().zip(&out) {
+            ret[k] += b;
+        }
+        for (r, e) in ret.iter_mut().zip(eps) {
+            *r /= e.steps.max(1) as f32;
+        }
+        // Train on a random subset (all of it when small).
+        let n = owner.len();
+        let take = n.min(4096);
+        let mut pick: Vec<usize> = (0..n).collect();
+        for i in 0..take {
+            let j = i + self.rng.index(n - i);
+            pick.swap(i, j);
+        }
+        let mut so = Vec::with_capacity(take * d);
+        let mut sn = Vec::with_capacity(take * d);
+        let mut sa = Vec::with_capacity(take);
+        for &i in &pick[..take] {
+            so.extend_from_slice(&obs[i * d..(i + 1) * d]);
+            sn.extend_from_slice(&next[i * d..(i + 1) * d]);
+            sa.push(actions[i]);
+        }
+        let sub = spelunk_intrinsic::Batch {
+            obs: &so,
+            actions: spelunk_intrinsic::BatchActions::Discrete(&sa),
+            next_obs: &sn,
+            obs_dim: d,
+        };
+        bonus.on_step(&sub)?;
+        bonus.update(&sub)?;
+        Ok(ret)
     }
 
     fn update(
