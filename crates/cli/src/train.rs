@@ -19,7 +19,7 @@
 //! clip_high = 0.28
 //! ```
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -156,10 +156,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         writeln!(metrics, "{}", serde_json::to_string(&m)?)?;
         t.save(&ckpt)?;
-        pb.set_message(format!(
+        let msg = format!(
             "return {:.3} success {:.2} kl {:.4}",
             m["charts/episodic_return"], m["charts/success_rate"], m["losses/approx_kl"]
-        ));
+        );
+        // Without a terminal the bar is hidden: say something every 10 iterations instead.
+        if !std::io::stderr().is_terminal() && t.iteration % 10 == 0 {
+            eprintln!("iteration {}/{}: {msg}", t.iteration, cfg.iterations);
+        }
+        pb.set_message(msg);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -227,10 +232,14 @@ fn sparse(args: &TrainArgs) -> Result<()> {
                 for _ in 0..cfg.iterations {
                     let m = t.iterate()?;
                     curve.push((m["charts/env_steps"], m["charts/success_rate"]));
-                    pb.set_message(format!(
+                    let msg = format!(
                         "{env} {label} seed {seed}: success {:.2}",
                         m["charts/success_rate"]
-                    ));
+                    );
+                    if !std::io::stderr().is_terminal() && t.iteration % 10 == 0 {
+                        eprintln!("iteration {}/{}: {msg}", t.iteration, cfg.iterations);
+                    }
+                    pb.set_message(msg);
                     pb.inc(1);
                 }
                 let (_, success) = t.evaluate(cfg.eval_episodes, false)?;

@@ -28,4 +28,4 @@ pub use loss::{
     kl_estimate, policy_loss, Aggregation, KlEstimator, KlPlacement, LossConfig, LossInputs,
     LossStats, RatioLevel, StepNorm,
 };
-pub use trainer::{IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer};
+pub use trainer::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer};

@@ -69,6 +69,26 @@ pub struct TrainConfig {
     pub eval_episodes: usize,
     /// An intrinsic-reward stream (`None`: extrinsic reward only).
     pub intrinsic: Option<IntrinsicConfig>,
+    /// GRPO (group advantages, no critic) or PPO (GAE with a value head).
+    pub algorithm: Algorithm,
+    /// PPO's discount γ.
+    pub gamma: f32,
+    /// PPO's GAE λ.
+    pub gae_lambda: f32,
+    /// PPO's value-loss coefficient.
+    pub value_coef: f64,
+}
+
+/// The estimator of advantages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Group-relative advantages of episode returns.
+    #[default]
+    Grpo,
+    /// Per-step GAE advantages from a value head (an MLP of the policy's hidden sizes),
+    /// normalised over the batch; the loss adds `value_coef · mean (V − return)²`.
+    Ppo,
 }
 
 /// Which bonus module drives the intrinsic stream.
@@ -120,6 +140,10 @@ impl Default for TrainConfig {
             policy: MlpPolicyConfig::default(),
             eval_episodes: 64,
             intrinsic: None,
+            algorithm: Algorithm::Grpo,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            value_coef: 0.5,
         }
     }
 }
@@ -153,6 +177,11 @@ struct Episode {
     tokens: Vec<u32>,
     old_logp: Vec<f32>,
     ret: f32,
+    rewards: Vec<f32>,
+    terminated: bool,
+    /// PPO: per-step advantages and returns.
+    step_adv: Vec<f32>,
+    step_ret: Vec<f32>,
     success: bool,
     steps: usize,
 }
@@ -204,6 +233,7 @@ pub struct Trainer<'a> {
     /// The policy being trained.
     pub policy: MlpPolicy,
     adam: Adam,
+    value: Option<(spelunk_models::ParamStore, spelunk_models::Mlp)>,
     rng: Rng,
     scale: f32,
     bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>>,
@@ -221,6 +251,8 @@ impl std::fmt::Debug for Trainer<'_> {
 
 /// Checkpoint module tag.
 pub const MODULE: &str = "spelunk-grpo/mlp-policy";
+/// Checkpoint module tag of PPO's value head.
+pub const VALUE_MODULE: &str = "spelunk-grpo/mlp-value";
 
 impl<'a> Trainer<'a> {
     /// A fresh run.
@@ -231,7 +263,26 @@ impl<'a> Trainer<'a> {
         let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
         let policy =
             MlpPolicy::new(obs_space.flat_len(), codec, &config.policy, &Device::Cpu, config.seed)?;
-        let adam = Adam::new(policy.params(), config.adam)?;
+        let value = match config.algorithm {
+            Algorithm::Grpo => None,
+            Algorithm::Ppo => {
+                let mut ps =
+                    spelunk_models::ParamStore::new(&Device::Cpu, config.seed ^ 0x7661_6c75);
+                let mlp = spelunk_models::Mlp::new(
+                    &mut ps,
+                    "value",
+                    obs_space.flat_len(),
+                    &config.policy.hidden,
+                    1,
+                    config.policy.activation,
+                )?;
+                Some((ps, mlp))
+            }
+        };
+        let adam = match &value {
+            None => Adam::new(policy.params(), config.adam)?,
+            Some((ps, _)) => Adam::over_stores(&[policy.params(), ps], config.adam)?,
+        };
         let obs_dim = obs_space.flat_len();
         let seed = config.seed ^ 0x626f_6e75;
         let bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>> =
@@ -262,6 +313,7 @@ impl<'a> Trainer<'a> {
             make_env,
             policy,
             adam,
+            value,
             iteration: 0,
             env_steps: 0,
         })
@@ -346,6 +398,8 @@ impl<'a> Trainer<'a> {
                     .step(act, bufs[i].as_mut())
                     .map_err(|e| Error::Config(e.to_string()))?;
                 ep.ret += s.reward;
+                ep.rewards.push(s.reward);
+                ep.terminated = s.terminated;
                 ep.steps += 1;
                 self.env_steps += 1;
                 if s.terminated || s.truncated {
@@ -412,7 +466,7 @@ impl<'a> Trainer<'a> {
             all_returns.extend_from_slice(&returns);
             sampled_groups += want;
             for (k, group) in eps.chunks(g).enumerate() {
-                if cfg.dynamic_sampling && !informative[k] {
+                if cfg.dynamic_sampling && cfg.algorithm == Algorithm::Grpo && !informative[k] {
                     continue;
                 }
                 kept_groups += 1;
@@ -420,7 +474,7 @@ impl<'a> Trainer<'a> {
                 advantages.extend_from_slice(&adv[k * g..(k + 1) * g]);
             }
             round += 1;
-            if !cfg.dynamic_sampling {
+            if !cfg.dynamic_sampling || cfg.algorithm == Algorithm::Ppo {
                 break;
             }
         }
@@ -436,6 +490,9 @@ impl<'a> Trainer<'a> {
         if self.bonus.is_some() {
             m.insert("charts/intrinsic_return".into(), intrinsic_sum / n_eps);
             m.insert("charts/intrinsic_coef".into(), intrinsic_coef);
+        }
+        if self.value.is_some() {
+            self.gae(&mut kept)?;
         }
         let mut sums = [0f64; 4];
         let mut updates = 0usize;
@@ -465,6 +522,45 @@ impl<'a> Trainer<'a> {
         m.insert("charts/env_steps".into(), self.env_steps as f64);
         m.insert("iteration".into(), self.iteration as f64);
         Ok(m)
+    }
+
+    /// PPO: per-step GAE advantages (bootstrapped from the value of the last observation when
+    /// an episode was truncated, 0 when it terminated) and returns, advantages normalised
+    /// over the batch.
+    fn gae(&self, eps: &mut [Episode]) -> Result<()> {
+        let Some((_, vnet)) = &self.value else { return Ok(()) };
+        let d = self.policy.obs_dim;
+        for e in eps.iter_mut() {
+            let mut x = e.obs.clone();
+            x.extend_from_slice(&e.last_obs);
+            let n = e.steps + 1;
+            let v: Vec<f32> =
+                vnet.forward(&Tensor::from_vec(x, (n, d), &Device::Cpu)?)?.squeeze(1)?.to_vec1()?;
+            let mut values = v;
+            if e.terminated {
+                values[e.steps] = 0.0;
+            }
+            let dones = vec![false; e.steps];
+            let (adv, ret) = crate::advantage::gae(
+                &e.rewards,
+                &values,
+                &dones,
+                self.config.gamma,
+                self.config.gae_lambda,
+            )?;
+            e.step_adv = adv;
+            e.step_ret = ret;
+        }
+        let all: Vec<f32> = eps.iter().flat_map(|e| e.step_adv.iter().copied()).collect();
+        let n = all.len().max(1) as f32;
+        let mean = all.iter().sum::<f32>() / n;
+        let std = (all.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / n).sqrt();
+        for e in eps.iter_mut() {
+            for a in &mut e.step_adv {
+                *a = (*a - mean) / (std + 1e-8);
+            }
+        }
+        Ok(())
     }
 
     /// Each episode's intrinsic return (raw bonus averaged over the observations it reached),
@@ -548,6 +644,9 @@ impl<'a> Trainer<'a> {
         let mut index = Vec::with_capacity(chunk.len() * max_t);
         let mut mask = Vec::with_capacity(chunk.len() * max_t);
         let mut a = Vec::with_capacity(chunk.len());
+        let ppo = self.value.is_some();
+        let mut tok_adv = Vec::new();
+        let mut returns = Vec::new();
         for &i in chunk {
             let e = &eps[i];
             let start = tokens.len() as u32;
@@ -558,8 +657,12 @@ impl<'a> Trainer<'a> {
                 index.push(if real { start + t as u32 } else { 0 });
                 mask.push(if real { 1f32 } else { 0.0 });
                 old.push(if real { e.old_logp[t] } else { 0.0 });
+                if ppo {
+                    tok_adv.push(if real { e.step_adv[t / dims] } else { 0.0 });
+                }
             }
             a.push(adv[i]);
+            returns.extend_from_slice(&e.step_ret);
         }
         let steps = tokens.len() / dims;
         let x = Tensor::from_vec(obs, (steps, obs_dim), &Device::Cpu)?;
@@ -572,7 +675,11 @@ impl<'a> Trainer<'a> {
         let ent = ent.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
         let old = Tensor::from_vec(old, (b, max_t), &Device::Cpu)?;
         let mask_t = Tensor::from_vec(mask, (b, max_t), &Device::Cpu)?;
-        let adv_t = Tensor::from_vec(a, b, &Device::Cpu)?;
+        let adv_t = if ppo {
+            Tensor::from_vec(tok_adv, (b, max_t), &Device::Cpu)?
+        } else {
+            Tensor::from_vec(a, b, &Device::Cpu)?
+        };
         let norm =
             StepNorm { tokens: mask_t.sum_all()?.to_scalar::<f32>()?.into(), sequences: b as f64 };
         let inp = LossInputs {
@@ -583,7 +690,13 @@ impl<'a> Trainer<'a> {
             mask: &mask_t,
             entropy: Some(&ent),
         };
-        let (loss, stats) = policy_loss(&inp, &self.config.loss, norm)?;
+        let (mut loss, stats) = policy_loss(&inp, &self.config.loss, norm)?;
+        if let Some((_, vnet)) = &self.value {
+            let v = vnet.forward(&x)?.squeeze(1)?;
+            let target = Tensor::from_vec(returns, steps, &Device::Cpu)?;
+            let vloss = (v - target)?.sqr()?.mean_all()?;
+            loss = (loss + (vloss * self.config.value_coef)?)?;
+        }
         self.adam.backward_step(&loss)?;
         Ok(stats)
     }
@@ -618,9 +731,12 @@ impl<'a> Trainer<'a> {
             "env_steps": self.env_steps,
             "rng": self.rng.state(),
         });
-        for (name, data) in
-            [("policy.safetensors", bytes), ("state.json", state.to_string().into_bytes())]
-        {
+        let mut files =
+            vec![("policy.safetensors", bytes), ("state.json", state.to_string().into_bytes())];
+        if let Some((ps, _)) = &self.value {
+            files.push(("value.safetensors", ps.to_bytes(VALUE_MODULE, &cfg)?));
+        }
+        for (name, data) in files {
             let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, data).map_err(io)?;
             std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
@@ -632,6 +748,9 @@ impl<'a> Trainer<'a> {
     pub fn resume(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join("policy.safetensors");
         self.policy.params().load(&path, MODULE)?;
+        if let Some((ps, _)) = &self.value {
+            ps.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
+        }
         let text = std::fs::read_to_string(dir.join("state.json"))
             .map_err(|e| Error::Config(format!("{}: {e}", dir.join("state.json").display())))?;
         let v: serde_json::Value = serde_json::from_str(&text)

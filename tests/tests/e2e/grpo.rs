@@ -330,3 +330,30 @@ fn an_intrinsic_stream_keeps_groups_the_task_reward_cannot_tell_apart() {
     assert!(m["charts/intrinsic_return"] > 0.0 && m["charts/intrinsic_return"].is_finite());
     assert!(m["losses/policy_loss"].is_finite() && m["losses/approx_kl"] >= 0.0);
 }
+
+#[test]
+fn ppo_with_a_value_head_learns_minigrid_empty_and_resumes() {
+    // The same head and budget as the GRPO test, advantages from GAE on a value head instead
+    // of groups: ≥ 90% sampled success after 25 iterations (100% in 30 with
+    // `spelunk train --set algorithm=ppo --set iterations=30`).
+    let cfg = spelunk_grpo::TrainConfig {
+        iterations: 25,
+        algorithm: spelunk_grpo::Algorithm::Ppo,
+        ..Default::default()
+    };
+    let mut t = empty_trainer(cfg.clone());
+    for _ in 0..25 {
+        let m = t.iterate().expect("iteration");
+        assert!(m["losses/policy_loss"].is_finite());
+    }
+    let (_, after) = t.evaluate(64, false).expect("eval");
+    assert!(after >= 0.9, "PPO success {after}");
+    let dir = std::env::temp_dir().join(format!("spelunk-ppo-{}", std::process::id()));
+    t.save(&dir).expect("save");
+    assert!(dir.join("value.safetensors").exists(), "the value head is checkpointed");
+    let mut r = empty_trainer(cfg);
+    r.resume(&dir).expect("resume");
+    let (_, again) = r.evaluate(64, false).expect("eval");
+    assert!((again - after).abs() < 1e-12, "the resumed policy evaluates the same");
+    let _ = std::fs::remove_dir_all(&dir);
+}
