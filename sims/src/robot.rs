@@ -472,24 +472,6 @@ impl BuiltRobot {
         w.bodies[self.ee_body].velocity_at_point(self.grip_pos(w))
     }
 
-    /// Where the grip point would be with the arm joints at `q`.
-    pub fn grip_at(&self, w: &PhysicsWorld, q: &[f32]) -> Vector {
-        let mb = self.multibody(w);
-        let mut disp = vec![0.0; mb.ndofs()];
-        for (j, &q) in self.arm.iter().zip(q) {
-            if let Some(l) = mb.link(j.link) {
-                disp[l.assembly_id()] = q - self.position(w, j);
-            }
-        }
-        let pose = mb.forward_kinematics_single_branch(
-            &w.bodies,
-            &mb.kinematic_branch(self.ee_link),
-            Some(&disp),
-            None,
-        );
-        pose.transform_point(self.tool)
-    }
-
     /// Teleport the joints (arm then fingers) and zero their speeds.
     pub fn set_positions(&self, w: &mut PhysicsWorld, arm: &[f32], fingers: &[f32]) {
         let Some((mb, _)) = w.multibody_joints.get_mut(self.handle) else { return };

@@ -233,6 +233,8 @@ pub struct Trainer<'a> {
     /// The policy being trained.
     pub policy: MlpPolicy,
     adam: Adam,
+    /// Envs and observation buffers, built once, reset by seed for each episode.
+    pool: Vec<(Box<dyn Env>, ObsBuf)>,
     value: Option<(spelunk_models::ParamStore, spelunk_models::Mlp)>,
     rng: Rng,
     scale: f32,
@@ -313,6 +315,7 @@ impl<'a> Trainer<'a> {
             make_env,
             policy,
             adam,
+            pool: Vec::new(),
             value,
             iteration: 0,
             env_steps: 0,
@@ -349,19 +352,37 @@ impl<'a> Trainer<'a> {
     }
 
     /// Run `seeds.len() × per_seed` episodes in lockstep.
+    /// Envs are built once and kept: each episode starts from `reset(seed)`.
     fn rollouts(&mut self, seeds: &[u64], per_seed: usize, greedy: bool) -> Result<Vec<Episode>> {
         let n = seeds.len() * per_seed;
-        let mut envs = Vec::with_capacity(n);
-        let mut bufs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let env = (self.make_env)().map_err(|e| Error::Config(e.to_string()))?;
-            bufs.push(ObsBuf::for_space(env.observation_space()));
-            envs.push(env);
+        let mut pool = std::mem::take(&mut self.pool);
+        let mut result = Ok(());
+        while pool.len() < n && result.is_ok() {
+            match (self.make_env)() {
+                Ok(env) => {
+                    let buf = ObsBuf::for_space(env.observation_space());
+                    pool.push((env, buf));
+                }
+                Err(e) => result = Err(Error::Config(e.to_string())),
+            }
         }
+        let eps = result.and_then(|()| self.rollouts_in(&mut pool[..n], seeds, per_seed, greedy));
+        self.pool = pool;
+        eps
+    }
+
+    fn rollouts_in(
+        &mut self,
+        pool: &mut [(Box<dyn Env>, ObsBuf)],
+        seeds: &[u64],
+        per_seed: usize,
+        greedy: bool,
+    ) -> Result<Vec<Episode>> {
+        let n = pool.len();
         let mut eps = vec![Episode::default(); n];
         let mut alive = vec![true; n];
-        for (i, env) in envs.iter_mut().enumerate() {
-            env.reset(Some(seeds[i / per_seed]), None, bufs[i].as_mut())
+        for (i, (env, buf)) in pool.iter_mut().enumerate() {
+            env.reset(Some(seeds[i / per_seed]), None, buf.as_mut())
                 .map_err(|e| Error::Config(e.to_string()))?;
         }
         let dims = self.policy.codec().dims();
@@ -372,7 +393,7 @@ impl<'a> Trainer<'a> {
             let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
             batch.clear();
             for &i in &idx {
-                features(&bufs[i], self.scale, &mut batch);
+                features(&pool[i].1, self.scale, &mut batch);
             }
             let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), &Device::Cpu)?;
             let logits = self.policy.logits(&x)?;
@@ -394,16 +415,15 @@ impl<'a> Trainer<'a> {
                         Action::Continuous(&action)
                     }
                 };
-                let s = envs[i]
-                    .step(act, bufs[i].as_mut())
-                    .map_err(|e| Error::Config(e.to_string()))?;
+                let (env, buf) = &mut pool[i];
+                let s = env.step(act, buf.as_mut()).map_err(|e| Error::Config(e.to_string()))?;
                 ep.ret += s.reward;
                 ep.rewards.push(s.reward);
                 ep.terminated = s.terminated;
                 ep.steps += 1;
                 self.env_steps += 1;
                 if s.terminated || s.truncated {
-                    features(&bufs[i], self.scale, &mut ep.last_obs);
+                    features(&pool[i].1, self.scale, &mut ep.last_obs);
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
                     alive[i] = false;
                 }
