@@ -7,7 +7,6 @@
 //!   a breadth-first planner.
 //! - [`noisy_tv`]: a maze with four reward trackers and a TV in four noise settings.
 //! - [`text`]: text views (observation space `Text`) of gridworlds and bandits.
-//! - [`pixels`]: cheap downscaling of RGB frames for cell representations.
 //! - [`bandit`]: Bernoulli, Gaussian and linear contextual bandits with UCB1, Thompson
 //!   sampling and ε-greedy baselines.
 //!
@@ -18,7 +17,6 @@ pub mod error;
 pub mod minigrid;
 pub mod montezuma;
 pub mod noisy_tv;
-pub mod pixels;
 pub mod text;
 
 /// A registry with every environment id of this crate.

@@ -101,11 +101,13 @@ fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
     Ok(cfg)
 }
 
-fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
+/// A trainer whose envs come from the registry with the run's `env_config` (or the override
+/// a demonstration carries).
+pub(crate) fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
     let reg = crate::registry();
     let id = cfg.env.clone();
     let env_cfg = cfg.env_config.clone();
-    let make = move || match &env_cfg {
+    let make = move |over: Option<&serde_json::Value>| match over.or(env_cfg.as_ref()) {
         Some(c) => reg.make_with(&id, c),
         None => reg.make(&id),
     };

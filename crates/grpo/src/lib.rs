@@ -10,6 +10,8 @@
 //!   ratio, token-/sequence-mean and Dr. GRPO's constant aggregation over an optimiser step,
 //!   KL to a reference (k1/k2/k3, in the loss or the reward), entropy bonus, log-ratio clamp.
 //!
+//! - [`explore`]: privileged starts from a demonstration, tree rollouts, ProGRPO's
+//!   advantage re-weighting, Lp-Reg.
 //! - [`trainer`]: GRPO on an environment with the MLP head (groups by seed, dynamic
 //!   sampling, metrics, checkpoints and resume).
 //!
@@ -19,11 +21,15 @@
 
 pub mod advantage;
 pub mod error;
+pub mod explore;
 pub mod loss;
 pub mod trainer;
 
 pub use advantage::{gae, group_advantages, informative_groups, GroupAdvantage};
 pub use error::{Error, Result};
+pub use explore::{
+    Curriculum, Demo, DemoAction, LpRegConfig, PrivilegedConfig, ProGrpoConfig, TreeConfig,
+};
 pub use loss::{
     kl_estimate, policy_loss, Aggregation, KlEstimator, KlPlacement, LossConfig, LossInputs,
     LossStats, RatioLevel, StepNorm,

@@ -24,14 +24,19 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use spelunk_core::{Action, Env, ObsBuf, Rng, Space};
+use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot, Space};
 use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
 use spelunk_models::{Adam, AdamConfig};
 
 use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
+use crate::explore::{
+    answer_confidence, branch_points, lp_reg_targets, progrpo_reweight, Curriculum, Demo,
+    DemoAction, LpRegConfig, PrivilegedConfig, ProGrpoConfig, TreeConfig,
+};
 use crate::loss::{policy_loss, LossConfig, LossInputs, StepNorm};
 use crate::{Error, Result};
 
@@ -77,6 +82,18 @@ pub struct TrainConfig {
     pub gae_lambda: f32,
     /// PPO's value-loss coefficient.
     pub value_coef: f64,
+    /// Start groups from states along a demonstration ([`crate::explore`]).
+    pub privileged: Option<PrivilegedConfig>,
+    /// Branch children from the most uncertain steps ([`crate::explore`]).
+    pub tree: Option<TreeConfig>,
+    /// ProGRPO's confidence re-weighting of advantages ([`crate::explore`]).
+    pub progrpo: Option<ProGrpoConfig>,
+    /// Lp-Reg's protection of low-probability tokens ([`crate::explore`]).
+    pub lp_reg: Option<LpRegConfig>,
+    /// Normalise each observation feature by its running mean and standard deviation over
+    /// every training observation so far (clipped to ±5, as PPO implementations do); without
+    /// it, features are divided by the space's largest bound.
+    pub obs_norm: bool,
 }
 
 /// The estimator of advantages.
@@ -144,6 +161,11 @@ impl Default for TrainConfig {
             gamma: 0.99,
             gae_lambda: 0.95,
             value_coef: 0.5,
+            privileged: None,
+            tree: None,
+            progrpo: None,
+            lp_reg: None,
+            obs_norm: false,
         }
     }
 }
@@ -161,16 +183,74 @@ impl TrainConfig {
         if self.minibatches == 0 || self.minibatches > self.groups_per_step * self.group_size {
             return bad("minibatches must be in 1..=groups_per_step × group_size");
         }
+        if let Some(p) = &self.privileged {
+            if !(0.0..=1.0).contains(&p.threshold) || p.step_back == 0 {
+                return bad("privileged: threshold must be in [0, 1] and step_back positive");
+            }
+        }
+        if let Some(t) = &self.tree {
+            if t.branch_points == 0 || t.children == 1 {
+                return bad("tree: branch_points must be positive and children 0 or at least 2");
+            }
+        }
+        if let Some(l) = &self.lp_reg {
+            if !(l.coef >= 0.0 && (0.0..1.0).contains(&l.tau) && (0.0..=1.0).contains(&l.rho)) {
+                return bad("lp_reg: coef ≥ 0, tau in [0, 1), rho in [0, 1]");
+            }
+        }
         self.loss.validate()
     }
 }
 
-/// A factory of environments (the CLI passes the registry's).
-pub type MakeEnv<'a> = dyn Fn() -> spelunk_core::Result<Box<dyn Env>> + 'a;
+/// A factory of environments (the CLI passes the registry's). The argument replaces the run's
+/// `env_config` when given (a demonstration is replayed with the config it was recorded with,
+/// e.g. without sticky actions).
+pub type MakeEnv<'a> =
+    dyn Fn(Option<&serde_json::Value>) -> spelunk_core::Result<Box<dyn Env>> + 'a;
+
+/// Where an episode begins: `reset(seed)`, or `reset(seed)` then a restored snapshot.
+#[derive(Clone, Debug)]
+enum Start {
+    Seed(u64),
+    Restore(u64, Arc<Snapshot>),
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start::Seed(0)
+    }
+}
+
+fn begin(env: &mut dyn Env, start: &Start, buf: &mut ObsBuf) -> Result<()> {
+    let e = |e: spelunk_core::Error| Error::Config(e.to_string());
+    match start {
+        Start::Seed(seed) => {
+            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
+        }
+        Start::Restore(seed, snap) => {
+            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
+            env.restore(snap).map_err(e)?;
+            env.observe(buf.as_mut()).map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+fn env_action<'b>(codec: &ActionCodec, values: &'b [f32]) -> Action<'b> {
+    match codec {
+        ActionCodec::Discrete { .. } => Action::Discrete(values[0] as i64),
+        ActionCodec::Binned { .. } => Action::Continuous(values),
+    }
+}
 
 /// One finished episode.
 #[derive(Clone, Debug, Default)]
 struct Episode {
+    start: Start,
+    /// Env action values per step (`dims` each; a discrete action as its value).
+    actions: Vec<f32>,
+    /// Entropy of the policy's action tokens per step.
+    entropy: Vec<f32>,
     obs: Vec<f32>,
     /// The observation after the last step.
     last_obs: Vec<f32>,
@@ -225,6 +305,47 @@ fn features(buf: &ObsBuf, scale: f32, out: &mut Vec<f32>) {
     }
 }
 
+/// Running mean and variance of each feature (Welford's algorithm).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunningNorm {
+    /// Observations counted.
+    pub count: f64,
+    /// Mean per feature.
+    pub mean: Vec<f64>,
+    /// Sum of squared deviations per feature.
+    pub m2: Vec<f64>,
+}
+
+impl RunningNorm {
+    fn new(dim: usize) -> Self {
+        Self { count: 0.0, mean: vec![0.0; dim], m2: vec![0.0; dim] }
+    }
+    /// Add rows of `dim` features.
+    fn update(&mut self, rows: &[f32]) {
+        let d = self.mean.len();
+        for row in rows.chunks(d) {
+            self.count += 1.0;
+            for ((m, s), &x) in self.mean.iter_mut().zip(&mut self.m2).zip(row) {
+                let x = f64::from(x);
+                let delta = x - *m;
+                *m += delta / self.count;
+                *s += delta * (x - *m);
+            }
+        }
+    }
+    /// Normalise rows in place.
+    fn apply(&self, rows: &mut [f32]) {
+        let d = self.mean.len();
+        let n = self.count.max(1.0);
+        for row in rows.chunks_mut(d) {
+            for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.m2) {
+                let std = (s / n).sqrt() + 1e-8;
+                *x = ((f64::from(*x) - m) / std).clamp(-5.0, 5.0) as f32;
+            }
+        }
+    }
+}
+
 /// The trainer.
 pub struct Trainer<'a> {
     /// The settings.
@@ -243,6 +364,16 @@ pub struct Trainer<'a> {
     pub iteration: usize,
     /// Environment steps so far.
     pub env_steps: u64,
+    /// The demonstration's snapshots (privileged starts), step 0 to the end.
+    demo: Option<(Demo, Vec<Arc<Snapshot>>)>,
+    /// Where privileged starts begin now.
+    pub curriculum: Option<Curriculum>,
+    /// An env for replaying episodes to their branch points.
+    replay: Option<(Box<dyn Env>, ObsBuf)>,
+    /// Observation statistics (with `obs_norm`).
+    pub obs_norm: Option<RunningNorm>,
+    /// Evaluation: use the statistics without updating them.
+    norm_frozen: bool,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -260,7 +391,8 @@ impl<'a> Trainer<'a> {
     /// A fresh run.
     pub fn new(config: TrainConfig, make_env: Box<MakeEnv<'a>>) -> Result<Self> {
         config.validate()?;
-        let env = make_env().map_err(|e| Error::Config(format!("making {}: {e}", config.env)))?;
+        let env =
+            make_env(None).map_err(|e| Error::Config(format!("making {}: {e}", config.env)))?;
         let obs_space = env.observation_space().clone();
         let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
         let policy =
@@ -307,7 +439,20 @@ impl<'a> Trainer<'a> {
                     Some(Box::new(spelunk_intrinsic::counts::Counts::tabular(obs_dim, 1.0)?))
                 }
             };
+        let (demo, curriculum) = match &config.privileged {
+            None => (None, None),
+            Some(p) => {
+                let (demo, snaps) = Self::replay_demo(&*make_env, &config, p)?;
+                let c = Curriculum::new(demo.actions.len(), p);
+                (Some((demo, snaps)), Some(c))
+            }
+        };
         Ok(Self {
+            obs_norm: config.obs_norm.then(|| RunningNorm::new(obs_dim)),
+            norm_frozen: false,
+            demo,
+            curriculum,
+            replay: None,
             bonus,
             scale: feature_scale(&obs_space),
             rng: Rng::seed_from_u64(config.seed ^ 0x6772_706f),
@@ -322,13 +467,82 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    fn sample_tokens(&mut self, logits: &Tensor, greedy: bool) -> Result<(Vec<u32>, Vec<f32>)> {
+    /// Replay a demonstration once, keeping a snapshot before every action and after the last.
+    fn replay_demo(
+        make_env: &MakeEnv<'_>,
+        config: &TrainConfig,
+        p: &PrivilegedConfig,
+    ) -> Result<(Demo, Vec<Arc<Snapshot>>)> {
+        let demo = Demo::load(&p.demo)?;
+        let where_ = p.demo.display();
+        if demo.env != config.env {
+            return Err(Error::Config(format!(
+                "{where_}: the demo is for {}, this run trains on {}",
+                demo.env, config.env
+            )));
+        }
+        let mut env =
+            make_env(demo.env_config.as_ref()).map_err(|e| Error::Config(e.to_string()))?;
+        let mut buf = ObsBuf::for_space(env.observation_space());
+        let err = |t: usize, e: spelunk_core::Error| {
+            Error::Config(format!("{where_}: replaying the demo at step {t}: {e}"))
+        };
+        env.reset(Some(demo.seed), None, buf.as_mut()).map_err(|e| err(0, e))?;
+        let mut snaps = Vec::with_capacity(demo.actions.len() + 1);
+        let mut done = None;
+        for (t, a) in demo.actions.iter().enumerate() {
+            snaps.push(Arc::new(env.snapshot().map_err(|e| err(t, e))?));
+            let act = match a {
+                DemoAction::Discrete(k) => Action::Discrete(*k),
+                DemoAction::Continuous(v) => Action::Continuous(v),
+            };
+            let s = env.step(act, buf.as_mut()).map_err(|e| err(t, e))?;
+            if s.terminated || s.truncated {
+                done = Some((t, s));
+                break;
+            }
+        }
+        match done {
+            Some((t, s)) if t + 1 == demo.actions.len() => {
+                let ok = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
+                if !ok {
+                    return Err(Error::Config(format!(
+                        "{where_}: the demo's episode ends at step {t} without success"
+                    )));
+                }
+            }
+            Some((t, _)) => {
+                return Err(Error::Config(format!(
+                    "{where_}: the episode ends at step {t}, before the demo's {} actions",
+                    demo.actions.len()
+                )))
+            }
+            None => {
+                return Err(Error::Config(format!(
+                    "{where_}: the demo's {} actions do not finish the episode",
+                    demo.actions.len()
+                )))
+            }
+        }
+        Ok((demo, snaps))
+    }
+
+    /// Sample (or pick) one token per action dimension; returns tokens, their
+    /// log-probabilities and each row's entropy (summed over dimensions).
+    fn sample_tokens(
+        &mut self,
+        logits: &Tensor,
+        greedy: bool,
+    ) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>)> {
         let logp = spelunk_models::policy::log_softmax(logits)?;
         let rows: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
         let mut tokens = Vec::new();
         let mut lps = Vec::new();
+        let mut ents = Vec::with_capacity(rows.len());
         for row in rows {
+            let mut h = 0f32;
             for dim in row {
+                h -= dim.iter().map(|lp| lp.exp() * lp).sum::<f32>();
                 let k = if greedy {
                     dim.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(k, _)| k)
                 } else {
@@ -347,18 +561,24 @@ impl<'a> Trainer<'a> {
                 tokens.push(k as u32);
                 lps.push(dim[k]);
             }
+            ents.push(h);
         }
-        Ok((tokens, lps))
+        Ok((tokens, lps, ents))
     }
 
-    /// Run `seeds.len() × per_seed` episodes in lockstep.
-    /// Envs are built once and kept: each episode starts from `reset(seed)`.
-    fn rollouts(&mut self, seeds: &[u64], per_seed: usize, greedy: bool) -> Result<Vec<Episode>> {
-        let n = seeds.len() * per_seed;
+    /// Run `starts.len() × per_seed` episodes in lockstep.
+    /// Envs are built once and kept: each episode begins from its start.
+    fn rollouts(
+        &mut self,
+        starts: &[Start],
+        per_seed: usize,
+        greedy: bool,
+    ) -> Result<Vec<Episode>> {
+        let n = starts.len() * per_seed;
         let mut pool = std::mem::take(&mut self.pool);
         let mut result = Ok(());
         while pool.len() < n && result.is_ok() {
-            match (self.make_env)() {
+            match (self.make_env)(None) {
                 Ok(env) => {
                     let buf = ObsBuf::for_space(env.observation_space());
                     pool.push((env, buf));
@@ -366,7 +586,7 @@ impl<'a> Trainer<'a> {
                 Err(e) => result = Err(Error::Config(e.to_string())),
             }
         }
-        let eps = result.and_then(|()| self.rollouts_in(&mut pool[..n], seeds, per_seed, greedy));
+        let eps = result.and_then(|()| self.rollouts_in(&mut pool[..n], starts, per_seed, greedy));
         self.pool = pool;
         eps
     }
@@ -374,7 +594,7 @@ impl<'a> Trainer<'a> {
     fn rollouts_in(
         &mut self,
         pool: &mut [(Box<dyn Env>, ObsBuf)],
-        seeds: &[u64],
+        starts: &[Start],
         per_seed: usize,
         greedy: bool,
     ) -> Result<Vec<Episode>> {
@@ -382,8 +602,9 @@ impl<'a> Trainer<'a> {
         let mut eps = vec![Episode::default(); n];
         let mut alive = vec![true; n];
         for (i, (env, buf)) in pool.iter_mut().enumerate() {
-            env.reset(Some(seeds[i / per_seed]), None, buf.as_mut())
-                .map_err(|e| Error::Config(e.to_string()))?;
+            let start = &starts[i / per_seed];
+            begin(env.as_mut(), start, buf)?;
+            eps[i].start = start.clone();
         }
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim;
@@ -395,11 +616,18 @@ impl<'a> Trainer<'a> {
             for &i in &idx {
                 features(&pool[i].1, self.scale, &mut batch);
             }
+            if let Some(norm) = self.obs_norm.as_mut() {
+                if !self.norm_frozen {
+                    norm.update(&batch);
+                }
+                norm.apply(&mut batch);
+            }
             let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), &Device::Cpu)?;
             let logits = self.policy.logits(&x)?;
-            let (tokens, lps) = self.sample_tokens(&logits, greedy)?;
+            let (tokens, lps, ents) = self.sample_tokens(&logits, greedy)?;
             for (k, &i) in idx.iter().enumerate() {
                 let ep = &mut eps[i];
+                ep.entropy.push(ents[k]);
                 ep.obs.extend_from_slice(&batch[k * obs_dim..(k + 1) * obs_dim]);
                 let toks = &tokens[k * dims..(k + 1) * dims];
                 ep.tokens.extend_from_slice(toks);
@@ -415,6 +643,11 @@ impl<'a> Trainer<'a> {
                         Action::Continuous(&action)
                     }
                 };
+                match act {
+                    Action::Discrete(a) => ep.actions.push(a as f32),
+                    Action::Continuous(v) => ep.actions.extend_from_slice(v),
+                    Action::MultiDiscrete(v) => ep.actions.extend(v.iter().map(|&a| a as f32)),
+                }
                 let (env, buf) = &mut pool[i];
                 let s = env.step(act, buf.as_mut()).map_err(|e| Error::Config(e.to_string()))?;
                 ep.ret += s.reward;
@@ -424,6 +657,9 @@ impl<'a> Trainer<'a> {
                 self.env_steps += 1;
                 if s.terminated || s.truncated {
                     features(&pool[i].1, self.scale, &mut ep.last_obs);
+                    if let Some(norm) = &self.obs_norm {
+                        norm.apply(&mut ep.last_obs);
+                    }
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
                     alive[i] = false;
                 }
@@ -446,14 +682,32 @@ impl<'a> Trainer<'a> {
         let mut round = 0u64;
         let mut intrinsic_sum = 0f64;
         let mut intrinsic_coef = 0f64;
+        let mut children = 0usize;
+        let privileged = self.curriculum.filter(|c| c.cursor > 0);
         while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
             let want = cfg.groups_per_step - kept_groups;
             let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
-            let seeds: Vec<u64> = (0..want as u64).map(|k| base + k).collect();
-            let eps = self.rollouts(&seeds, g, false)?;
+            let starts: Vec<Start> = match (&self.demo, privileged, &cfg.privileged) {
+                (Some((demo, snaps)), Some(c), Some(p)) => {
+                    let (lo, hi) = c.range(p);
+                    (0..want)
+                        .map(|_| {
+                            let at = lo + self.rng.index(hi - lo + 1);
+                            Start::Restore(demo.seed, Arc::clone(&snaps[at]))
+                        })
+                        .collect()
+                }
+                _ => (0..want as u64).map(|k| Start::Seed(base + k)).collect(),
+            };
+            let eps = self.rollouts(&starts, g, false)?;
             let returns: Vec<f32> = eps.iter().map(|e| e.ret).collect();
             let mut adv = group_advantages(&returns, g, cfg.advantage)?;
             let mut informative = informative_groups(&returns, g)?;
+            if let Some(pc) = &cfg.progrpo {
+                let conf: Vec<f32> =
+                    eps.iter().map(|e| answer_confidence(&e.old_logp, pc.low_fraction)).collect();
+                progrpo_reweight(&mut adv, &returns, &conf, g, pc)?;
+            }
             if let Some(ic) = cfg.intrinsic {
                 let coef = match ic.decay_iterations {
                     Some(n) => ic.coef * (1.0 - self.iteration as f64 / n.max(1) as f64).max(0.0),
@@ -485,6 +739,10 @@ impl<'a> Trainer<'a> {
             }
             all_returns.extend_from_slice(&returns);
             sampled_groups += want;
+            let tree = match cfg.tree {
+                Some(t) if cfg.algorithm == Algorithm::Grpo => Some(self.branch(&eps, g, t)?),
+                _ => None,
+            };
             for (k, group) in eps.chunks(g).enumerate() {
                 if cfg.dynamic_sampling && cfg.algorithm == Algorithm::Grpo && !informative[k] {
                     continue;
@@ -492,6 +750,19 @@ impl<'a> Trainer<'a> {
                 kept_groups += 1;
                 kept.extend(group.iter().cloned());
                 advantages.extend_from_slice(&adv[k * g..(k + 1) * g]);
+            }
+            if let Some((kids, per)) = tree {
+                children += kids.len();
+                let r: Vec<f32> = kids.iter().map(|e| e.ret).collect();
+                let a = group_advantages(&r, per, cfg.advantage)?;
+                let inf = informative_groups(&r, per)?;
+                for (k, group) in kids.chunks(per).enumerate() {
+                    if cfg.dynamic_sampling && !inf[k] {
+                        continue;
+                    }
+                    kept.extend(group.iter().cloned());
+                    advantages.extend_from_slice(&a[k * per..(k + 1) * per]);
+                }
             }
             round += 1;
             if !cfg.dynamic_sampling || cfg.algorithm == Algorithm::Ppo {
@@ -507,6 +778,16 @@ impl<'a> Trainer<'a> {
         m.insert("charts/success_rate".into(), successes as f64 / n_eps);
         m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
         m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+        if cfg.tree.is_some() {
+            m.insert("charts/tree_children".into(), children as f64);
+        }
+        if let (Some(c), Some(p)) = (self.curriculum.as_mut(), &cfg.privileged) {
+            m.insert("charts/demo_start".into(), c.cursor as f64);
+            m.insert("charts/demo_length".into(), c.len as f64);
+            if privileged.is_some() {
+                c.record(successes as f64 / n_eps, p);
+            }
+        }
         if self.bonus.is_some() {
             m.insert("charts/intrinsic_return".into(), intrinsic_sum / n_eps);
             m.insert("charts/intrinsic_coef".into(), intrinsic_coef);
@@ -514,7 +795,7 @@ impl<'a> Trainer<'a> {
         if self.value.is_some() {
             self.gae(&mut kept)?;
         }
-        let mut sums = [0f64; 4];
+        let mut sums = [0f64; 5];
         let mut updates = 0usize;
         if !kept.is_empty() {
             for _ in 0..cfg.epochs {
@@ -524,7 +805,8 @@ impl<'a> Trainer<'a> {
                 }
                 let per = kept.len().div_ceil(cfg.minibatches);
                 for chunk in order.chunks(per) {
-                    let st = self.update(&kept, &advantages, chunk)?;
+                    let (st, protected) = self.update(&kept, &advantages, chunk)?;
+                    sums[4] += protected;
                     sums[0] += st.loss;
                     sums[1] += st.clip_fraction;
                     sums[2] += st.approx_kl;
@@ -538,10 +820,52 @@ impl<'a> Trainer<'a> {
         m.insert("losses/clip_fraction".into(), sums[1] / u);
         m.insert("losses/approx_kl".into(), sums[2] / u);
         m.insert("losses/entropy".into(), sums[3] / u);
+        if cfg.lp_reg.is_some() {
+            m.insert("losses/lp_reg_protected".into(), sums[4] / u);
+        }
         self.iteration += 1;
         m.insert("charts/env_steps".into(), self.env_steps as f64);
         m.insert("iteration".into(), self.iteration as f64);
         Ok(m)
+    }
+
+    /// Tree rollouts: replay each group's most uncertain steps and sample children there.
+    /// Returns the children (in sibling groups) and the sibling-group size.
+    fn branch(
+        &mut self,
+        eps: &[Episode],
+        g: usize,
+        t: TreeConfig,
+    ) -> Result<(Vec<Episode>, usize)> {
+        let per = if t.children == 0 { g } else { t.children };
+        if self.replay.is_none() {
+            let env = (self.make_env)(None).map_err(|e| Error::Config(e.to_string()))?;
+            let buf = ObsBuf::for_space(env.observation_space());
+            self.replay = Some((env, buf));
+        }
+        let dims = self.policy.codec().dims();
+        let mut starts = Vec::new();
+        for group in eps.chunks(g) {
+            let ents: Vec<&[f32]> = group.iter().map(|e| e.entropy.as_slice()).collect();
+            for (e, step) in branch_points(&ents, t.branch_points) {
+                let ep = &group[e];
+                let Some((env, buf)) = self.replay.as_mut() else { unreachable!() };
+                begin(env.as_mut(), &ep.start, buf)?;
+                let seed = match ep.start {
+                    Start::Seed(s) | Start::Restore(s, _) => s,
+                };
+                let codec = self.policy.codec().clone();
+                for k in 0..step {
+                    let a = env_action(&codec, &ep.actions[k * dims..(k + 1) * dims]);
+                    env.step(a, buf.as_mut()).map_err(|e| Error::Config(e.to_string()))?;
+                }
+                let snap = env.snapshot().map_err(|e| {
+                    Error::Config(format!("tree rollouts need an env that can snapshot: {e}"))
+                })?;
+                starts.push(Start::Restore(seed, Arc::new(snap)));
+            }
+        }
+        Ok((self.rollouts(&starts, per, false)?, per))
     }
 
     /// PPO: per-step GAE advantages (bootstrapped from the value of the last observation when
@@ -575,9 +899,14 @@ impl<'a> Trainer<'a> {
         let n = all.len().max(1) as f32;
         let mean = all.iter().sum::<f32>() / n;
         let std = (all.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / n).sqrt();
+        // A batch without any reward has advantages made only of the value head's errors;
+        // normalised to unit scale they would be noise that the policy follows (and its
+        // entropy collapses where it has never been rewarded). Such a batch trains the value
+        // head and the entropy term only.
+        let silent = eps.iter().all(|e| e.rewards.iter().all(|&r| r == 0.0));
         for e in eps.iter_mut() {
             for a in &mut e.step_adv {
-                *a = (*a - mean) / (std + 1e-8);
+                *a = if silent { 0.0 } else { (*a - mean) / (std + 1e-8) };
             }
         }
         Ok(())
@@ -654,7 +983,7 @@ impl<'a> Trainer<'a> {
         eps: &[Episode],
         adv: &[f32],
         chunk: &[usize],
-    ) -> Result<crate::loss::LossStats> {
+    ) -> Result<(crate::loss::LossStats, f64)> {
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim;
         let mut obs = Vec::new();
@@ -667,6 +996,8 @@ impl<'a> Trainer<'a> {
         let ppo = self.value.is_some();
         let mut tok_adv = Vec::new();
         let mut returns = Vec::new();
+        // One advantage per token row, in the order of the logits (for Lp-Reg).
+        let mut row_adv = Vec::new();
         for &i in chunk {
             let e = &eps[i];
             let start = tokens.len() as u32;
@@ -683,12 +1014,21 @@ impl<'a> Trainer<'a> {
             }
             a.push(adv[i]);
             returns.extend_from_slice(&e.step_ret);
+            if self.config.lp_reg.is_some() {
+                for t in 0..e.tokens.len() {
+                    row_adv.push(if ppo { e.step_adv[t / dims] } else { adv[i] });
+                }
+            }
         }
         let steps = tokens.len() / dims;
         let x = Tensor::from_vec(obs, (steps, obs_dim), &Device::Cpu)?;
         let tok = Tensor::from_vec(tokens, (steps, dims), &Device::Cpu)?;
         let logits = self.policy.logits(&x)?;
         let (lp, ent) = token_logp_entropy(&logits, &tok)?;
+        let lp_reg = match &self.config.lp_reg {
+            Some(cfg) => Some(Self::lp_reg_term(&logits, &tok, &row_adv, cfg)?),
+            None => None,
+        };
         let b = chunk.len();
         let idx = Tensor::from_vec(index, b * max_t, &Device::Cpu)?;
         let lp = lp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
@@ -711,6 +1051,13 @@ impl<'a> Trainer<'a> {
             entropy: Some(&ent),
         };
         let (mut loss, stats) = policy_loss(&inp, &self.config.loss, norm)?;
+        let mut protected = 0.0;
+        if let Some((term, frac)) = lp_reg {
+            protected = frac;
+            if let Some(term) = term {
+                loss = (loss + (term / norm.tokens.max(1.0))?)?;
+            }
+        }
         if let Some((_, vnet)) = &self.value {
             let v = vnet.forward(&x)?.squeeze(1)?;
             let target = Tensor::from_vec(returns, steps, &Device::Cpu)?;
@@ -718,7 +1065,32 @@ impl<'a> Trainer<'a> {
             loss = (loss + (vloss * self.config.value_coef)?)?;
         }
         self.adam.backward_step(&loss)?;
-        Ok(stats)
+        Ok((stats, protected))
+    }
+
+    /// Lp-Reg: `coef · Σ_protected KL(π_proxy ‖ π_θ)` (not yet divided by the step's tokens)
+    /// and the fraction of protected tokens.
+    fn lp_reg_term(
+        logits: &Tensor,
+        tokens: &Tensor,
+        row_adv: &[f32],
+        cfg: &LpRegConfig,
+    ) -> Result<(Option<Tensor>, f64)> {
+        let (steps, dims, vocab) = logits.dims3()?;
+        let rows = steps * dims;
+        let logp = spelunk_models::policy::log_softmax(logits)?.reshape((rows, vocab))?;
+        let probs: Vec<f32> = logp.detach().exp()?.flatten_all()?.to_vec1()?;
+        let toks: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
+        let (proxy, n) = lp_reg_targets(&probs, vocab, &toks, row_adv, cfg);
+        let frac = n as f64 / rows.max(1) as f64;
+        if n == 0 || cfg.coef == 0.0 {
+            return Ok((None, frac));
+        }
+        // KL(q‖p) = Σ q (ln q − ln p); the ln q part is a constant but keeps the value honest.
+        let q_ln_q: f32 = proxy.iter().filter(|&&q| q > 0.0).map(|&q| q * q.ln()).sum();
+        let q = Tensor::from_vec(proxy, (rows, vocab), logits.device())?;
+        let kl = ((q * logp)?.sum_all()?.neg()? + f64::from(q_ln_q))?;
+        Ok((Some((kl * cfg.coef)?), frac))
     }
 
     /// Evaluation on unseen seeds, sampling tokens from the policy (or the most likely token
@@ -729,7 +1101,10 @@ impl<'a> Trainer<'a> {
         let eval_rng = Rng::seed_from_u64(self.config.seed ^ 0x6576_616c);
         let train_rng = std::mem::replace(&mut self.rng, eval_rng);
         let steps = self.env_steps;
-        let eps = self.rollouts(&seeds, 1, greedy);
+        let starts: Vec<Start> = seeds.iter().map(|&s| Start::Seed(s)).collect();
+        self.norm_frozen = true;
+        let eps = self.rollouts(&starts, 1, greedy);
+        self.norm_frozen = false;
         self.rng = train_rng;
         self.env_steps = steps;
         let eps = eps?;
@@ -750,6 +1125,8 @@ impl<'a> Trainer<'a> {
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "rng": self.rng.state(),
+            "curriculum": self.curriculum,
+            "obs_norm": self.obs_norm,
         });
         let mut files =
             vec![("policy.safetensors", bytes), ("state.json", state.to_string().into_bytes())];
@@ -791,6 +1168,28 @@ impl<'a> Trainer<'a> {
             .collect();
         let r: [u64; 4] = r.try_into().map_err(|_| bad())?;
         self.rng = Rng::from_state(r);
+        if self.obs_norm.is_some() {
+            let n: RunningNorm =
+                serde_json::from_value(v["obs_norm"].clone()).map_err(|_| bad())?;
+            if n.mean.len() != self.policy.obs_dim || n.m2.len() != n.mean.len() {
+                return Err(bad());
+            }
+            self.obs_norm = Some(n);
+        }
+        if let Some(c) = v.get("curriculum").filter(|c| !c.is_null()) {
+            let c: Curriculum = serde_json::from_value(c.clone()).map_err(|_| bad())?;
+            if self.curriculum.is_some_and(|own| own.len != c.len) {
+                return Err(Error::Config(format!(
+                    "{}: the checkpoint's demo has {} steps, this run's {}",
+                    dir.join("state.json").display(),
+                    c.len,
+                    self.curriculum.map_or(0, |o| o.len)
+                )));
+            }
+            if self.curriculum.is_some() {
+                self.curriculum = Some(c);
+            }
+        }
         Ok(())
     }
 }

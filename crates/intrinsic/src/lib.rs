@@ -10,6 +10,8 @@
 //!   explains away the unpredictable part of the next state with a hindsight variable.
 //! - [`empowerment`]: exact n-step empowerment by Blahut–Arimoto channel capacity over an
 //!   environment's snapshots, as a reward and as a map.
+//! - [`goexplore`]: Go-Explore's archive of cells, returned to by restoring snapshots and
+//!   explored from with repeated random actions; domain-knowledge and downscaled-pixel cells.
 //! - [`normalize`]: the normalisations a bonus stream can use (none, running std of the
 //!   discounted intrinsic return as RND does, EMA mean/std), and [`BonusStream`], which keeps
 //!   an intrinsic stream apart from the extrinsic reward with its own coefficient and decay.
@@ -23,6 +25,7 @@ pub mod counts;
 pub mod distill;
 pub mod empowerment;
 pub mod error;
+pub mod goexplore;
 pub mod icm;
 mod neural;
 pub mod normalize;

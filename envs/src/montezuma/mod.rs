@@ -25,7 +25,8 @@
 //! agent (r = `view_radius`, 4 by default) and a status vector `[room, x, y, keys red,
 //! green, blue, yellow, lives, level]`; `grid` — the whole level's room map as tile codes,
 //! then the status; `pixels` — the current room as RGB, `pixels_per_tile` pixels a side,
-//! row-major `(height, width, 3)`. Tile codes are [`level::tile`].
+//! row-major `(height, width, 3)`, with a HUD row of held keys and lives under the room (as the
+//! Atari screen shows them; `hud = false` drops it). Tile codes are [`level::tile`].
 
 pub mod level;
 pub mod solve;
@@ -74,6 +75,10 @@ pub struct MontezumaConfig {
     pub view_radius: u32,
     /// Pixels per tile side for `pixels`.
     pub pixels_per_tile: u32,
+    /// With `pixels`: a status row under the room, as the Atari game's HUD shows held items
+    /// and lives (one tile per held key in its colour from the left, one white tile per life
+    /// from the right).
+    pub hud: bool,
     /// Probability of repeating the previous action.
     pub sticky_action_prob: f64,
     /// Time limit; `None` keeps the level's `max_steps`.
@@ -87,6 +92,7 @@ impl Default for MontezumaConfig {
             obs: ObsKind::Local,
             view_radius: 4,
             pixels_per_tile: 4,
+            hud: true,
             sticky_action_prob: 0.0,
             max_steps: None,
         }
@@ -234,12 +240,8 @@ impl Montezuma {
             ]),
             ObsKind::Pixels => {
                 let p = config.pixels_per_tile as usize;
-                Space::uniform_box(
-                    &[first.room_h as usize * p, first.room_w as usize * p, 3],
-                    0.0,
-                    255.0,
-                    DType::U8,
-                )
+                let rows = first.room_h as usize + usize::from(config.hud);
+                Space::uniform_box(&[rows * p, first.room_w as usize * p, 3], 0.0, 255.0, DType::U8)
             }
         };
         let max_steps = config.max_steps.unwrap_or(first.max_steps).max(1);
@@ -440,6 +442,38 @@ impl Montezuma {
                         let i = (row + x as usize * p + px) * 3;
                         out[i..i + 3].copy_from_slice(&c);
                     }
+                }
+            }
+        }
+        if !self.config.hud {
+            return;
+        }
+        let cols = l.room_w as usize;
+        // Held keys from the left (red, green, blue, yellow, as many tiles as keys), lives
+        // from the right; at most half the row each.
+        let hud = |x: usize| -> [u8; 3] {
+            let mut k = 0;
+            for (colour, &n) in self.s.keys.iter().enumerate() {
+                for _ in 0..n {
+                    if k == x && k < cols / 2 {
+                        return PALETTE[tile::KEY as usize + colour];
+                    }
+                    k += 1;
+                }
+            }
+            if cols - 1 - x < (self.s.lives as usize).min(cols / 2) {
+                [255, 255, 255]
+            } else {
+                PALETTE[tile::FLOOR as usize]
+            }
+        };
+        let top = l.room_h as usize * p;
+        for x in 0..cols {
+            let c = hud(x);
+            for py in 0..p {
+                for px in 0..p {
+                    let i = ((top + py) * w + x * p + px) * 3;
+                    out[i..i + 3].copy_from_slice(&c);
                 }
             }
         }

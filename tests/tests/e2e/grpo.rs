@@ -178,7 +178,7 @@ fn candle_gradient_equals_our_own_finite_differences() {
 fn empty_trainer(cfg: spelunk_grpo::TrainConfig) -> spelunk_grpo::Trainer<'static> {
     let reg = spelunk_envs::registry();
     let id = cfg.env.clone();
-    spelunk_grpo::Trainer::new(cfg, Box::new(move || reg.make(&id))).expect("trainer")
+    spelunk_grpo::Trainer::new(cfg, Box::new(move |_| reg.make(&id))).expect("trainer")
 }
 
 #[test]
@@ -248,10 +248,10 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
     // Bad settings fail before any work.
     let bad = spelunk_grpo::TrainConfig { group_size: 1, ..cfg.clone() };
     let reg = spelunk_envs::registry();
-    assert!(spelunk_grpo::Trainer::new(bad, Box::new(move || reg.make("MiniGrid-Empty-5x5-v0")))
+    assert!(spelunk_grpo::Trainer::new(bad, Box::new(move |_| reg.make("MiniGrid-Empty-5x5-v0")))
         .is_err());
     let reg = spelunk_envs::registry();
-    let e = spelunk_grpo::Trainer::new(cfg, Box::new(move || reg.make("MiniGrid-Emty-5x5-v0")))
+    let e = spelunk_grpo::Trainer::new(cfg, Box::new(move |_| reg.make("MiniGrid-Emty-5x5-v0")))
         .expect_err("typo")
         .to_string();
     assert!(e.contains("MiniGrid-Empty-5x5-v0"), "suggests the right id: {e}");
@@ -356,4 +356,161 @@ fn ppo_with_a_value_head_learns_minigrid_empty_and_resumes() {
     let (_, again) = r.evaluate(64, false).expect("eval");
     assert!((again - after).abs() < 1e-12, "the resumed policy evaluates the same");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The solver's shortest plan for Montezuma-Lite as a demo file, with a time limit a little
+/// past its end so that failed episodes stay short.
+fn montezuma_demo(dir: &std::path::Path) -> (std::path::PathBuf, usize, serde_json::Value) {
+    use spelunk_envs::montezuma::solve::{solve, Plan};
+    use spelunk_envs::montezuma::{Montezuma, MontezumaConfig};
+    let mut env = Montezuma::new("Montezuma-Lite-v0", MontezumaConfig::default()).expect("env");
+    let mut obs = spelunk_core::ObsBuf::for_space(spelunk_core::Env::observation_space(&env));
+    spelunk_core::Env::reset(&mut env, Some(0), None, obs.as_mut()).expect("reset");
+    let Plan::Solved(plan) = solve(&env, 5_000_000) else { panic!("solvable") };
+    let env_config = serde_json::json!({ "max_steps": plan.len() + 30 });
+    let demo = spelunk_grpo::Demo {
+        env: "Montezuma-Lite-v0".into(),
+        seed: 0,
+        env_config: Some(env_config.clone()),
+        actions: plan.iter().map(|&a| spelunk_grpo::DemoAction::Discrete(i64::from(a))).collect(),
+        score: None,
+    };
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("demo.json");
+    demo.save(&path).expect("save demo");
+    (path, plan.len(), env_config)
+}
+
+fn trainer_with(
+    cfg: spelunk_grpo::TrainConfig,
+) -> spelunk_grpo::Result<spelunk_grpo::Trainer<'static>> {
+    let reg = spelunk_envs::registry();
+    let id = cfg.env.clone();
+    let env_cfg = cfg.env_config.clone();
+    spelunk_grpo::Trainer::new(
+        cfg,
+        Box::new(move |over: Option<&serde_json::Value>| match over.or(env_cfg.as_ref()) {
+            Some(c) => reg.make_with(&id, c),
+            None => reg.make(&id),
+        }),
+    )
+}
+
+#[test]
+fn privileged_starts_move_back_along_a_demonstration_and_resume() {
+    // Starting near the end of the solver's plan, PPO reaches the treasure often enough that
+    // the start moves back; the curriculum survives a checkpoint.
+    let dir = std::env::temp_dir().join(format!("spelunk-demo-{}", std::process::id()));
+    let (path, len, env_config) = montezuma_demo(&dir);
+    let cfg = spelunk_grpo::TrainConfig {
+        env: "Montezuma-Lite-v0".into(),
+        env_config: Some(env_config),
+        algorithm: spelunk_grpo::Algorithm::Ppo,
+        obs_norm: true,
+        groups_per_step: 8,
+        privileged: Some(spelunk_grpo::PrivilegedConfig {
+            demo: path.clone(),
+            step_back: 5,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut t = trainer_with(cfg.clone()).expect("trainer");
+    let first = t.curriculum.expect("curriculum");
+    assert_eq!((first.cursor, first.len), (len - 5, len));
+    for _ in 0..12 {
+        let m = t.iterate().expect("iteration");
+        assert_eq!(m["charts/demo_length"], len as f64);
+    }
+    let now = t.curriculum.expect("curriculum");
+    assert!(now.cursor + 15 <= first.cursor, "moved back at least 3 times: {first:?} → {now:?}");
+    let ckpt = dir.join("ckpt");
+    t.save(&ckpt).expect("save");
+    let mut r = trainer_with(cfg.clone()).expect("trainer");
+    r.resume(&ckpt).expect("resume");
+    assert_eq!(r.curriculum, t.curriculum);
+    assert_eq!(r.obs_norm, t.obs_norm, "observation statistics are restored");
+
+    // Demos that do not fit are refused before any work, with the file named.
+    let bad = |text: &str| {
+        let p = dir.join("bad.json");
+        std::fs::write(&p, text).expect("write");
+        let mut c = cfg.clone();
+        c.privileged = Some(spelunk_grpo::PrivilegedConfig { demo: p, ..Default::default() });
+        trainer_with(c).expect_err("bad demo").to_string()
+    };
+    let e = bad("{\"env\": \"MiniGrid-Empty-5x5-v0\", \"seed\": 0, \"actions\": [1]}");
+    assert!(e.contains("MiniGrid-Empty-5x5-v0") && e.contains("bad.json"), "{e}");
+    let e = bad("{\"env\": \"Montezuma-Lite-v0\", \"seed\": 0, \"actions\": [2, 2, 2]}");
+    assert!(e.contains("do not finish"), "{e}");
+    let e = bad("not json");
+    assert!(e.contains("not a demo file"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tree_rollouts_branch_at_uncertain_steps_and_repeat_exactly() {
+    let cfg = spelunk_grpo::TrainConfig {
+        groups_per_step: 4,
+        tree: Some(spelunk_grpo::TreeConfig { branch_points: 2, children: 4 }),
+        dynamic_sampling: false,
+        ..Default::default()
+    };
+    let run = || {
+        let mut t = empty_trainer(cfg.clone());
+        (0..2).map(|_| t.iterate().expect("iteration")).collect::<Vec<_>>()
+    };
+    let a = run();
+    assert_eq!(a[0]["charts/tree_children"], 4.0 * 2.0 * 4.0, "groups × branch points × children");
+    assert_eq!(a, run(), "the replayed branch points and children repeat exactly");
+    // The branch points: the largest entropy per episode, never the last step, best first.
+    let h1 = [0.1f32, 0.9, 0.3, 2.0];
+    let h2 = [0.5f32, 0.2];
+    let h3 = [1.5f32];
+    let pts = spelunk_grpo::explore::branch_points(&[&h1, &h2, &h3], 3);
+    assert_eq!(pts, vec![(0, 1), (1, 0)]);
+}
+
+#[test]
+fn progrpo_and_lp_reg_follow_their_formulas() {
+    use spelunk_grpo::explore::{answer_confidence, lp_reg_targets, progrpo_reweight};
+    // Confidence: the mean of the lowest 20% of log-probabilities (at least one).
+    let lp = [-0.1f32, -2.0, -0.5, -0.2, -3.0, -0.3, -0.4, -0.1, -0.2, -0.6];
+    assert!((answer_confidence(&lp, 0.2) - (-2.5)).abs() < 1e-6);
+    assert!((answer_confidence(&lp[..3], 0.2) - (-2.0)).abs() < 1e-6);
+    // A group with reward: A + α (mean c − c); a group without: unchanged.
+    let mut adv = vec![1.0f32, -1.0, 0.5, 0.5];
+    let returns = [1.0f32, 0.0, 0.0, 0.0];
+    let conf = [-1.0f32, -3.0, -2.0, -2.0];
+    let cfg = spelunk_grpo::ProGrpoConfig { alpha: 0.5, low_fraction: 0.2 };
+    progrpo_reweight(&mut adv, &returns, &conf, 2, &cfg).expect("reweight");
+    assert_eq!(adv, vec![1.0 + 0.5 * (-2.0 + 1.0), -1.0 + 0.5 * (-2.0 + 3.0), 0.5, 0.5]);
+    assert!(progrpo_reweight(&mut adv, &returns, &conf[..3], 2, &cfg).is_err());
+    // Lp-Reg: rows whose sampled token is rare (≤ the rho quantile), kept by the proxy
+    // (> tau) and pushed down (negative advantage) get the renormalised proxy; others zeros.
+    let probs = [
+        0.70f32, 0.25, 0.04, 0.01, // token 2 sampled: rare, above tau, negative → protected
+        0.70, 0.25, 0.04, 0.01, // token 3 sampled: below tau → noise, not protected
+        0.70, 0.25, 0.04, 0.01, // token 2 again but positive advantage → not protected
+        0.40, 0.30, 0.20, 0.10, // token 0: common → not protected
+    ];
+    let cfg = spelunk_grpo::LpRegConfig { coef: 1.0, tau: 0.02, rho: 0.5 };
+    let (proxy, n) = lp_reg_targets(&probs, 4, &[2, 3, 2, 0], &[-1.0, -1.0, 1.0, -1.0], &cfg);
+    assert_eq!(n, 1);
+    let kept = 0.70 + 0.25 + 0.04;
+    let want = [0.70 / kept, 0.25 / kept, 0.04 / kept, 0.0];
+    for (p, w) in proxy[..4].iter().zip(want) {
+        assert!((p - w).abs() < 1e-6, "{proxy:?}");
+    }
+    assert!(proxy[4..].iter().all(|&p| p == 0.0));
+    // Both run inside the trainer and report what they did.
+    let cfg = spelunk_grpo::TrainConfig {
+        groups_per_step: 4,
+        progrpo: Some(spelunk_grpo::ProGrpoConfig::default()),
+        lp_reg: Some(spelunk_grpo::LpRegConfig { rho: 0.2, ..Default::default() }),
+        ..Default::default()
+    };
+    let mut t = empty_trainer(cfg);
+    let m = t.iterate().expect("iteration");
+    assert!(m["losses/lp_reg_protected"] > 0.0 && m["losses/policy_loss"].is_finite(), "{m:?}");
 }

@@ -176,6 +176,12 @@ fn observations_show_the_agent_where_it_is() {
     let px = |x: usize, y: usize| &o[(y * w + x) * 3..(y * w + x) * 3 + 3];
     assert_eq!(px(3 * 2 + 1, 2 * 2 + 1), &[255, 255, 255]);
     assert_eq!(px(0, 0), &spelunk_envs::montezuma::PALETTE[tile::WALL as usize]);
+    // The HUD row under the room: five lives from the right, no keys yet on the left.
+    assert_eq!(o.len(), 12 * 2 * w * 3, "11 room rows and a HUD row");
+    assert_eq!(px(w - 1, 11 * 2), &[255, 255, 255]);
+    assert_eq!(px(w - 9, 11 * 2), &[255, 255, 255]);
+    assert_eq!(px(w - 11, 11 * 2), &spelunk_envs::montezuma::PALETTE[tile::FLOOR as usize]);
+    assert_eq!(px(0, 11 * 2), &spelunk_envs::montezuma::PALETTE[tile::FLOOR as usize]);
     // Grid: the whole 5x3 room map; the start room is (2, 0).
     let mut env = reg.make("Montezuma-Lite-Grid-v0").expect("make");
     let mut obs = ObsBuf::for_space(env.observation_space());
@@ -224,7 +230,7 @@ fn the_documented_examples_load_and_the_example_level_is_solvable() {
         .make_with("Montezuma-Lite-v0", &cfg)
         .expect("example config builds an env");
     assert!(
-        env.observation_space().to_string().contains("[44, 60, 3]"),
+        env.observation_space().to_string().contains("[48, 60, 3]"),
         "{}",
         env.observation_space()
     );

@@ -49,6 +49,27 @@ struct Run {
     curve: Vec<(usize, f64)>,
     /// (env steps, distinct rooms so far, mean over the envs).
     rooms_curve: Vec<(usize, f64)>,
+    /// Some env took the treasure.
+    treasure: bool,
+    /// The most rooms one env visited.
+    max_rooms: usize,
+}
+
+/// How far a bonus agent gets on Montezuma-Lite with a budget.
+#[derive(Serialize)]
+pub(super) struct Reach {
+    pub method: &'static str,
+    pub seed: u64,
+    /// The most rooms one of the 8 envs visited.
+    pub rooms: usize,
+    /// Some env took the treasure.
+    pub treasure: bool,
+}
+
+/// Run a bonus agent on Montezuma-Lite for `steps` env steps (over its 8 envs).
+pub(super) fn montezuma_reach(method: Method, seed: u64, steps: usize) -> Result<Reach> {
+    let r = run_one(method, Setting::Montezuma, "Montezuma-Lite-v0", seed, steps)?;
+    Ok(Reach { method: method.label(), seed, rooms: r.max_rooms, treasure: r.treasure })
 }
 
 struct Coverage {
@@ -59,6 +80,8 @@ struct Coverage {
     rooms: Vec<HashSet<u32>>,
     curve: Vec<(usize, f64)>,
     rooms_curve: Vec<(usize, f64)>,
+    /// Some env took the treasure (Montezuma) or reached the goal.
+    treasure: bool,
 }
 
 impl Coverage {
@@ -138,6 +161,7 @@ impl Task for Coverage {
         let room = info.room.unwrap_or(0);
         self.cells[env].insert(u64::from(room) << 32 | y << 16 | x);
         self.rooms[env].insert(room);
+        self.treasure |= info.is_success == Some(true);
     }
     fn sample(&mut self, t: usize) {
         self.curve.push((t, self.mean_cells()));
@@ -160,9 +184,12 @@ fn run_one(
         rooms: vec![HashSet::new(); NUM_ENVS],
         curve: Vec::new(),
         rooms_curve: Vec::new(),
+        treasure: false,
     };
     run_agent(&mut task, method, seed, steps)?;
     Ok(Run {
+        treasure: task.treasure,
+        max_rooms: task.rooms.iter().map(HashSet::len).max().unwrap_or(0),
         method,
         setting,
         seed,

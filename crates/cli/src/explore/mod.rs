@@ -24,6 +24,7 @@
 //! [0, 1] plus a one-hot of the agent's position, so that every method can tell places apart.
 
 mod coverage;
+mod go_explore;
 mod noisy_tv;
 
 use std::collections::HashMap;
@@ -48,6 +49,9 @@ pub enum Experiment {
     NoisyTv,
     /// Reward-free coverage of MultiRoom-N6 and Montezuma-Lite.
     Coverage,
+    /// Go-Explore on Montezuma-Lite: domain and pixel cells over seeds, the bonus agents at
+    /// the same budget, and the robustified demonstration.
+    GoExplore,
 }
 
 /// Exploration methods.
@@ -68,6 +72,8 @@ pub enum Method {
     ByolExplore,
     /// Curiosity in Hindsight.
     Hindsight,
+    /// Go-Explore (one run on `--env`, not an experiment method).
+    GoExplore,
 }
 
 impl Method {
@@ -81,6 +87,7 @@ impl Method {
             Method::Icm => "ICM",
             Method::ByolExplore => "BYOL-Explore",
             Method::Hindsight => "Curiosity in Hindsight",
+            Method::GoExplore => "Go-Explore",
         }
     }
 }
@@ -117,6 +124,27 @@ pub struct ExploreArgs {
     /// Folder for the JSON, table and plots.
     #[arg(long, default_value = "docs/results")]
     out: PathBuf,
+    /// Go-Explore: the environment.
+    #[arg(long, default_value = "Montezuma-Lite-v0")]
+    env: String,
+    /// Go-Explore: the cell representation.
+    #[arg(long, value_enum, default_value = "domain")]
+    cells: go_explore::Cells,
+    /// Go-Explore: tiles per domain cell side.
+    #[arg(long, default_value_t = 1)]
+    cell_size: i32,
+    /// Go-Explore: the seed of selection and exploration.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Go-Explore: folder of the run (metrics.jsonl, archive.bin, demo.json).
+    #[arg(long, default_value = "runs/go-explore")]
+    run: PathBuf,
+    /// Go-Explore: continue the run in `--run` from its archive.
+    #[arg(long)]
+    resume: bool,
+    /// Go-Explore: stop once an episode succeeds.
+    #[arg(long)]
+    stop_on_solve: bool,
 }
 
 impl ExploreArgs {
@@ -139,9 +167,16 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
     if args.seeds == 0 || args.steps.is_some_and(|s| s < 1000) {
         bail!("--seeds must be ≥ 1 and --steps ≥ 1000");
     }
+    if args.methods.contains(&Method::GoExplore) {
+        if args.methods.len() > 1 {
+            bail!("--method go-explore runs alone (it is not a bonus for the experiments)");
+        }
+        return go_explore::run_single(args);
+    }
     match args.experiment {
         Experiment::NoisyTv => noisy_tv::run(args),
         Experiment::Coverage => coverage::run(args),
+        Experiment::GoExplore => go_explore::experiment(args),
     }
 }
 
@@ -199,6 +234,9 @@ fn make_bonus(
     let byol = ByolConfig { obs_dim, actions, seed, optimizer, ..ByolConfig::default() };
     Ok(match method {
         Method::Random => None,
+        Method::GoExplore => {
+            bail!("Go-Explore is not a bonus; run it with --method go-explore alone")
+        }
         Method::Counts => Some(Box::new(Counts::tabular(obs_dim, 1.0)?)),
         Method::Rnd => Some(Box::new(Distillation::new(
             "rnd",

@@ -1,0 +1,400 @@
+//! `spelunk explore --method go-explore`: Go-Explore's phase 1 on one env, with progress,
+//! metrics, a resumable archive checkpoint and the demonstration it finds; and
+//! `--experiment go-explore`, which runs it over seeds with domain-knowledge and pixel cells,
+//! compares with the bonus agents at the same frame budget, and robustifies one demonstration
+//! with the GRPO/PPO core's privileged starts under sticky actions.
+//!
+//! Files of a single run (`--run DIR`): `metrics.jsonl` (one line per iteration: `iteration`,
+//! `frames`, `cells`, `rooms`, `max_score`, `solved`), `archive.bin` (every 25 iterations and
+//! at the end; `--resume` continues from it), `demo.json` (once an episode succeeds: the
+//! actions from `reset(seed)`, for `spelunk train --set privileged.demo=...`).
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use spelunk_grpo::{Demo, DemoAction};
+use spelunk_intrinsic::goexplore::{
+    AdaptConfig, CellFn, DomainCells, GoExplore, GoExploreConfig, PixelCells, Stats,
+};
+
+use super::ExploreArgs;
+
+/// Cell representation of `--method go-explore`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cells {
+    /// Level, room, position in 3×3-tile squares, keys held (from the env's info).
+    Domain,
+    /// Downscaled grey frames, parameters re-fitted to recent frames every 50 iterations.
+    Pixels,
+}
+
+fn build(env: &str, cells: Cells, cell_size: i32, seed: u64, threads: usize) -> Result<GoExplore> {
+    let reg = crate::registry();
+    let id = env.to_owned();
+    let make = move || reg.make(&id);
+    let probe = crate::registry().make(env)?;
+    let cell_fn: Box<dyn CellFn> = match cells {
+        Cells::Domain => Box::new(DomainCells { cell_size }),
+        Cells::Pixels => Box::new(PixelCells::for_space(
+            probe.observation_space(),
+            Some(AdaptConfig::default()),
+        )?),
+    };
+    let cfg = GoExploreConfig { seed, threads, ..GoExploreConfig::default() };
+    Ok(GoExplore::new(cfg, cell_fn, &make)?)
+}
+
+fn demo_of(env: &str, ge: &GoExplore) -> Option<Demo> {
+    ge.solved().map(|s| Demo {
+        env: env.to_owned(),
+        seed: ge.config.reset_seed,
+        env_config: None,
+        actions: s.trajectory.iter().map(|&a| DemoAction::Discrete(i64::from(a))).collect(),
+        score: Some(s.score),
+    })
+}
+
+fn metrics_line(s: &Stats) -> String {
+    serde_json::json!({
+        "iteration": s.iteration,
+        "frames": s.frames,
+        "cells": s.cells,
+        "rooms": s.rooms,
+        "max_score": s.max_score,
+        "solved": s.solved,
+    })
+    .to_string()
+}
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// One Go-Explore run into `args.run`.
+pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
+    let budget = args.steps.unwrap_or(2_000_000) as u64;
+    let dir = &args.run;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut ge = build(&args.env, args.cells, args.cell_size, args.seed, 0)?;
+    let ckpt = dir.join("archive.bin");
+    if args.resume {
+        ge.load(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
+    } else {
+        let _ = std::fs::remove_file(dir.join("metrics.jsonl"));
+    }
+    let mut metrics =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("metrics.jsonl"))?;
+    let pb = bar(budget);
+    let mut reported = false;
+    let mut s = ge.stats();
+    while s.frames < budget && !(args.stop_on_solve && s.solved) {
+        s = ge.iterate()?;
+        writeln!(metrics, "{}", metrics_line(&s))?;
+        if s.iteration % 25 == 0 {
+            ge.save(&ckpt)?;
+        }
+        if let (false, Some(demo)) = (reported, demo_of(&args.env, &ge)) {
+            demo.save(&dir.join("demo.json"))?;
+            reported = true;
+            let solved = ge.solved().map_or(0, |x| x.frames);
+            pb.println(format!(
+                "solved after {solved} frames: score {:.0}, {} actions → {}",
+                demo.score.unwrap_or(0.0),
+                demo.actions.len(),
+                dir.join("demo.json").display()
+            ));
+        }
+        let msg = format!("cells {} rooms {} max score {:.0}", s.cells, s.rooms, s.max_score);
+        if !std::io::stderr().is_terminal() && s.iteration % 100 == 0 {
+            eprintln!("frames {}/{budget}: {msg}", s.frames);
+        }
+        pb.set_message(msg);
+        pb.set_position(s.frames.min(budget));
+    }
+    pb.finish_and_clear();
+    ge.save(&ckpt)?;
+    if let Some(demo) = demo_of(&args.env, &ge) {
+        demo.save(&dir.join("demo.json"))?;
+    }
+    println!(
+        "{} ({:?} cells, seed {}): {} frames, {} iterations, {} cells, {} rooms, max score {:.0}, {}",
+        args.env,
+        args.cells,
+        args.seed,
+        s.frames,
+        s.iteration,
+        s.cells,
+        s.rooms,
+        s.max_score,
+        match ge.solved() {
+            Some(x) => format!("solved at frame {} ({} actions)", x.frames, x.trajectory.len()),
+            None => "not solved".into(),
+        }
+    );
+    println!("archive: {}, metrics: {}", ckpt.display(), dir.join("metrics.jsonl").display());
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct GeRun {
+    cells: Cells,
+    env: String,
+    seed: u64,
+    frames: u64,
+    solved_at: Option<u64>,
+    demo_length: Option<usize>,
+    final_cells: usize,
+    final_rooms: usize,
+    /// (frames, cells, rooms) per iteration, thinned.
+    curve: Vec<(u64, usize, usize)>,
+    seconds: f64,
+}
+
+fn run_until(
+    env: &str,
+    cells: Cells,
+    cell_size: i32,
+    seed: u64,
+    budget: u64,
+    pb: &ProgressBar,
+) -> Result<(GeRun, Option<Demo>)> {
+    let start = std::time::Instant::now();
+    let mut ge = build(env, cells, cell_size, seed, 0)?;
+    let mut curve = Vec::new();
+    let mut s = ge.stats();
+    while s.frames < budget {
+        s = ge.iterate()?;
+        if s.iteration % 10 == 0 {
+            curve.push((s.frames, s.cells, s.rooms));
+        }
+        if s.solved && s.iteration % 10 == 0 {
+            break;
+        }
+        pb.set_message(format!(
+            "{env} {cells:?} seed {seed}: {} frames, {} rooms",
+            s.frames, s.rooms
+        ));
+    }
+    curve.push((s.frames, s.cells, s.rooms));
+    let demo = demo_of(env, &ge);
+    Ok((
+        GeRun {
+            cells,
+            env: env.to_owned(),
+            seed,
+            frames: s.frames,
+            solved_at: ge.solved().map(|x| x.frames),
+            demo_length: ge.solved().map(|x| x.trajectory.len()),
+            final_cells: s.cells,
+            final_rooms: s.rooms,
+            curve,
+            seconds: start.elapsed().as_secs_f64(),
+        },
+        demo,
+    ))
+}
+
+/// `--experiment go-explore`.
+pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
+    if args.seeds < 1 {
+        bail!("--seeds must be at least 1");
+    }
+    let budget = args.steps.unwrap_or(2_000_000) as u64;
+    std::fs::create_dir_all(&args.out)?;
+    let settings =
+        [(Cells::Domain, "Montezuma-Lite-v0"), (Cells::Pixels, "Montezuma-Lite-Pixels-v0")];
+    let pb = bar(args.seeds * settings.len() as u64);
+    let mut runs = Vec::new();
+    let mut demo0 = None;
+    for (cells, env) in settings {
+        for seed in 0..args.seeds {
+            let (run, demo) = run_until(env, cells, args.cell_size, seed, budget, &pb)?;
+            if !std::io::stderr().is_terminal() {
+                eprintln!(
+                    "{env} {cells:?} seed {seed}: {} after {} frames ({:.0} s)",
+                    if run.solved_at.is_some() { "solved" } else { "not solved" },
+                    run.frames,
+                    run.seconds
+                );
+            }
+            if cells == Cells::Domain && seed == 0 {
+                demo0 = demo;
+            }
+            runs.push(run);
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    // The bonus agents of the coverage experiment, given Go-Explore's largest frame use.
+    let worst =
+        runs.iter().filter(|r| r.cells == Cells::Domain).map(|r| r.frames).max().unwrap_or(budget);
+    let bonus_steps = (worst as usize).max(8_000);
+    let mut bonus = Vec::new();
+    for m in [super::Method::Counts, super::Method::Rnd, super::Method::Random] {
+        for seed in 0..args.seeds.min(3) {
+            bonus.push(super::coverage::montezuma_reach(m, seed, bonus_steps)?);
+        }
+    }
+    // Robustify the domain-cell demonstration of seed 0.
+    let robust = match &demo0 {
+        Some(demo) => Some(robustify(demo, &args.out)?),
+        None => None,
+    };
+    std::fs::write(
+        args.out.join("go_explore.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "budget_frames": budget,
+            "runs": runs,
+            "bonus_agents": bonus,
+            "robustify": robust,
+        }))?,
+    )?;
+    let mut md = format!(
+        "# Go-Explore on Montezuma-Lite\n\n`spelunk explore --experiment go-explore --seeds {}` (frame budget {budget} per run; a run stops at\nthe first check after it solves the level). Phase 1 returns by restoring snapshots; frames\ncount exploration steps only.\n\n| cells | env | seed | solved at frame | demo length | cells | rooms | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
+        args.seeds
+    );
+    for r in &runs {
+        md.push_str(&format!(
+            "| {:?} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+            r.cells,
+            r.env,
+            r.seed,
+            r.solved_at.map_or("—".into(), |f| f.to_string()),
+            r.demo_length.map_or("—".into(), |f| f.to_string()),
+            r.final_cells,
+            r.final_rooms,
+            r.seconds
+        ));
+    }
+    md.push_str(&format!(
+        "\nBonus agents of the coverage experiment (tabular planner on the bonus, 8 envs, extrinsic\nreward ignored) with {bonus_steps} env steps, Go-Explore's largest domain-cell frame use:\n\n| agent | seed | rooms visited (of 11) | treasure reached |\n|---|---:|---:|---|\n"
+    ));
+    for b in &bonus {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            b.method,
+            b.seed,
+            b.rooms,
+            if b.treasure { "yes" } else { "no" }
+        ));
+    }
+    if let Some(r) = &robust {
+        md.push_str(&format!(
+            "\nRobustification (seed 0's domain-cell demo, {} actions): PPO with privileged starts\n(backward algorithm), `sticky_action_prob = 0.25`, {} iterations, {} env steps; the start\nreached demo step {} of {}. Success from the real start, no restoring, sticky actions,\nsampled actions over {} episodes: **{:.1}%**.\n",
+            r.demo_length, r.iterations, r.env_steps, r.final_start, r.demo_length, r.eval_episodes, 100.0 * r.eval_success
+        ));
+    }
+    std::fs::write(args.out.join("go_explore.md"), &md)?;
+    print!("{md}");
+    for (what, idx) in [("cells", 1), ("rooms", 2)] {
+        let series: Vec<crate::plot::Series> = runs
+            .iter()
+            .map(|r| crate::plot::Series {
+                label: format!("{:?} seed {}", r.cells, r.seed),
+                points: r
+                    .curve
+                    .iter()
+                    .map(|c| (c.0 as f64, if idx == 1 { c.1 as f64 } else { c.2 as f64 }))
+                    .collect(),
+            })
+            .collect();
+        let png = crate::raster::line_chart(
+            &format!("Go-Explore on Montezuma-Lite: {what}"),
+            "frames",
+            &format!("{what} in the archive"),
+            &series,
+        );
+        crate::raster::write(&args.out.join(format!("go_explore_{what}.png")), &png)?;
+    }
+    if let Some(r) = &robust {
+        let png = crate::raster::line_chart(
+            "Robustifying the demo (PPO, privileged starts, sticky 0.25)",
+            "env steps",
+            "fraction of the demo covered / success",
+            &[
+                crate::plot::Series {
+                    label: "start: 1 - step/length".into(),
+                    points: r.progress.clone(),
+                },
+                crate::plot::Series {
+                    label: "success from the start".into(),
+                    points: r.success.clone(),
+                },
+            ],
+        );
+        crate::raster::write(&args.out.join("go_explore_robustify.png"), &png)?;
+    }
+    println!("wrote {}/go_explore.{{json,md}} and go_explore_*.png", args.out.display());
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Robust {
+    demo_length: usize,
+    iterations: usize,
+    env_steps: u64,
+    final_start: usize,
+    eval_episodes: usize,
+    eval_success: f64,
+    /// (env steps, 1 − start/length).
+    progress: Vec<(f64, f64)>,
+    /// (env steps, eval success from the real start).
+    success: Vec<(f64, f64)>,
+}
+
+fn robustify(demo: &Demo, out: &Path) -> Result<Robust> {
+    let path = out.join("go_explore_demo.json");
+    let mut d = demo.clone();
+    d.env_config = Some(serde_json::json!({"sticky_action_prob": 0.0}));
+    d.save(&path)?;
+    let text = format!(
+        "env = \"{}\"\nenv_config = {{ sticky_action_prob = 0.25 }}\nalgorithm = \"ppo\"\niterations = 400\n[privileged]\ndemo = \"{}\"\n",
+        demo.env,
+        path.display()
+    );
+    let cfg: spelunk_grpo::TrainConfig = toml::from_str(&text)?;
+    let iterations = cfg.iterations;
+    let mut t = crate::train::trainer(cfg)?;
+    let len = demo.actions.len();
+    let pb = bar(iterations as u64);
+    let mut progress = Vec::new();
+    let mut success = Vec::new();
+    for it in 0..iterations {
+        let m = t.iterate()?;
+        let cursor = t.curriculum.map_or(0, |c| c.cursor);
+        progress.push((t.env_steps as f64, 1.0 - cursor as f64 / len as f64));
+        if cursor == 0 && (it + 1) % 10 == 0 {
+            let (_, s) = t.evaluate(64, false)?;
+            success.push((t.env_steps as f64, s));
+        }
+        let msg = format!("start {cursor}/{len}, success {:.2}", m["charts/success_rate"]);
+        if !std::io::stderr().is_terminal() && (it + 1) % 20 == 0 {
+            eprintln!("robustify {}/{iterations}: {msg}", it + 1);
+        }
+        pb.set_message(msg);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let eval_episodes = 200;
+    let (_, eval_success) = t.evaluate(eval_episodes, false)?;
+    Ok(Robust {
+        demo_length: len,
+        iterations,
+        env_steps: t.env_steps,
+        final_start: t.curriculum.map_or(0, |c| c.cursor),
+        eval_episodes,
+        eval_success,
+        progress,
+        success,
+    })
+}

@@ -1,0 +1,196 @@
+//! Go-Explore's phase 1: it reaches Montezuma-Lite's treasure by returning to cells and
+//! exploring, its demonstration replays in the env, runs repeat at any thread count, archives
+//! resume exactly, and bad cell functions, checkpoints and envs give clear errors.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use spelunk_core::{Action, Info, ObsBuf};
+use spelunk_intrinsic::goexplore::{
+    choose_downscale, AdaptConfig, Cell, CellFn, DomainCells, GoExplore, GoExploreConfig,
+    PixelCells,
+};
+
+fn explorer(id: &str, cells: Box<dyn CellFn>, cfg: GoExploreConfig) -> GoExplore {
+    let reg = spelunk_envs::registry();
+    let id = id.to_owned();
+    GoExplore::new(cfg, cells, &move || reg.make(&id)).expect("go-explore")
+}
+
+fn domain(cfg: GoExploreConfig) -> GoExplore {
+    explorer("Montezuma-Lite-v0", Box::new(DomainCells { cell_size: 1 }), cfg)
+}
+
+fn fingerprint(ge: &GoExplore) -> Vec<(Cell, u64, usize, u64)> {
+    ge.archive()
+        .entries()
+        .iter()
+        .map(|e| (e.cell.clone(), e.score.to_bits(), e.trajectory.len(), e.times_seen))
+        .collect()
+}
+
+#[test]
+fn go_explore_reaches_the_treasure_and_its_demo_replays() {
+    // Seed 0 solves the level after 3.7M frames at cell size 1 (see docs/results/go_explore.md);
+    // the budget leaves room, and the run stops as soon as it solves.
+    let mut ge = domain(GoExploreConfig::default());
+    while ge.solved().is_none() {
+        let s = ge.iterate().expect("iteration");
+        assert!(s.frames < 6_000_000, "not solved in 6M frames: {s:?}");
+    }
+    let solved = ge.solved().expect("solved").clone();
+    let reg = spelunk_envs::registry();
+    let mut env = reg.make("Montezuma-Lite-v0").expect("env");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    env.reset(Some(0), None, obs.as_mut()).expect("reset");
+    let mut total = 0.0;
+    let mut last = None;
+    for &a in &solved.trajectory {
+        let s = env.step(Action::Discrete(i64::from(a)), obs.as_mut()).expect("step");
+        total += f64::from(s.reward);
+        last = Some(s);
+    }
+    let last = last.expect("steps");
+    assert!(last.terminated && last.info.is_success == Some(true), "the demo ends at the treasure");
+    assert_eq!(total, solved.score, "the demo's return is the archive's score");
+    assert!(ge.archive().rooms() >= 10, "rooms {}", ge.archive().rooms());
+}
+
+#[test]
+fn go_explore_is_the_same_at_any_thread_count_and_resumes_exactly() {
+    let run = |threads: usize, n: usize| {
+        let mut ge = domain(GoExploreConfig { threads, ..GoExploreConfig::default() });
+        for _ in 0..n {
+            ge.iterate().expect("iteration");
+        }
+        ge
+    };
+    let one = run(1, 40);
+    let three = run(3, 40);
+    assert_eq!(fingerprint(&one), fingerprint(&three), "1 and 3 threads agree");
+    assert!(one.archive().len() > 50, "it explores: {} cells", one.archive().len());
+    // Save after 20 iterations, resume in a fresh explorer, run 20 more: same as 40 straight.
+    let dir = std::env::temp_dir().join(format!("spelunk-ge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("archive.bin");
+    run(2, 20).save(&path).expect("save");
+    let mut resumed = domain(GoExploreConfig { threads: 2, ..GoExploreConfig::default() });
+    resumed.load(&path).expect("load");
+    for _ in 0..20 {
+        resumed.iterate().expect("iteration");
+    }
+    assert_eq!(fingerprint(&resumed), fingerprint(&one), "resume loses nothing");
+    assert_eq!(resumed.stats(), one.stats());
+
+    // A corrupt or foreign checkpoint is refused, and the explorer is left as it was.
+    let bytes = std::fs::read(&path).expect("read");
+    let before = fingerprint(&resumed);
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");
+    let e = resumed.load(&path).expect_err("truncated").to_string();
+    assert!(e.contains("corrupt archive") && e.contains("archive.bin"), "{e}");
+    std::fs::write(&path, b"hello").expect("garbage");
+    assert!(resumed.load(&path).is_err());
+    std::fs::write(&path, &bytes).expect("restore");
+    let mut other = explorer(
+        "Montezuma-Lite-v0",
+        Box::new(DomainCells { cell_size: 2 }),
+        GoExploreConfig::default(),
+    );
+    let e = other.load(&path).expect_err("other cells").to_string();
+    assert!(e.contains("domain/1") && e.contains("domain/2"), "{e}");
+    let mut seeded = domain(GoExploreConfig { seed: 9, ..GoExploreConfig::default() });
+    assert!(seeded.load(&path).expect_err("other seed").to_string().contains("seed 0"));
+    assert_eq!(fingerprint(&resumed), before, "a failed load changes nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cell function that is not a function of the state: it counts its calls.
+struct Drifting(AtomicU64);
+
+impl CellFn for Drifting {
+    fn name(&self) -> String {
+        "drifting".into()
+    }
+    fn cell(&self, _obs: &ObsBuf, info: &Info) -> spelunk_intrinsic::Result<Cell> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(Cell {
+            level: 0,
+            pos: Some([info.room.unwrap_or(0) as i32, 0, 0]),
+            key: vec![(n % 7) as u8],
+        })
+    }
+}
+
+#[test]
+fn bad_cell_functions_and_envs_without_snapshots_are_clear_errors() {
+    let mut ge = explorer(
+        "Montezuma-Lite-v0",
+        Box::new(Drifting(AtomicU64::new(0))),
+        GoExploreConfig { threads: 1, ..GoExploreConfig::default() },
+    );
+    let mut err = None;
+    for _ in 0..5 {
+        if let Err(e) = ge.iterate() {
+            err = Some(e.to_string());
+            break;
+        }
+    }
+    let e = err.expect("the drift is caught on a return");
+    assert!(e.contains("not a function of the state") && e.contains("drifting"), "{e}");
+    // Domain cells on an env without positions in info.
+    let reg = spelunk_envs::registry();
+    let make = move || reg.make("Bandit-Bernoulli-10-v0");
+    let r = GoExplore::new(GoExploreConfig::default(), Box::new(DomainCells::default()), &make);
+    let e = r.expect_err("no positions").to_string();
+    assert!(e.contains("position") && e.contains("pixel cells"), "{e}");
+    // Pixel cells on a non-image observation.
+    let reg = spelunk_envs::registry();
+    let env = reg.make("Montezuma-Lite-v0").expect("env");
+    let e = PixelCells::for_space(env.observation_space(), None).expect_err("not pixels");
+    assert!(e.to_string().contains("RGB byte image"), "{e}");
+}
+
+#[test]
+fn pixel_cells_choose_their_downscaling_and_explore() {
+    let mut ge = explorer(
+        "Montezuma-Lite-Pixels-v0",
+        Box::new(
+            PixelCells::for_space(
+                spelunk_envs::registry()
+                    .make("Montezuma-Lite-Pixels-v0")
+                    .expect("env")
+                    .observation_space(),
+                Some(AdaptConfig::default()),
+            )
+            .expect("pixels"),
+        ),
+        GoExploreConfig { adapt_every: 20, ..GoExploreConfig::default() },
+    );
+    let before = ge.cell_fn().params();
+    assert_eq!(before, vec![11, 8, 8], "Go-Explore's defaults first");
+    for _ in 0..200 {
+        ge.iterate().expect("iteration");
+    }
+    assert!(ge.archive().rooms() >= 3, "pixel cells leave the first room: {:?}", ge.stats());
+    // The re-fitted parameters keep the archive near the target size for its frames.
+    let frames: Vec<Vec<u8>> = {
+        let reg = spelunk_envs::registry();
+        let mut env = reg.make("Montezuma-Lite-Pixels-v0").expect("env");
+        let mut obs = ObsBuf::for_space(env.observation_space());
+        env.reset(Some(0), None, obs.as_mut()).expect("reset");
+        let mut rng = spelunk_core::Rng::seed_from_u64(3);
+        (0..400)
+            .map(|_| {
+                let s = env.step(Action::Discrete(rng.range_i64(0, 5)), obs.as_mut()).expect("s");
+                if s.terminated || s.truncated {
+                    env.reset(Some(0), None, obs.as_mut()).expect("reset");
+                }
+                obs.as_u8().expect("bytes").to_vec()
+            })
+            .collect()
+    };
+    let cfg = AdaptConfig::default();
+    let best = choose_downscale(&frames, (60, 48), &cfg).expect("a choice");
+    let target = cfg.target_fraction * frames.len() as f64;
+    assert!(best.objective > 0.3, "{best:?}");
+    assert!((best.cells as f64) < 4.0 * target && (best.cells as f64) > target / 4.0, "{best:?}");
+}
