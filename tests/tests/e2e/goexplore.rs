@@ -79,7 +79,10 @@ fn go_explore_is_the_same_at_any_thread_count_and_resumes_exactly() {
         resumed.iterate().expect("iteration");
     }
     assert_eq!(fingerprint(&resumed), fingerprint(&one), "resume loses nothing");
-    assert_eq!(resumed.stats(), one.stats());
+    let key = |s: spelunk_intrinsic::goexplore::Stats| {
+        (s.iteration, s.frames, s.cells, s.rooms, s.max_score.to_bits(), s.solved)
+    };
+    assert_eq!(key(resumed.stats()), key(one.stats()));
 
     // A corrupt or foreign checkpoint is refused, and the explorer is left as it was.
     let bytes = std::fs::read(&path).expect("read");
@@ -115,6 +118,7 @@ impl CellFn for Drifting {
         Ok(Cell {
             level: 0,
             pos: Some([info.room.unwrap_or(0) as i32, 0, 0]),
+            items: 0,
             key: vec![(n % 7) as u8],
         })
     }

@@ -142,6 +142,9 @@ pub struct ExploreArgs {
     /// Go-Explore: continue the run in `--run` from its archive.
     #[arg(long)]
     resume: bool,
+    /// Go-Explore: worker threads (0: every core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// Go-Explore: stop once an episode succeeds.
     #[arg(long)]
     stop_on_solve: bool,

@@ -10,11 +10,12 @@
 //! over the counters `a` ∈ {times chosen (w 0.1), times chosen since it last led to a new or
 //! better cell (w 0), times seen (w 0.3)}, all with `p = 0.5`, `ε₁ = 0.001`, `ε₂ = 0.00001`;
 //! `level_weight = 0.1`. `N(c)` adds `neighbour_weight` (0.1 here) for each of the four
-//! neighbouring positions (same room, level and held keys) not yet in the archive — only for
+//! neighbouring positions (same room, level and held items) not yet in the archive — only for
 //! cells with a position. Cells whose episode ended are kept (their score counts) but never
 //! selected.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use spelunk_core::{ByteReader, ByteWriter, Rng, Snapshot};
@@ -80,11 +81,89 @@ pub struct Entry {
     pub found_at: u64,
 }
 
+/// A fast non-cryptographic hasher for cell maps (the multiply-rotate scheme of rustc's
+/// FxHash): the archive is looked up several times per frame, and SipHash's cost showed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        // MurmurHash3's finaliser: every input bit reaches the low bits that pick the bucket
+        // (a bare multiply leaves them depending on the low input bits only, and small
+        // coordinates then collide).
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_i32(&mut self, v: i32) {
+        self.write_u64(u64::from(v as u32));
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_isize(&mut self, v: isize) {
+        self.write_u64(v as u64);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+}
+
+/// A map keyed by cells with [`CellHasher`].
+pub type CellMap<V> = HashMap<Cell, V, BuildHasherDefault<CellHasher>>;
+
 /// The archive.
 #[derive(Clone, Debug, Default)]
 pub struct CellArchive {
     entries: Vec<Entry>,
-    index: HashMap<Cell, usize>,
+    index: CellMap<usize>,
+    /// Per entry, how many of its four neighbouring positions are not in the archive (kept
+    /// up to date on admission, so selection weights cost no lookups).
+    missing: Vec<u8>,
+    /// Selection weights as of the last [`CellArchive::select`], the settings and top level
+    /// they were computed for, and the entries changed since (recomputed on the next select,
+    /// so a selection costs the changed entries, not the whole archive).
+    cached: Vec<f64>,
+    cached_for: Option<(SelectionConfig, u32)>,
+    dirty: Vec<usize>,
+    max_level: u32,
+    /// Distinct (level, room) pairs among the entries.
+    room_set: std::collections::BTreeSet<(u32, u32)>,
+    /// The highest score.
+    best_score: f64,
+}
+
+/// The four neighbouring positions of a cell with a position.
+fn neighbours(c: &Cell) -> impl Iterator<Item = Cell> + '_ {
+    let p = c.pos;
+    [(1, 0), (-1, 0), (0, 1), (0, -1)].into_iter().filter_map(move |(dx, dy)| {
+        p.map(|[r, x, y]| Cell {
+            level: c.level,
+            pos: Some([r, x + dx, y + dy]),
+            items: c.items,
+            key: c.key.clone(),
+        })
+    })
 }
 
 /// What happened to a candidate.
@@ -121,6 +200,7 @@ impl CellArchive {
     }
     /// Mutable entry by position.
     pub fn entry_mut(&mut self, i: usize) -> &mut Entry {
+        self.dirty.push(i);
         &mut self.entries[i]
     }
     /// Position of a cell.
@@ -140,8 +220,7 @@ impl CellArchive {
     pub fn admit(&mut self, entry: Entry) -> Admit {
         match self.index.get(&entry.cell) {
             None => {
-                self.index.insert(entry.cell.clone(), self.entries.len());
-                self.entries.push(entry);
+                self.push_new(entry);
                 Admit::New
             }
             Some(&i) => {
@@ -152,6 +231,11 @@ impl CellArchive {
                     old.snapshot = entry.snapshot;
                     old.done = entry.done;
                     old.room = entry.room;
+                    if let Some(r) = entry.room {
+                        self.room_set.insert((old.cell.level, r));
+                    }
+                    self.best_score = self.best_score.max(entry.score);
+                    self.dirty.push(i);
                     Admit::Better
                 } else {
                     Admit::Rejected
@@ -160,19 +244,45 @@ impl CellArchive {
         }
     }
 
+    fn push_new(&mut self, entry: Entry) {
+        let mut missing = 0u8;
+        if entry.cell.pos.is_some() {
+            for n in neighbours(&entry.cell) {
+                match self.index.get(&n) {
+                    Some(&j) => {
+                        self.missing[j] = self.missing[j].saturating_sub(1);
+                        self.dirty.push(j);
+                    }
+                    None => missing += 1,
+                }
+            }
+        }
+        self.max_level = self.max_level.max(entry.cell.level);
+        if let Some(r) = entry.room {
+            self.room_set.insert((entry.cell.level, r));
+        }
+        self.best_score =
+            if self.entries.is_empty() { entry.score } else { self.best_score.max(entry.score) };
+        self.dirty.push(self.entries.len());
+        self.index.insert(entry.cell.clone(), self.entries.len());
+        self.entries.push(entry);
+        self.missing.push(missing);
+    }
+
     /// Replace every cell key (after the representation changed), merging entries that now
     /// share a cell by the admission rule; counters of merged entries add up.
     pub fn rekey(&mut self, new_cells: Vec<Cell>) {
         assert_eq!(new_cells.len(), self.entries.len(), "one new cell per entry");
         let old = std::mem::take(&mut self.entries);
         self.index.clear();
+        self.missing.clear();
+        self.cached_for = None;
+        self.max_level = 0;
+        self.room_set.clear();
         for (mut e, c) in old.into_iter().zip(new_cells) {
             e.cell = c;
             match self.index.get(&e.cell) {
-                None => {
-                    self.index.insert(e.cell.clone(), self.entries.len());
-                    self.entries.push(e);
-                }
+                None => self.push_new(e),
                 Some(&i) => {
                     let cur = &mut self.entries[i];
                     let (c, s, n) = (cur.times_chosen, cur.times_seen, cur.times_chosen_since_new);
@@ -195,51 +305,60 @@ impl CellArchive {
 
     /// Selection weights of every entry (0 for finished ones).
     pub fn weights(&self, cfg: &SelectionConfig) -> Vec<f64> {
-        let max_level = self.entries.iter().map(|e| e.cell.level).max().unwrap_or(0);
+        (0..self.entries.len()).map(|i| self.weight(i, cfg)).collect()
+    }
+
+    fn weight(&self, i: usize, cfg: &SelectionConfig) -> f64 {
+        let (e, missing) = (&self.entries[i], self.missing[i]);
+        let max_level = self.max_level;
         let count = |(w, p): (f64, f64), v: u64| {
             if w == 0.0 {
                 0.0
+            } else if (p - 0.5).abs() < f64::EPSILON {
+                w / (v as f64 + cfg.eps1).sqrt() + cfg.eps2
             } else {
                 w * (1.0 / (v as f64 + cfg.eps1)).powf(p) + cfg.eps2
             }
         };
-        self.entries
-            .iter()
-            .map(|e| {
-                if e.done {
-                    return 0.0;
-                }
-                let mut w = 1.0
-                    + count(cfg.chosen, e.times_chosen)
-                    + count(cfg.chosen_since_new, e.times_chosen_since_new)
-                    + count(cfg.seen, e.times_seen);
-                if let Some([r, x, y]) = e.cell.pos {
-                    for (dx, dy) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
-                        let n = Cell {
-                            level: e.cell.level,
-                            pos: Some([r, x + dx, y + dy]),
-                            key: e.cell.key.clone(),
-                        };
-                        if !self.index.contains_key(&n) {
-                            w += cfg.neighbour_weight;
-                        }
-                    }
-                }
-                w * cfg.level_weight.powi((max_level - e.cell.level) as i32)
-            })
-            .collect()
+        if e.done {
+            return 0.0;
+        }
+        let w = 1.0
+            + count(cfg.chosen, e.times_chosen)
+            + count(cfg.chosen_since_new, e.times_chosen_since_new)
+            + count(cfg.seen, e.times_seen)
+            + cfg.neighbour_weight * f64::from(missing);
+        if e.cell.level == max_level {
+            w
+        } else {
+            w * cfg.level_weight.powi((max_level - e.cell.level) as i32)
+        }
     }
 
     /// Draw `n` entries (with replacement) in proportion to their weights.
-    pub fn select(&self, n: usize, cfg: &SelectionConfig, rng: &mut Rng) -> Vec<usize> {
-        let w = self.weights(cfg);
+    pub fn select(&mut self, n: usize, cfg: &SelectionConfig, rng: &mut Rng) -> Vec<usize> {
+        let key = Some((*cfg, self.max_level));
+        if self.cached_for == key && self.cached.len() <= self.entries.len() {
+            self.cached.resize(self.entries.len(), 0.0);
+            let dirty = std::mem::take(&mut self.dirty);
+            for &i in &dirty {
+                self.cached[i] = self.weight(i, cfg);
+            }
+            self.dirty = dirty;
+            self.dirty.clear();
+        } else {
+            self.cached = self.weights(cfg);
+            self.cached_for = key;
+            self.dirty.clear();
+        }
+        let w = &self.cached;
         let total: f64 = w.iter().sum();
         if total <= 0.0 {
             return Vec::new();
         }
         let mut cum = Vec::with_capacity(w.len());
         let mut acc = 0.0;
-        for x in &w {
+        for x in w {
             acc += x;
             cum.push(acc);
         }
@@ -253,16 +372,16 @@ impl CellArchive {
 
     /// Distinct rooms among the cells.
     pub fn rooms(&self) -> usize {
-        let mut r: Vec<(u32, u32)> =
-            self.entries.iter().filter_map(|e| e.room.map(|r| (e.cell.level, r))).collect();
-        r.sort_unstable();
-        r.dedup();
-        r.len()
+        self.room_set.len()
     }
 
-    /// The highest score in the archive.
+    /// The highest score in the archive (−∞ when empty).
     pub fn max_score(&self) -> f64 {
-        self.entries.iter().map(|e| e.score).fold(f64::NEG_INFINITY, f64::max)
+        if self.entries.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            self.best_score
+        }
     }
 
     pub(crate) fn write(&self, w: &mut ByteWriter) {
@@ -326,6 +445,7 @@ pub fn better(score: f64, len: usize, old_score: f64, old_len: usize) -> bool {
 
 fn write_cell(w: &mut ByteWriter, c: &Cell) {
     w.u32(c.level);
+    w.u64(c.items);
     w.bool(c.pos.is_some());
     for v in c.pos.unwrap_or_default() {
         w.i32(v);
@@ -335,9 +455,10 @@ fn write_cell(w: &mut ByteWriter, c: &Cell) {
 
 fn read_cell(r: &mut ByteReader<'_>) -> Result<Cell> {
     let level = r.u32()?;
+    let items = r.u64()?;
     let has = r.bool()?;
     let p = [r.i32()?, r.i32()?, r.i32()?];
-    Ok(Cell { level, pos: has.then_some(p), key: r.bytes()?.to_vec() })
+    Ok(Cell { level, pos: has.then_some(p), items, key: r.bytes()?.to_vec() })
 }
 
 #[cfg(test)]
@@ -346,7 +467,7 @@ mod tests {
 
     fn entry(x: i32, score: f64, len: usize) -> Entry {
         Entry {
-            cell: Cell { level: 0, pos: Some([0, x, 0]), key: vec![] },
+            cell: Cell { level: 0, pos: Some([0, x, 0]), items: 0, key: vec![] },
             score,
             trajectory: Arc::new(vec![0; len]),
             snapshot: Arc::new(Snapshot { kind: "t".into(), bytes: vec![] }),
@@ -400,7 +521,7 @@ mod tests {
         a.admit(entry(0, 1.0, 10));
         a.admit(entry(1, 1.0, 4));
         a.entry_mut(0).times_chosen = 5;
-        let same = Cell { level: 0, pos: None, key: vec![1] };
+        let same = Cell { level: 0, pos: None, items: 0, key: vec![1] };
         a.rekey(vec![same.clone(), same.clone()]);
         assert_eq!(a.len(), 1);
         let e = a.get(&same).expect("merged");

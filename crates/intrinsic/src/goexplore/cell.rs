@@ -24,14 +24,38 @@ use crate::{Error, Result};
 
 /// An archive key. `pos` (room, x, y in cell units) is set by cell functions with a spatial
 /// layout, so selection can favour cells with unexplored neighbours.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, Eq, PartialOrd, Ord)]
 pub struct Cell {
     /// Level (selection prefers the highest level reached).
     pub level: u32,
     /// Room and coarse position, when the representation has them.
     pub pos: Option<[i32; 3]>,
-    /// Everything else (held keys, downscaled pixels).
+    /// Held items (the env's `info.inventory`), 0 when the representation has none.
+    pub items: u64,
+    /// Everything else (downscaled pixels); empty for domain cells, so building and hashing
+    /// one allocates nothing.
     pub key: Vec<u8>,
+}
+
+impl PartialEq for Cell {
+    fn eq(&self, other: &Self) -> bool {
+        // Field by field as derived, but empty keys (every domain cell) skip the byte
+        // comparison, which would call into libc once per archive lookup.
+        self.level == other.level
+            && self.pos == other.pos
+            && self.items == other.items
+            && self.key.len() == other.key.len()
+            && (self.key.is_empty() || self.key == other.key)
+    }
+}
+
+impl std::hash::Hash for Cell {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.level.hash(state);
+        self.pos.hash(state);
+        self.items.hash(state);
+        self.key.hash(state);
+    }
 }
 
 impl fmt::Display for Cell {
@@ -40,10 +64,13 @@ impl fmt::Display for Cell {
         if let Some([r, x, y]) = self.pos {
             write!(f, " room {r} ({x}, {y})")?;
         }
-        if self.key.len() <= 8 {
-            write!(f, " key {:?}", self.key)
-        } else {
-            write!(f, " key of {} bytes", self.key.len())
+        if self.items != 0 {
+            write!(f, " items {:#x}", self.items)?;
+        }
+        match self.key.len() {
+            0 => Ok(()),
+            1..=8 => write!(f, " key {:?}", self.key),
+            n => write!(f, " key of {n} bytes"),
         }
     }
 }
@@ -106,12 +133,11 @@ impl CellFn for DomainCells {
         };
         let c = self.cell_size.max(1);
         let room = info.room.unwrap_or(0) as i32;
-        let inv = info.inventory.unwrap_or(0).to_le_bytes();
-        let used = inv.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         Ok(Cell {
             level: info.level.unwrap_or(0),
             pos: Some([room, x.div_euclid(c), y.div_euclid(c)]),
-            key: inv[..used].to_vec(),
+            items: info.inventory.unwrap_or(0),
+            key: Vec::new(),
         })
     }
 }
@@ -129,7 +155,7 @@ pub struct AdaptConfig {
 
 impl Default for AdaptConfig {
     fn default() -> Self {
-        Self { target_fraction: 0.05, max_side: 12, max_levels: 16 }
+        Self { target_fraction: 0.25, max_side: 12, max_levels: 16 }
     }
 }
 
@@ -248,6 +274,7 @@ impl CellFn for PixelCells {
         Ok(Cell {
             level: 0,
             pos: None,
+            items: 0,
             key: downscale(rgb, self.src, self.width, self.height, self.levels),
         })
     }

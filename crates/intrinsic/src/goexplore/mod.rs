@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use spelunk_core::{Action, ByteReader, ByteWriter, Env, Info, ObsBuf, Rng, Space};
 
-pub use archive::{better, Admit, CellArchive, Entry, SelectionConfig};
+pub use archive::{better, Admit, CellArchive, CellHasher, CellMap, Entry, SelectionConfig};
 pub use cell::{choose_downscale, AdaptConfig, Cell, CellFn, DomainCells, PixelCells};
 
 use crate::{Error, Result};
@@ -129,7 +129,8 @@ struct Candidate {
 struct TaskResult {
     source: usize,
     candidates: Vec<Candidate>,
-    seen: Vec<Cell>,
+    /// Cells visited and how often.
+    seen: Vec<(Cell, u64)>,
     frames: u64,
     sample: Vec<Vec<u8>>,
 }
@@ -285,44 +286,38 @@ impl GoExplore {
         let archive = &self.archive;
         let actions = self.actions;
         let keep_frames = cells.wants_frames();
-        let results: Vec<Result<Vec<TaskResult>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .workers
-                .iter_mut()
-                .zip(tasks.chunks(per))
-                .map(|(w, chunk)| {
-                    s.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(i, e, seed)| {
-                                explore_from(
-                                    w,
-                                    cells,
-                                    archive,
-                                    *i,
-                                    e,
-                                    *seed,
-                                    actions,
-                                    &cfg,
-                                    keep_frames,
-                                )
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
+        let run = |w: &mut Worker, chunk: &[(usize, Entry, u64)]| {
+            chunk
+                .iter()
+                .map(|(i, e, seed)| {
+                    explore_from(w, cells, archive, *i, e, *seed, actions, &cfg, keep_frames)
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Config {
-                            module: "go-explore",
-                            message: "a worker panicked".into(),
+                .collect::<Result<Vec<_>>>()
+        };
+        let results: Vec<Result<Vec<TaskResult>>> = if self.workers.len() == 1 {
+            // One worker: no thread to start.
+            vec![run(&mut self.workers[0], &tasks)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .workers
+                    .iter_mut()
+                    .zip(tasks.chunks(per))
+                    .map(|(w, chunk)| s.spawn(move || run(w, chunk)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Config {
+                                module: "go-explore",
+                                message: "a worker panicked".into(),
+                            })
                         })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            })
+        };
         for r in results {
             for t in r? {
                 self.merge(t);
@@ -380,9 +375,12 @@ impl GoExplore {
         if found_new {
             self.archive.entry_mut(t.source).times_chosen_since_new = 0;
         }
-        for cell in t.seen {
+        // In a fixed order, so the archive does not depend on the map's iteration order.
+        let mut seen = t.seen;
+        seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (cell, n) in seen {
             if let Some(i) = self.archive.position(&cell) {
-                self.archive.entry_mut(i).times_seen += 1;
+                self.archive.entry_mut(i).times_seen += n;
             }
         }
         for f in t.sample {
@@ -529,6 +527,7 @@ fn explore_from(
     let mut rng = Rng::seed_from_u64(seed);
     w.env.restore(&entry.snapshot).map_err(env_err("restoring a cell"))?;
     w.env.observe(w.buf.as_mut()).map_err(env_err("observing a restored cell"))?;
+
     let info0: Info = w.env.info();
     let back = cells.cell(&w.buf, &info0)?;
     if back != entry.cell {
@@ -546,13 +545,13 @@ fn explore_from(
     let mut score = entry.score;
     let mut suffix: Vec<u8> = Vec::with_capacity(cfg.explore_steps as usize);
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut seen = Vec::new();
+    // Per cell visited in this task: visits, and the best (score, length) already checked
+    // against the archive — a later visit is checked (and snapshotted) only if it beats it.
+    // One lookup per frame.
+    let mut local: CellMap<(u64, f64, usize)> = CellMap::default();
     let mut sample = Vec::new();
     let mut last = rng.index(actions);
     let mut frames = 0;
-    // Best (score, length) per cell found in this task, so one task admits a cell once
-    // unless it improves on itself.
-    let mut mine: std::collections::HashMap<Cell, (f64, usize)> = std::collections::HashMap::new();
     for step in 0..cfg.explore_steps {
         let a = if step > 0 && rng.bernoulli(cfg.repeat_prob) { last } else { rng.index(actions) };
         last = a;
@@ -572,11 +571,19 @@ fn explore_from(
             break;
         }
         let cell = cells.cell(&w.buf, &s.info)?;
-        seen.push(cell.clone());
         let len = entry.trajectory.len() + suffix.len();
-        let improves_mine = mine.get(&cell).is_none_or(|&(sc, l)| better(score, len, sc, l));
-        if improves_mine && archive.would_admit(&cell, score, len) {
-            mine.insert(cell.clone(), (score, len));
+        let check = if let Some(l) = local.get_mut(&cell) {
+            l.0 += 1;
+            let improves = better(score, len, l.1, l.2);
+            if improves {
+                (l.1, l.2) = (score, len);
+            }
+            improves
+        } else {
+            local.insert(cell.clone(), (1, score, len));
+            true
+        };
+        if check && archive.would_admit(&cell, score, len) {
             let snapshot = Some(w.env.snapshot().map_err(env_err("snapshot"))?);
             candidates.push(Candidate {
                 cell,
@@ -602,5 +609,6 @@ fn explore_from(
             break;
         }
     }
+    let seen = local.into_iter().map(|(c, (n, _, _))| (c, n)).collect();
     Ok(TaskResult { source, candidates, seen, frames, sample })
 }
