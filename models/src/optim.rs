@@ -1,13 +1,19 @@
 //! Adam and AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019) over a [`ParamStore`], with
 //! optional global gradient-norm clipping. Defaults: lr 1e-3, β = (0.9, 0.999), ε = 1e-8,
 //! weight decay 0 (Adam) or 0.01 (AdamW), as in PyTorch.
+//!
+//! The update is candle-nn's AdamW step, operation for operation (`θ ← θ(1 − lr·λ) −
+//! lr·m̂/(√v̂ + ε)` with bias-corrected moments), written here so that the moments and the step
+//! count can be saved and restored ([`Adam::state_bytes`], [`Adam::load_state`]): a resumed run
+//! continues exactly where it stopped.
+
+use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
-use candle_core::Tensor;
-use candle_nn::{Optimizer, ParamsAdamW};
+use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::{ParamStore, Result};
+use crate::{Error, ParamStore, Result};
 
 /// Optimiser settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,8 +48,10 @@ impl Default for AdamConfig {
 
 /// Adam/AdamW bound to a store's variables.
 pub struct Adam {
-    inner: candle_nn::AdamW,
-    vars: Vec<candle_core::Var>,
+    vars: Vec<Var>,
+    /// First and second moments per variable.
+    moments: Vec<(Var, Var)>,
+    step_t: u64,
     config: AdamConfig,
 }
 
@@ -64,15 +72,106 @@ impl Adam {
         Self::over(stores.iter().flat_map(|s| s.vars()).collect(), config)
     }
 
-    fn over(vars: Vec<candle_core::Var>, config: AdamConfig) -> Result<Self> {
-        let p = ParamsAdamW {
-            lr: config.lr,
-            beta1: config.beta1,
-            beta2: config.beta2,
-            eps: config.eps,
-            weight_decay: config.weight_decay,
-        };
-        Ok(Self { inner: candle_nn::AdamW::new(vars.clone(), p)?, vars, config })
+    fn over(vars: Vec<Var>, config: AdamConfig) -> Result<Self> {
+        let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
+        let moments = vars
+            .iter()
+            .map(|v| {
+                Ok((
+                    Var::zeros(v.shape(), v.dtype(), v.device())?,
+                    Var::zeros(v.shape(), v.dtype(), v.device())?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { vars, moments, step_t: 0, config })
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.step_t
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_t += 1;
+        let c = self.config;
+        let lr_lambda = c.lr * c.weight_decay;
+        let scale_m = 1f64 / (1f64 - c.beta1.powi(self.step_t as i32));
+        let scale_v = 1f64 / (1f64 - c.beta2.powi(self.step_t as i32));
+        for (theta, (m, v)) in self.vars.iter().zip(&self.moments) {
+            if let Some(g) = grads.get(theta) {
+                let next_m = ((m.as_tensor() * c.beta1)? + (g * (1.0 - c.beta1))?)?;
+                let next_v = ((v.as_tensor() * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+                let m_hat = (&next_m * scale_m)?;
+                let v_hat = (&next_v * scale_v)?;
+                let next_theta = (theta.as_tensor() * (1f64 - lr_lambda))?;
+                let adjusted = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
+                let next_theta = (next_theta - (adjusted * c.lr)?)?;
+                m.set(&next_m)?;
+                v.set(&next_v)?;
+                theta.set(&next_theta)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The moments and the step count as safetensors bytes (`m.{i}`, `v.{i}` in variable
+    /// order; the step count in the metadata).
+    pub fn state_bytes(&self) -> Result<Vec<u8>> {
+        let names: Vec<(String, String)> =
+            (0..self.moments.len()).map(|i| (format!("m.{i}"), format!("v.{i}"))).collect();
+        let mut data: Vec<(&str, &Tensor)> = Vec::with_capacity(2 * self.moments.len());
+        for ((mn, vn), (m, v)) in names.iter().zip(&self.moments) {
+            data.push((mn.as_str(), m.as_tensor()));
+            data.push((vn.as_str(), v.as_tensor()));
+        }
+        let mut meta = HashMap::new();
+        meta.insert("spelunk.module".to_owned(), "adam".to_owned());
+        meta.insert("spelunk.step".to_owned(), self.step_t.to_string());
+        safetensors::tensor::serialize(data, Some(meta))
+            .map_err(|e| Error::Checkpoint { path: "<adam>".into(), message: e.to_string() })
+    }
+
+    /// Restore moments written by [`Adam::state_bytes`] for the same variables (count and
+    /// shapes); `source` names the bytes in errors. Nothing changes unless every check passes.
+    pub fn load_state(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+        let bad = |message: String| Error::Checkpoint { path: source.to_owned(), message };
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let info = meta.metadata().clone().unwrap_or_default();
+        if info.get("spelunk.module").map(String::as_str) != Some("adam") {
+            return Err(bad("not an optimiser state".into()));
+        }
+        let step: u64 = info
+            .get("spelunk.step")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no step count".into()))?;
+        let loaded = candle_core::safetensors::load_buffer(bytes, self.vars[0].device())
+            .map_err(|e| bad(e.to_string()))?;
+        if loaded.len() != 2 * self.moments.len() {
+            return Err(bad(format!(
+                "{} moment tensors for {} variables",
+                loaded.len(),
+                self.moments.len()
+            )));
+        }
+        let mut next = Vec::with_capacity(self.moments.len());
+        for (i, theta) in self.vars.iter().enumerate() {
+            let get = |k: String| {
+                let t = loaded.get(&k).ok_or_else(|| bad(format!("missing `{k}`")))?;
+                if t.dims() == theta.dims() && t.dtype() == theta.dtype() {
+                    Ok(t.clone())
+                } else {
+                    Err(bad(format!("`{k}` is {:?}, the variable {:?}", t.dims(), theta.dims())))
+                }
+            };
+            next.push((get(format!("m.{i}"))?, get(format!("v.{i}"))?));
+        }
+        for ((m, v), (nm, nv)) in self.moments.iter().zip(&next) {
+            m.set(nm)?;
+            v.set(nv)?;
+        }
+        self.step_t = step;
+        Ok(())
     }
 
     /// Backpropagate `loss` and take one step; returns the gradient norm before clipping.
@@ -90,13 +189,13 @@ impl Adam {
                 }
             }
         }
-        self.inner.step(&grads)?;
+        self.step(&grads)?;
         Ok(norm)
     }
 }
 
 /// Global L2 norm of the gradients of `vars`.
-pub fn grad_norm(grads: &GradStore, vars: &[candle_core::Var]) -> Result<f64> {
+pub fn grad_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
     let mut total = 0.0;
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {

@@ -1133,6 +1133,7 @@ impl<'a> Trainer<'a> {
         if let Some((ps, _)) = &self.value {
             files.push(("value.safetensors", ps.to_bytes(VALUE_MODULE, &cfg)?));
         }
+        files.push(("optimizer.safetensors", self.adam.state_bytes()?));
         for (name, data) in files {
             let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, data).map_err(io)?;
@@ -1141,13 +1142,19 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
-    /// Continue a run saved by [`Trainer::save`] (Adam's moments restart from zero).
+    /// Continue a run saved by [`Trainer::save`]: policy, value head, Adam's moments, the
+    /// generator, observation statistics and curriculum, so the run goes on exactly as if it
+    /// had not stopped.
     pub fn resume(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join("policy.safetensors");
         self.policy.params().load(&path, MODULE)?;
         if let Some((ps, _)) = &self.value {
             ps.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
         }
+        let opt = dir.join("optimizer.safetensors");
+        let bytes =
+            std::fs::read(&opt).map_err(|e| Error::Config(format!("{}: {e}", opt.display())))?;
+        self.adam.load_state(&bytes, &opt.display().to_string())?;
         let text = std::fs::read_to_string(dir.join("state.json"))
             .map_err(|e| Error::Config(format!("{}: {e}", dir.join("state.json").display())))?;
         let v: serde_json::Value = serde_json::from_str(&text)

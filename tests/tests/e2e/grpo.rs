@@ -235,6 +235,13 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
             .collect()
     };
     assert!(values(&a) == values(&resumed), "the resumed policy equals the saved one");
+    // Resumed and uninterrupted runs go on identically: Adam's moments, the generator and the
+    // step count all come back.
+    let (mut straight, _) = run(2);
+    let next_straight: Vec<_> = (0..2).map(|_| straight.iterate().expect("iteration")).collect();
+    let next_resumed: Vec<_> = (0..2).map(|_| resumed.iterate().expect("iteration")).collect();
+    assert_eq!(next_straight, next_resumed, "resume is exact");
+    assert!(values(&straight) == values(&resumed));
     // A checkpoint of another shape is refused with the file named.
     let other = spelunk_grpo::TrainConfig {
         policy: spelunk_models::MlpPolicyConfig { hidden: vec![8], ..Default::default() },
