@@ -1134,6 +1134,14 @@ impl<'a> Trainer<'a> {
             files.push(("value.safetensors", ps.to_bytes(VALUE_MODULE, &cfg)?));
         }
         files.push(("optimizer.safetensors", self.adam.state_bytes()?));
+        if let Some(b) = &self.bonus {
+            let st = b.save()?;
+            let mut w = spelunk_core::ByteWriter::new();
+            w.bytes(st.module.as_bytes());
+            w.u32(st.version);
+            w.bytes(&st.bytes);
+            files.push(("intrinsic.bin", w.as_bytes().to_vec()));
+        }
         for (name, data) in files {
             let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, data).map_err(io)?;
@@ -1155,6 +1163,20 @@ impl<'a> Trainer<'a> {
         let bytes =
             std::fs::read(&opt).map_err(|e| Error::Config(format!("{}: {e}", opt.display())))?;
         self.adam.load_state(&bytes, &opt.display().to_string())?;
+        if let Some(b) = self.bonus.as_mut() {
+            let path = dir.join("intrinsic.bin");
+            let bad = |m: String| Error::Config(format!("{}: {m}", path.display()));
+            let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+            let mut r = spelunk_core::ByteReader::new(&bytes);
+            let mut read = || -> spelunk_core::Result<spelunk_intrinsic::ModuleState> {
+                let module = String::from_utf8_lossy(r.bytes()?).into_owned();
+                let version = r.u32()?;
+                let bytes = r.bytes()?.to_vec();
+                Ok(spelunk_intrinsic::ModuleState { module, version, bytes })
+            };
+            let st = read().map_err(|e| bad(e.to_string()))?;
+            b.load(&st).map_err(|e| bad(e.to_string()))?;
+        }
         let text = std::fs::read_to_string(dir.join("state.json"))
             .map_err(|e| Error::Config(format!("{}: {e}", dir.join("state.json").display())))?;
         let v: serde_json::Value = serde_json::from_str(&text)

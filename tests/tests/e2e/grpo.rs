@@ -331,11 +331,18 @@ fn an_intrinsic_stream_keeps_groups_the_task_reward_cannot_tell_apart() {
         intrinsic: Some(spelunk_grpo::IntrinsicConfig::default()),
         ..base
     };
-    let mut t = empty_trainer(cfg);
+    let mut t = empty_trainer(cfg.clone());
     let m = t.iterate().expect("iteration");
     assert!((m["charts/kept_groups"] - 1.0).abs() < 1e-12, "with RDD: {}", m["charts/kept_groups"]);
     assert!(m["charts/intrinsic_return"] > 0.0 && m["charts/intrinsic_return"].is_finite());
     assert!(m["losses/policy_loss"].is_finite() && m["losses/approx_kl"] >= 0.0);
+    // The bonus module is checkpointed with the policy: a resumed run goes on identically.
+    let dir = std::env::temp_dir().join(format!("spelunk-rdd-{}", std::process::id()));
+    t.save(&dir).expect("save");
+    let mut r = empty_trainer(cfg);
+    r.resume(&dir).expect("resume");
+    assert_eq!(t.iterate().expect("iteration"), r.iterate().expect("iteration"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
