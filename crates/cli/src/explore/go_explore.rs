@@ -53,7 +53,9 @@ fn demo_of(env: &str, ge: &GoExplore) -> Option<Demo> {
     ge.solved().map(|s| Demo {
         env: env.to_owned(),
         seed: ge.config.reset_seed,
-        env_config: None,
+        // Recorded on the registry's defaults (no sticky actions): an empty config makes the
+        // trainer replay it on those, whatever the training run's own `env_config`.
+        env_config: Some(serde_json::json!({})),
         actions: s.trajectory.iter().map(|&a| DemoAction::Discrete(i64::from(a))).collect(),
         score: Some(s.score),
     })
@@ -82,7 +84,7 @@ fn bar(len: u64) -> ProgressBar {
 
 /// One Go-Explore run into `args.run`.
 pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
-    let budget = args.steps.unwrap_or(2_000_000) as u64;
+    let budget = args.steps.unwrap_or(10_000_000) as u64;
     let dir = &args.run;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut ge = build(&args.env, args.cells, args.cell_size, args.seed, args.threads)?;
@@ -209,7 +211,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     if args.seeds < 1 {
         bail!("--seeds must be at least 1");
     }
-    let budget = args.steps.unwrap_or(2_000_000) as u64;
+    let budget = args.steps.unwrap_or(10_000_000) as u64;
     std::fs::create_dir_all(&args.out)?;
     let settings =
         [(Cells::Domain, "Montezuma-Lite-v0"), (Cells::Pixels, "Montezuma-Lite-Pixels-v0")];

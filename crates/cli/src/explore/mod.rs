@@ -118,7 +118,8 @@ pub struct ExploreArgs {
     /// Seeds per method and setting.
     #[arg(long, default_value_t = 3)]
     seeds: u64,
-    /// Env steps per run, over all 8 envs (default: 40000 for noisy-tv, 400000 for coverage).
+    /// Env steps per run, over all 8 envs (default: 40000 for noisy-tv, 400000 for coverage;
+    /// Go-Explore: frames, 10M).
     #[arg(long)]
     steps: Option<usize>,
     /// Folder for the JSON, table and plots.
