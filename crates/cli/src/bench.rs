@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use spelunk_core::{Action, AutoReset, ObsBuf, Registry, Rng, Space, VecEnv, VecEnvConfig};
 
@@ -267,11 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let bandit_jobs =
         if args.skip_bandits { 0 } else { spelunk_envs::bandit::baselines::SUITE_LEN };
-    let pb = ProgressBar::new((ids.len() * 3 + bandit_jobs) as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let pb = crate::progress_bar((ids.len() * 3 + bandit_jobs) as u64);
     let mut results = Vec::new();
     // Each number is the best of three interleaved rounds: on a shared machine the best
     // round is the one least disturbed by others, and interleaving keeps drift out of the

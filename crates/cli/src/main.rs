@@ -26,6 +26,19 @@ pub fn registry() -> spelunk_core::Registry {
     reg
 }
 
+/// The progress bar every long command shows (hidden by indicatif when stderr is not a
+/// terminal; the commands then print a line now and then instead).
+pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}
+
 #[derive(Parser)]
 #[command(
     name = "spelunk",

@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use spelunk_grpo::{TrainConfig, Trainer};
 
 /// `spelunk train`.
@@ -143,11 +142,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .create(true)
         .append(true)
         .open(args.out.join("metrics.jsonl"))?;
-    let pb = ProgressBar::new(cfg.iterations as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let pb = crate::progress_bar(cfg.iterations as u64);
     pb.set_position(t.iteration as u64);
     while t.iteration < cfg.iterations {
         let mut m = t.iterate()?;
@@ -218,11 +213,7 @@ fn sparse(args: &TrainArgs) -> Result<()> {
     let methods: [(&str, Option<spelunk_grpo::IntrinsicConfig>); 2] =
         [("GRPO", None), ("GRPO + RDD", Some(spelunk_grpo::IntrinsicConfig::default()))];
     let total = args.envs.len() as u64 * 2 * args.seeds * base.iterations as u64;
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let pb = crate::progress_bar(total);
     let mut runs = Vec::new();
     for env in &args.envs {
         for (label, intrinsic) in &methods {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use spelunk_grpo::{Demo, DemoAction};
 use spelunk_intrinsic::goexplore::{
@@ -73,15 +73,6 @@ fn metrics_line(s: &Stats) -> String {
     .to_string()
 }
 
-fn bar(len: u64) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
-}
-
 /// One Go-Explore run into `args.run`.
 pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
     let budget = args.steps.unwrap_or(10_000_000) as u64;
@@ -96,7 +87,7 @@ pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
     }
     let mut metrics =
         std::fs::OpenOptions::new().create(true).append(true).open(dir.join("metrics.jsonl"))?;
-    let pb = bar(budget);
+    let pb = crate::progress_bar(budget);
     let mut reported = false;
     let mut s = ge.stats();
     while s.frames < budget && !(args.stop_on_solve && s.solved) {
@@ -215,7 +206,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let settings =
         [(Cells::Domain, "Montezuma-Lite-v0"), (Cells::Pixels, "Montezuma-Lite-Pixels-v0")];
-    let pb = bar(args.seeds + 1);
+    let pb = crate::progress_bar(args.seeds + 1);
     let mut runs = Vec::new();
     let mut demo0 = None;
     for (cells, env) in settings {
@@ -372,19 +363,25 @@ struct Robust {
 
 fn robustify(demo: &Demo, out: &Path) -> Result<Robust> {
     let path = out.join("go_explore_demo.json");
-    let mut d = demo.clone();
-    d.env_config = Some(serde_json::json!({"sticky_action_prob": 0.0}));
-    d.save(&path)?;
-    let text = format!(
-        "env = \"{}\"\nenv_config = {{ sticky_action_prob = 0.25 }}\nalgorithm = \"ppo\"\nobs_norm = true\niterations = {ROBUST_ITERATIONS}\n[privileged]\ndemo = \"{}\"\nstep_back = 3\nwindow = 10\n",
-        demo.env,
-        path.display()
-    );
-    let cfg: spelunk_grpo::TrainConfig = toml::from_str(&text)?;
+    demo.save(&path)?;
+    let cfg = spelunk_grpo::TrainConfig {
+        env: demo.env.clone(),
+        env_config: Some(serde_json::json!({ "sticky_action_prob": 0.25 })),
+        algorithm: spelunk_grpo::Algorithm::Ppo,
+        obs_norm: true,
+        iterations: ROBUST_ITERATIONS,
+        privileged: Some(spelunk_grpo::PrivilegedConfig {
+            demo: path,
+            step_back: 3,
+            window: 10,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let iterations = cfg.iterations;
     let mut t = crate::train::trainer(cfg)?;
     let len = demo.actions.len();
-    let pb = bar(iterations as u64);
+    let pb = crate::progress_bar(iterations as u64);
     let mut progress = Vec::new();
     let mut success = Vec::new();
     for it in 0..iterations {

@@ -32,7 +32,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use spelunk_core::{AutoReset, Info, Rng, VecEnv, VecEnvConfig};
 use spelunk_intrinsic::byol::{ByolConfig, ByolExplore};
@@ -191,11 +190,7 @@ fn run_all<S: Copy, R>(
     seeds: u64,
     mut one: impl FnMut(S, Method, u64) -> Result<R>,
 ) -> Result<Vec<R>> {
-    let pb = ProgressBar::new((methods.len() * settings.len()) as u64 * seeds);
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let pb = crate::progress_bar((methods.len() * settings.len()) as u64 * seeds);
     let mut runs = Vec::new();
     for &(setting, name) in settings {
         for &m in methods {
