@@ -85,6 +85,16 @@ impl Mlp {
         Ok(Self { layers, activation, inputs, outputs })
     }
 
+    /// The linear layers, first to last.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// The nonlinearity between layers.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
     /// Forward `[batch, inputs] → [batch, outputs]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();

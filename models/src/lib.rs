@@ -3,12 +3,15 @@
 //! - [`params`]: [`ParamStore`], seeded parameters in creation order, and safetensors
 //!   checkpoints that name their module and refuse another module's or shape's file.
 //! - [`layers`]: MLP, a small CNN for pixels, a GRU cell — differentiable ops only.
+//! - [`dense`]: a CPU fast path for training small MLPs (the bonus networks), checked
+//!   against candle's autograd.
 //! - [`optim`]: Adam/AdamW with gradient-norm clipping.
 //! - [`policy`]: policy heads over action tokens (discrete, or continuous binned per
 //!   dimension) — the MLP head; the `Policy` trait the GRPO core trains.
 //!
 //! CPU by default; GPU support arrives behind a `cuda` feature with the policy heads.
 
+pub mod dense;
 pub mod error;
 pub mod layers;
 pub mod optim;
@@ -16,6 +19,7 @@ pub mod params;
 pub mod policy;
 
 pub use candle_core::{DType, Device, Tensor};
+pub use dense::DenseMlp;
 pub use error::{Error, Result};
 pub use layers::{Activation, Cnn, GruCell, Mlp};
 pub use optim::{Adam, AdamConfig};

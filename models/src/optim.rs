@@ -92,13 +92,60 @@ impl Adam {
     }
 
     fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.step_by(|_, theta| grads.get(theta).cloned())
+    }
+
+    /// One step with a gradient per variable, in the store's order (as
+    /// [`crate::DenseMlp::backward`] gives them), clipped like [`Adam::backward_step`];
+    /// returns the gradient norm before clipping.
+    pub fn step_with_grads(&mut self, grads: &[Vec<f32>]) -> Result<f64> {
+        if grads.len() != self.vars.len() {
+            return Err(Error::Config(format!(
+                "{} gradients for {} variables",
+                grads.len(),
+                self.vars.len()
+            )));
+        }
+        let mut total = 0.0;
+        for (g, v) in grads.iter().zip(&self.vars) {
+            if g.len() != v.elem_count() {
+                return Err(Error::Config(format!(
+                    "a gradient of {} values for a variable of shape {:?}",
+                    g.len(),
+                    v.dims()
+                )));
+            }
+            total += g.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>();
+        }
+        let norm: f64 = total.sqrt();
+        let scale = match self.config.max_grad_norm {
+            Some(max) if norm > max && norm.is_finite() => Some(max / norm),
+            _ => None,
+        };
+        let tensors = grads
+            .iter()
+            .zip(&self.vars)
+            .map(|(g, v)| {
+                let t = Tensor::from_slice(g, v.shape(), v.device())?;
+                Ok(match scale {
+                    Some(s) => (t * s)?,
+                    None => t,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.step_by(|i, _| Some(tensors[i].clone()))?;
+        Ok(norm)
+    }
+
+    fn step_by(&mut self, grad_of: impl Fn(usize, &Tensor) -> Option<Tensor>) -> Result<()> {
         self.step_t += 1;
         let c = self.config;
         let lr_lambda = c.lr * c.weight_decay;
         let scale_m = 1f64 / (1f64 - c.beta1.powi(self.step_t as i32));
         let scale_v = 1f64 / (1f64 - c.beta2.powi(self.step_t as i32));
-        for (theta, (m, v)) in self.vars.iter().zip(&self.moments) {
-            if let Some(g) = grads.get(theta) {
+        for (i, (theta, (m, v))) in self.vars.iter().zip(&self.moments).enumerate() {
+            if let Some(g) = grad_of(i, theta.as_tensor()) {
+                let g = &g;
                 let next_m = ((m.as_tensor() * c.beta1)? + (g * (1.0 - c.beta1))?)?;
                 let next_v = ((v.as_tensor() * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
                 let m_hat = (&next_m * scale_m)?;
@@ -131,9 +178,12 @@ impl Adam {
             .map_err(|e| Error::Checkpoint { path: "<adam>".into(), message: e.to_string() })
     }
 
-    /// Restore moments written by [`Adam::state_bytes`] for the same variables (count and
-    /// shapes); `source` names the bytes in errors. Nothing changes unless every check passes.
-    pub fn load_state(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+    /// Check that `bytes` is an optimiser state for exactly these variables, changing nothing.
+    pub fn check_state(&self, bytes: &[u8], source: &str) -> Result<()> {
+        self.parse_state(bytes, source).map(|_| ())
+    }
+
+    fn parse_state(&self, bytes: &[u8], source: &str) -> Result<(u64, Vec<(Tensor, Tensor)>)> {
         let bad = |message: String| Error::Checkpoint { path: source.to_owned(), message };
         let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
@@ -166,6 +216,13 @@ impl Adam {
             };
             next.push((get(format!("m.{i}"))?, get(format!("v.{i}"))?));
         }
+        Ok((step, next))
+    }
+
+    /// Restore moments written by [`Adam::state_bytes`] for the same variables (count and
+    /// shapes); `source` names the bytes in errors. Nothing changes unless every check passes.
+    pub fn load_state(&mut self, bytes: &[u8], source: &str) -> Result<()> {
+        let (step, next) = self.parse_state(bytes, source)?;
         for ((m, v), (nm, nv)) in self.moments.iter().zip(&next) {
             m.set(nm)?;
             v.set(nv)?;

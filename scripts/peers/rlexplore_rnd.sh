@@ -15,6 +15,8 @@ secs="${1:-5}"
 venv="${RLEXPLORE_VENV:-.venv-rlexplore}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c 'import rllte' 2>/dev/null; then
   "$venv/bin/pip" install -q rllte-core
 fi
 cargo build -q --release -p spelunk-intrinsic --example rnd_throughput

@@ -23,10 +23,11 @@ use spelunk_core::{ByteWriter, Rng};
 use spelunk_models::{Activation, Adam, AdamConfig, Device, Mlp, ParamStore, Tensor};
 
 use crate::icm::ActionSpec;
-use crate::neural::{self, candle_err, model_err};
+use crate::neural::{self, candle_err, model_err, Encoder};
 use crate::{Batch, Error, IntrinsicReward, ModuleState, Result};
 
-const VERSION: u32 = 1;
+/// 2: the optimisers' moments are saved too.
+const VERSION: u32 = 2;
 
 /// Settings of BYOL-Explore and Curiosity in Hindsight.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,9 @@ pub struct ByolConfig {
     pub lambda: f64,
     /// Optimiser of the world model (and of the critic).
     pub optimizer: AdamConfig,
+    /// Treat observations as `[height, width, channels]` frames and encode them with the CNN
+    /// trunk (conv 8×8/4, 4×4/2, 3×3/1) before the hidden layers; `None` for state vectors.
+    pub pixels: Option<[usize; 3]>,
     /// Seed.
     pub seed: u64,
 }
@@ -63,6 +67,7 @@ impl Default for ByolConfig {
             z_dim: 8,
             lambda: 1.0,
             optimizer: AdamConfig::default(),
+            pixels: None,
             seed: 0,
         }
     }
@@ -84,9 +89,9 @@ pub struct ByolExplore {
     config: ByolConfig,
     device: Device,
     online: ParamStore,
-    online_encoder: Mlp,
+    online_encoder: Encoder,
     target: ParamStore,
-    target_encoder: Mlp,
+    target_encoder: Encoder,
     head_params: ParamStore,
     head: Mlp,
     opt: Adam,
@@ -121,16 +126,17 @@ impl ByolExplore {
                 message: format!("tau must be in [0, 1), got {}", config.tau),
             });
         }
+        neural::check_pixels(name, config.obs_dim, config.pixels)?;
         let me = model_err(name);
         let device = Device::Cpu;
         let (e, a, z) = (config.embed_dim, config.actions.width(), config.z_dim);
         let mut online = ParamStore::new(&device, config.seed);
         let online_encoder =
-            Mlp::new(&mut online, "encoder", config.obs_dim, &config.hidden, e, Activation::Relu)
+            Encoder::new(&mut online, "encoder", config.obs_dim, config.pixels, &config.hidden, e)
                 .map_err(&me)?;
         let mut target = ParamStore::new(&device, config.seed);
         let target_encoder =
-            Mlp::new(&mut target, "encoder", config.obs_dim, &config.hidden, e, Activation::Relu)
+            Encoder::new(&mut target, "encoder", config.obs_dim, config.pixels, &config.hidden, e)
                 .map_err(&me)?;
         target.copy_from(&online).map_err(&me)?;
         let mut head_params = ParamStore::new(&device, config.seed ^ 0x4EAD);
@@ -290,15 +296,21 @@ impl IntrinsicReward for ByolExplore {
             stores.push(&h.critic_params);
             extra.rng(&h.rng);
         }
-        neural::save_state(self.name, VERSION, &stores, &extra, &cfg)
+        let mut opts = vec![&self.opt];
+        if let Some(h) = &self.hindsight {
+            opts.push(&h.critic_opt);
+        }
+        neural::save_state(self.name, VERSION, &stores, &opts, &extra, &cfg)
     }
     fn load(&mut self, state: &ModuleState) -> Result<()> {
         let mut stores = vec![&self.online, &self.target, &self.head_params];
-        if let Some(h) = &self.hindsight {
+        let mut opts = vec![&mut self.opt];
+        if let Some(h) = &mut self.hindsight {
             stores.push(&h.gen_params);
             stores.push(&h.critic_params);
+            opts.push(&mut h.critic_opt);
         }
-        let extra = neural::load_state(state, self.name, VERSION, &stores)?;
+        let extra = neural::load_state(state, self.name, VERSION, &stores, &mut opts)?;
         if let Some(h) = &mut self.hindsight {
             let mut r = spelunk_core::ByteReader::new(&extra);
             h.rng = r.rng().map_err(|e| Error::Checkpoint(e.to_string()))?;
@@ -422,6 +434,44 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn pixel_frames_go_through_the_cnn_trunk() {
+        let dim = 20 * 20 * 3;
+        let config = ByolConfig {
+            obs_dim: dim,
+            actions: ActionSpec::Discrete(3),
+            embed_dim: 16,
+            pixels: Some([20, 20, 3]),
+            ..ByolConfig::default()
+        };
+        let mut rng = Rng::seed_from_u64(3);
+        let s: Vec<f32> = (0..4 * dim).map(|_| rng.f32()).collect();
+        let s2: Vec<f32> = (0..4 * dim).map(|_| rng.f32()).collect();
+        let a = [0i64, 1, 2, 1];
+        let b = Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: dim };
+        for hindsight in [false, true] {
+            let mut m = if hindsight {
+                ByolExplore::hindsight(config.clone())
+            } else {
+                ByolExplore::new(config.clone())
+            }
+            .expect("module");
+            let (_, loss, _) = m.losses(&b).expect("losses");
+            let (main, _) = m.param_stores();
+            assert!(main[0].named().iter().any(|(n, _)| n.starts_with("encoder.cnn.conv0")));
+            for store in main {
+                let dead = spelunk_models::params_without_gradient(store, &loss).expect("grads");
+                assert!(dead.is_empty(), "{}: {dead:?}", m.name());
+            }
+            let mut out = [0.0; 4];
+            m.update(&b).expect("update");
+            m.compute(&b, &mut out).expect("bonus");
+            assert!(out.iter().all(|v| v.is_finite() && *v > 0.0), "{}: {out:?}", m.name());
+        }
+        let bad = ByolConfig { pixels: Some([2, 2, 3]), ..config };
+        assert!(ByolExplore::new(bad).is_err());
+    }
 }
 
 #[cfg(test)]
@@ -431,39 +481,76 @@ mod determinism {
     use crate::icm::{Icm, IcmConfig};
     use crate::BatchActions;
 
+    const DIM: usize = 6;
+
+    fn learned_modules(seed: u64) -> Vec<Box<dyn IntrinsicReward>> {
+        let byol = ByolConfig {
+            obs_dim: DIM,
+            actions: ActionSpec::Discrete(3),
+            embed_dim: 8,
+            hidden: vec![16],
+            seed,
+            ..ByolConfig::default()
+        };
+        vec![
+            Box::new(rdd(DIM, seed).expect("rdd")),
+            Box::new(
+                Icm::new(IcmConfig {
+                    obs_dim: DIM,
+                    actions: ActionSpec::Discrete(3),
+                    seed,
+                    ..IcmConfig::default()
+                })
+                .expect("icm"),
+            ),
+            Box::new(ByolExplore::new(byol.clone()).expect("byol")),
+            Box::new(ByolExplore::hindsight(byol).expect("cih")),
+        ]
+    }
+
+    fn transitions() -> (Vec<f32>, Vec<f32>, Vec<i64>) {
+        let mut rng = Rng::seed_from_u64(1);
+        let s: Vec<f32> = (0..16 * DIM).map(|_| rng.f32()).collect();
+        let s2: Vec<f32> = (0..16 * DIM).map(|_| rng.f32()).collect();
+        let a: Vec<i64> = (0..16).map(|i| i % 3).collect();
+        (s, s2, a)
+    }
+
+    /// A module saved after some updates and loaded into a fresh one (built with another
+    /// seed) continues exactly as the original: parameters, optimiser moments, normaliser
+    /// and generators all travel in the state.
+    #[test]
+    fn saved_state_resumes_exactly() {
+        let (s, s2, a) = transitions();
+        let b = Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: DIM };
+        let go_on = |m: &mut Box<dyn IntrinsicReward>| -> Vec<u32> {
+            for _ in 0..4 {
+                m.on_step(&b).expect("step");
+                m.update(&b).expect("update");
+            }
+            let mut out = vec![0.0; 16];
+            m.compute(&b, &mut out).expect("bonus");
+            out.iter().map(|v| v.to_bits()).collect()
+        };
+        for (mut original, mut fresh) in learned_modules(3).into_iter().zip(learned_modules(8)) {
+            for _ in 0..3 {
+                original.on_step(&b).expect("step");
+                original.update(&b).expect("update");
+            }
+            let state = original.save().expect("save");
+            fresh.load(&state).expect("load");
+            assert_eq!(go_on(&mut original), go_on(&mut fresh), "{}", original.name());
+        }
+    }
+
     /// Same seed, same bonuses after the same updates, for every learned module.
     #[test]
     fn same_seed_same_bonus() {
         let run = |seed: u64| -> Vec<u32> {
-            let dim = 6;
-            let mut rng = Rng::seed_from_u64(1);
-            let s: Vec<f32> = (0..16 * dim).map(|_| rng.f32()).collect();
-            let s2: Vec<f32> = (0..16 * dim).map(|_| rng.f32()).collect();
-            let a: Vec<i64> = (0..16).map(|i| i % 3).collect();
+            let (s, s2, a) = transitions();
             let b =
-                Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: dim };
-            let byol = ByolConfig {
-                obs_dim: dim,
-                actions: ActionSpec::Discrete(3),
-                embed_dim: 8,
-                hidden: vec![16],
-                seed,
-                ..ByolConfig::default()
-            };
-            let mut modules: Vec<Box<dyn IntrinsicReward>> = vec![
-                Box::new(rdd(dim, seed).expect("rdd")),
-                Box::new(
-                    Icm::new(IcmConfig {
-                        obs_dim: dim,
-                        actions: ActionSpec::Discrete(3),
-                        seed,
-                        ..IcmConfig::default()
-                    })
-                    .expect("icm"),
-                ),
-                Box::new(ByolExplore::new(byol.clone()).expect("byol")),
-                Box::new(ByolExplore::hindsight(byol).expect("cih")),
-            ];
+                Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: DIM };
+            let mut modules = learned_modules(seed);
             let mut bits = Vec::new();
             for m in &mut modules {
                 for _ in 0..5 {

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use spelunk_core::ByteWriter;
 use spelunk_models::{Activation, Adam, AdamConfig, Device, Mlp, ParamStore, Tensor};
 
-use crate::neural::{self, candle_err, model_err};
+use crate::neural::{self, candle_err, model_err, Encoder};
 use crate::{Batch, BatchActions, Error, IntrinsicReward, ModuleState, Result};
 
-const VERSION: u32 = 1;
+/// 2: the optimiser's moments are saved too.
+const VERSION: u32 = 2;
 
 /// The action space a learned bonus sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +57,9 @@ pub struct IcmConfig {
     pub eta: f64,
     /// Optimiser.
     pub optimizer: AdamConfig,
+    /// Treat observations as `[height, width, channels]` frames and encode them with the CNN
+    /// trunk (conv 8×8/4, 4×4/2, 3×3/1) before the hidden layers; `None` for state vectors.
+    pub pixels: Option<[usize; 3]>,
     /// Seed.
     pub seed: u64,
 }
@@ -70,6 +74,7 @@ impl Default for IcmConfig {
             beta: 0.2,
             eta: 1.0,
             optimizer: AdamConfig::default(),
+            pixels: None,
             seed: 0,
         }
     }
@@ -80,7 +85,7 @@ pub struct Icm {
     config: IcmConfig,
     device: Device,
     params: ParamStore,
-    encoder: Mlp,
+    encoder: Encoder,
     inverse: Mlp,
     forward: Mlp,
     opt: Adam,
@@ -95,13 +100,14 @@ impl Icm {
                 message: "obs_dim, actions and feature_dim must be positive".into(),
             });
         }
+        neural::check_pixels("icm", config.obs_dim, config.pixels)?;
         let me = model_err("icm");
         let device = Device::Cpu;
         let mut params = ParamStore::new(&device, config.seed);
         let f = config.feature_dim;
         let a = config.actions.width();
         let encoder =
-            Mlp::new(&mut params, "encoder", config.obs_dim, &config.hidden, f, Activation::Relu)
+            Encoder::new(&mut params, "encoder", config.obs_dim, config.pixels, &config.hidden, f)
                 .map_err(&me)?;
         let inverse = Mlp::new(&mut params, "inverse", 2 * f, &config.hidden, a, Activation::Relu)
             .map_err(&me)?;
@@ -176,10 +182,10 @@ impl IntrinsicReward for Icm {
     fn save(&self) -> Result<ModuleState> {
         let cfg =
             serde_json::to_string(&self.config).map_err(|e| Error::Checkpoint(e.to_string()))?;
-        neural::save_state("icm", VERSION, &[&self.params], &ByteWriter::new(), &cfg)
+        neural::save_state("icm", VERSION, &[&self.params], &[&self.opt], &ByteWriter::new(), &cfg)
     }
     fn load(&mut self, state: &ModuleState) -> Result<()> {
-        neural::load_state(state, "icm", VERSION, &[&self.params]).map(|_| ())
+        neural::load_state(state, "icm", VERSION, &[&self.params], &mut [&mut self.opt]).map(|_| ())
     }
 }
 
@@ -225,6 +231,34 @@ mod tests {
                 "{actions:?}: {before:?} → {after:?}"
             );
         }
+    }
+
+    #[test]
+    fn pixel_frames_go_through_the_cnn_trunk() {
+        let dim = 20 * 20 * 3;
+        let config = IcmConfig {
+            obs_dim: dim,
+            actions: ActionSpec::Discrete(3),
+            pixels: Some([20, 20, 3]),
+            ..IcmConfig::default()
+        };
+        let mut m = Icm::new(config.clone()).expect("icm");
+        assert!(m.params().named().iter().any(|(n, _)| n.starts_with("encoder.cnn.conv0")));
+        let mut rng = spelunk_core::Rng::seed_from_u64(3);
+        let s: Vec<f32> = (0..4 * dim).map(|_| rng.f32()).collect();
+        let s2: Vec<f32> = (0..4 * dim).map(|_| rng.f32()).collect();
+        let a = [0i64, 1, 2, 1];
+        let b = Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: dim };
+        let (_, loss) = m.losses(&b).expect("losses");
+        let dead = spelunk_models::params_without_gradient(m.params(), &loss).expect("grads");
+        assert!(dead.is_empty(), "{dead:?}");
+        let mut out = [0.0; 4];
+        m.compute(&b, &mut out).expect("bonus");
+        m.update(&b).expect("update");
+        assert!(out.iter().all(|v| v.is_finite() && *v > 0.0), "{out:?}");
+        let bad = IcmConfig { pixels: Some([20, 20, 4]), ..config };
+        let err = Icm::new(bad).err().expect("refused").to_string();
+        assert!(err.contains("do not make obs_dim"), "{err}");
     }
 
     #[test]

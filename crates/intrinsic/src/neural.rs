@@ -2,7 +2,7 @@
 //! a differentiable log-softmax, normalised L2, and module-state encoding.
 
 use spelunk_core::{ByteReader, ByteWriter};
-use spelunk_models::{Device, ParamStore, Tensor};
+use spelunk_models::{Activation, Adam, Cnn, Device, Mlp, ParamStore, Tensor};
 
 use crate::normalize::RunningMeanStd;
 use crate::{BatchActions, Error, ModuleState, Result};
@@ -13,6 +13,85 @@ pub(crate) fn model_err(module: &'static str) -> impl Fn(spelunk_models::Error) 
 
 pub(crate) fn candle_err(module: &'static str) -> impl Fn(candle_core::Error) -> Error {
     move |e| Error::Shape { module, message: e.to_string() }
+}
+
+/// A network from flat observation rows: an MLP, or — for frames stored `[height, width,
+/// channels]` row-major, as the envs' pixel observations are — the CNN trunk (conv 8×8/4,
+/// 4×4/2, 3×3/1, as RND and ICM use) followed by an MLP.
+pub(crate) enum Encoder {
+    Mlp(Mlp),
+    Cnn { cnn: Cnn, head: Option<Mlp>, shape: [usize; 3] },
+}
+
+impl Encoder {
+    /// `obs_dim → hidden → outputs` as an MLP; for `pixels`, the CNN gives `hidden[0]`
+    /// features (or `outputs` when `hidden` is empty) and an MLP `hidden[1..]` maps them on.
+    pub(crate) fn new(
+        params: &mut ParamStore,
+        name: &str,
+        obs_dim: usize,
+        pixels: Option<[usize; 3]>,
+        hidden: &[usize],
+        outputs: usize,
+    ) -> spelunk_models::Result<Self> {
+        match pixels {
+            None => Ok(Encoder::Mlp(Mlp::new(
+                params,
+                name,
+                obs_dim,
+                hidden,
+                outputs,
+                Activation::Relu,
+            )?)),
+            Some(shape @ [h, w, c]) => {
+                let width = hidden.first().copied().unwrap_or(outputs);
+                let cnn = Cnn::new(params, &format!("{name}.cnn"), c, h, w, width)?;
+                let head = if hidden.is_empty() {
+                    None
+                } else {
+                    Some(Mlp::new(
+                        params,
+                        &format!("{name}.head"),
+                        width,
+                        &hidden[1..],
+                        outputs,
+                        Activation::Relu,
+                    )?)
+                };
+                Ok(Encoder::Cnn { cnn, head, shape })
+            }
+        }
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> spelunk_models::Result<Tensor> {
+        match self {
+            Encoder::Mlp(m) => m.forward(x),
+            Encoder::Cnn { cnn, head, shape: [h, w, c] } => {
+                let n = x.dim(0)?;
+                let frames = x.reshape((n, *h, *w, *c))?.permute((0, 3, 1, 2))?.contiguous()?;
+                let y = cnn.forward(&frames)?;
+                match head {
+                    Some(m) => m.forward(&y.relu()?),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+/// Checks that `pixels`, when given, describes frames of exactly `obs_dim` values.
+pub(crate) fn check_pixels(
+    module: &'static str,
+    obs_dim: usize,
+    pixels: Option<[usize; 3]>,
+) -> Result<()> {
+    match pixels {
+        Some([h, w, c]) if h * w * c != obs_dim => Err(Error::Config {
+            module,
+            message: format!("pixels {h}×{w}×{c} do not make obs_dim {obs_dim}"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Rows of `dim` floats as a `[n, dim]` tensor.
@@ -132,6 +211,7 @@ pub(crate) fn save_state(
     module: &'static str,
     version: u32,
     stores: &[&ParamStore],
+    optimizers: &[&Adam],
     extra: &ByteWriter,
     config_json: &str,
 ) -> Result<ModuleState> {
@@ -140,6 +220,10 @@ pub(crate) fn save_state(
     w.u32(stores.len() as u32);
     for s in stores {
         w.bytes(&s.to_bytes(module, config_json).map_err(model_err(module))?);
+    }
+    w.u32(optimizers.len() as u32);
+    for o in optimizers {
+        w.bytes(&o.state_bytes().map_err(model_err(module))?);
     }
     w.bytes(extra.as_bytes());
     Ok(ModuleState { module: module.to_owned(), version, bytes: w.finish(module).bytes })
@@ -152,6 +236,7 @@ pub(crate) fn load_state(
     module: &'static str,
     version: u32,
     stores: &[&ParamStore],
+    optimizers: &mut [&mut Adam],
 ) -> Result<Vec<u8>> {
     let mut r = state.expect(module, version)?;
     let bad = |e: spelunk_core::Error| Error::Checkpoint(e.to_string());
@@ -167,6 +252,15 @@ pub(crate) fn load_state(
     }
     let blobs: Vec<&[u8]> =
         (0..n).map(|_| r.bytes()).collect::<spelunk_core::Result<_>>().map_err(bad)?;
+    let k = r.u32().map_err(bad)? as usize;
+    if k != optimizers.len() {
+        return Err(Error::Checkpoint(format!(
+            "state has {k} optimiser states, `{module}` has {}",
+            optimizers.len()
+        )));
+    }
+    let opt_blobs: Vec<&[u8]> =
+        (0..k).map(|_| r.bytes()).collect::<spelunk_core::Result<_>>().map_err(bad)?;
     let extra = r.bytes().map_err(bad)?.to_vec();
     r.finish().map_err(bad)?;
     // Validate every store on a scratch copy first, so a bad blob changes nothing.
@@ -176,10 +270,16 @@ pub(crate) fn load_state(
             .load_bytes(blob, module, "<module state>")
             .map_err(|e| Error::Checkpoint(e.to_string()))?;
     }
+    for (opt, blob) in optimizers.iter().zip(&opt_blobs) {
+        opt.check_state(blob, "<module state>").map_err(|e| Error::Checkpoint(e.to_string()))?;
+    }
     for (store, blob) in stores.iter().zip(&blobs) {
         store
             .load_bytes(blob, module, "<module state>")
             .map_err(|e| Error::Checkpoint(e.to_string()))?;
+    }
+    for (opt, blob) in optimizers.iter_mut().zip(&opt_blobs) {
+        opt.load_state(blob, "<module state>").map_err(|e| Error::Checkpoint(e.to_string()))?;
     }
     Ok(extra)
 }
