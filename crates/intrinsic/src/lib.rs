@@ -12,6 +12,9 @@
 //!   environment's snapshots, as a reward and as a map.
 //! - [`goexplore`]: Go-Explore's archive of cells, returned to by restoring snapshots and
 //!   explored from with repeated random actions; domain-knowledge and downscaled-pixel cells.
+//! - [`novelty`]: novelty search over neural controllers, TAXONS' learned behaviour space,
+//!   SERENE's reward emitters and STAX, with the STAX paper's tasks (deceptive maze,
+//!   redundant arm, curling table) and metrics (coverage, uniformity, reward areas).
 //! - [`normalize`]: the normalisations a bonus stream can use (none, running std of the
 //!   discounted intrinsic return as RND does, EMA mean/std), and [`BonusStream`], which keeps
 //!   an intrinsic stream apart from the extrinsic reward with its own coefficient and decay.
@@ -29,6 +32,7 @@ pub mod goexplore;
 pub mod icm;
 mod neural;
 pub mod normalize;
+pub mod novelty;
 
 pub use error::{Error, Result};
 pub use normalize::{BonusStream, Normalization};

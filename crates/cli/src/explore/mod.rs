@@ -4,8 +4,11 @@
 //!   distinct trackers found and the fraction of steps spent watching the TV.
 //! - `--experiment coverage` ([`coverage`]): hard-exploration coverage of
 //!   `MiniGrid-MultiRoom-N6-v0` and `Montezuma-Lite-v0`; distinct cells and rooms visited.
+//! - `--experiment go-explore` ([`go_explore`]): Go-Explore's archive on Montezuma-Lite.
+//! - `--experiment stax` ([`stax`]): policy search over neural controllers — STAX, TAXONS,
+//!   novelty search and random search — on the STAX paper's kinds of task.
 //!
-//! Both compare, for each bonus (counts, RND, RDD, ICM, BYOL-Explore, Curiosity in Hindsight)
+//! The first two compare, for each bonus (counts, RND, RDD, ICM, BYOL-Explore, Curiosity in Hindsight)
 //! and a random-action baseline, over several seeds, one agent that maximises the normalised
 //! intrinsic reward alone. The agent is deliberately simple, so the bonus is the only thing
 //! that differs between methods: a model-based tabular planner ([`Planner`]) over a state key
@@ -26,6 +29,7 @@
 mod coverage;
 mod go_explore;
 mod noisy_tv;
+mod stax;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,6 +55,9 @@ pub enum Experiment {
     /// Go-Explore on Montezuma-Lite: domain and pixel cells over seeds, the bonus agents at
     /// the same budget, and the robustified demonstration.
     GoExplore,
+    /// STAX against novelty search (ground-truth descriptor), TAXONS and random search on the
+    /// deceptive maze, redundant arm and curling table.
+    Stax,
 }
 
 /// Exploration methods.
@@ -111,7 +118,7 @@ pub struct ExploreArgs {
     #[arg(long = "method", value_enum)]
     methods: Vec<Method>,
     /// Settings (default: all). noisy-tv: none, brownian, pixel_noise, remote; coverage:
-    /// multiroom, montezuma.
+    /// multiroom, montezuma; stax: maze, arm, curling.
     #[arg(long = "setting")]
     settings: Vec<String>,
     /// Seeds per method and setting.
@@ -121,6 +128,9 @@ pub struct ExploreArgs {
     /// Go-Explore: frames, 10M).
     #[arg(long)]
     steps: Option<usize>,
+    /// STAX: evaluations per run (default 20000).
+    #[arg(long)]
+    evaluations: Option<usize>,
     /// Folder for the JSON, table and plots.
     #[arg(long, default_value = "docs/results")]
     out: PathBuf,
@@ -142,7 +152,7 @@ pub struct ExploreArgs {
     /// Go-Explore: continue the run in `--run` from its archive.
     #[arg(long)]
     resume: bool,
-    /// Go-Explore: worker threads (0: every core).
+    /// Go-Explore and STAX: worker threads (0: every core; results do not depend on it).
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Go-Explore: stop once an episode succeeds.
@@ -170,6 +180,9 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
     if args.seeds == 0 || args.steps.is_some_and(|s| s < 1000) {
         bail!("--seeds must be ≥ 1 and --steps ≥ 1000");
     }
+    if args.evaluations.is_some_and(|e| e < 100) {
+        bail!("--evaluations must be ≥ 100");
+    }
     if args.methods.contains(&Method::GoExplore) {
         if args.methods.len() > 1 {
             bail!("--method go-explore runs alone (it is not a bonus for the experiments)");
@@ -180,6 +193,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         Experiment::NoisyTv => noisy_tv::run(args),
         Experiment::Coverage => coverage::run(args),
         Experiment::GoExplore => go_explore::experiment(args),
+        Experiment::Stax => stax::run(args),
     }
 }
 
