@@ -550,6 +550,8 @@ fn explore_from(
     // One lookup per frame.
     let mut local: CellMap<(u64, f64, usize)> = CellMap::default();
     let mut sample = Vec::new();
+    // The last frame's cell and score, and how many frames since then stayed in both.
+    let mut repeat: Option<(Cell, f64, u64)> = None;
     let mut last = rng.index(actions);
     let mut frames = 0;
     for step in 0..cfg.explore_steps {
@@ -572,6 +574,25 @@ fn explore_from(
         }
         let cell = cells.cell(&w.buf, &s.info)?;
         let len = entry.trajectory.len() + suffix.len();
+        // Still in the cell of the last frame with the same score: this visit is longer, so
+        // it cannot beat the one already checked. Count it without a lookup.
+        if !s.terminated
+            && repeat
+                .as_ref()
+                .is_some_and(|(c, sc, _)| *c == cell && sc.to_bits() == score.to_bits())
+        {
+            if let Some(r) = repeat.as_mut() {
+                r.2 += 1;
+            }
+            continue;
+        }
+        if let Some((c, _, n)) = repeat.take() {
+            if n > 0 {
+                if let Some(l) = local.get_mut(&c) {
+                    l.0 += n;
+                }
+            }
+        }
         let check = if let Some(l) = local.get_mut(&cell) {
             l.0 += 1;
             let improves = better(score, len, l.1, l.2);
@@ -586,7 +607,7 @@ fn explore_from(
         if check && archive.would_admit(&cell, score, len) {
             let snapshot = Some(w.env.snapshot().map_err(env_err("snapshot"))?);
             candidates.push(Candidate {
-                cell,
+                cell: cell.clone(),
                 score,
                 suffix: suffix.clone(),
                 snapshot,
@@ -596,7 +617,7 @@ fn explore_from(
             });
         } else if s.terminated && s.info.is_success.unwrap_or(false) {
             candidates.push(Candidate {
-                cell,
+                cell: cell.clone(),
                 score,
                 suffix: suffix.clone(),
                 snapshot: None,
@@ -607,6 +628,12 @@ fn explore_from(
         }
         if s.terminated {
             break;
+        }
+        repeat = Some((cell, score, 0));
+    }
+    if let Some((c, _, n)) = repeat {
+        if let Some(l) = local.get_mut(&c) {
+            l.0 += n;
         }
     }
     let seen = local.into_iter().map(|(c, (n, _, _))| (c, n)).collect();
