@@ -129,7 +129,26 @@ impl Cnn {
         width: usize,
         outputs: usize,
     ) -> Result<Self> {
-        let specs = [(32, 8, 4, 2), (64, 4, 2, 1), (64, 3, 1, 1)];
+        Self::with_layers(params, name, [channels, height, width], outputs, &Self::NATURE)
+    }
+
+    /// The Nature-DQN trunk's convolutions: `(filters, kernel, stride, padding)`.
+    pub const NATURE: [(usize, usize, usize, usize); 3] =
+        [(32, 8, 4, 2), (64, 4, 2, 1), (64, 3, 1, 1)];
+    /// 3×3 convolutions for small grids such as MiniGrid's 7×7 view (16, 32, 64 filters, the
+    /// last with stride 2).
+    pub const SMALL: [(usize, usize, usize, usize); 3] =
+        [(16, 3, 1, 1), (32, 3, 1, 1), (64, 3, 2, 1)];
+
+    /// Build with the given convolutions `(filters, kernel, stride, padding)`, ReLU after each,
+    /// then a linear layer to `outputs`.
+    pub fn with_layers(
+        params: &mut ParamStore,
+        name: &str,
+        [channels, height, width]: [usize; 3],
+        outputs: usize,
+        specs: &[(usize, usize, usize, usize)],
+    ) -> Result<Self> {
         let (mut c, mut h, mut w) = (channels, height, width);
         let mut convs = Vec::new();
         for (i, &(out, k, stride, pad)) in specs.iter().enumerate() {

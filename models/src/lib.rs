@@ -8,6 +8,8 @@
 //! - [`optim`]: Adam/AdamW with gradient-norm clipping.
 //! - [`policy`]: policy heads over action tokens (discrete, or continuous binned per
 //!   dimension) — the MLP head; the `Policy` trait the GRPO core trains.
+//! - [`transformer`]: a small Llama-layout decoder (RMSNorm, RoPE, causal attention, SwiGLU)
+//!   from differentiable ops, and the policy head that reads token-id observations.
 //!
 //! CPU by default; GPU support arrives behind a `cuda` feature with the policy heads.
 
@@ -17,6 +19,7 @@ pub mod layers;
 pub mod optim;
 pub mod params;
 pub mod policy;
+pub mod transformer;
 
 pub use candle_core::{DType, Device, Tensor};
 pub use dense::DenseMlp;
@@ -24,7 +27,8 @@ pub use error::{Error, Result};
 pub use layers::{Activation, Cnn, GruCell, Mlp};
 pub use optim::{Adam, AdamConfig};
 pub use params::ParamStore;
-pub use policy::{ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
+pub use policy::{ActionCodec, CnnPolicy, ImageLayout, MlpPolicy, MlpPolicyConfig, Policy};
+pub use transformer::{Transformer, TransformerConfig, TransformerPolicy};
 
 /// Gradient check used by every module's tests: the names of parameters whose gradient is
 /// missing or all zeros after backpropagating `loss`.

@@ -66,6 +66,11 @@ impl ParamStore {
         self.add(name, &Tensor::zeros(shape, DType::F32, &self.device)?)
     }
 
+    /// A variable of ones (normalisation gains).
+    pub fn ones(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.add(name, &Tensor::ones(shape, DType::F32, &self.device)?)
+    }
+
     fn add(&mut self, name: &str, t: &Tensor) -> Result<Tensor> {
         if self.vars.iter().any(|(n, _)| n == name) {
             return Err(Error::Config(format!("parameter `{name}` defined twice")));

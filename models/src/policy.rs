@@ -128,6 +128,10 @@ pub trait Policy {
     fn codec(&self) -> &ActionCodec;
     /// The trainable parameters.
     fn params(&self) -> &ParamStore;
+    /// Values per observation row.
+    fn obs_dim(&self) -> usize;
+    /// Checkpoint module tag (a checkpoint of another head is refused by it).
+    fn module(&self) -> &'static str;
 }
 
 /// `log softmax` over the last dimension, from differentiable ops.
@@ -147,21 +151,44 @@ pub fn token_logp_entropy(logits: &Tensor, tokens: &Tensor) -> Result<(Tensor, T
     Ok((chosen, entropy))
 }
 
-/// Settings of [`MlpPolicy`].
+/// Which policy head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// [`MlpPolicy`] over the flat (scaled) observation.
+    #[default]
+    Mlp,
+    /// [`crate::TransformerPolicy`] over an observation of token ids.
+    Transformer,
+    /// [`CnnPolicy`] over image observations (`[height, width, channels]`).
+    Cnn,
+}
+
+/// Settings of the policy head (`[policy]` in a run's config).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MlpPolicyConfig {
-    /// Hidden layer sizes.
+    /// The head.
+    pub head: Head,
+    /// Hidden layer sizes (MLP head, and PPO's value head).
     pub hidden: Vec<usize>,
     /// Nonlinearity.
     pub activation: Activation,
     /// Bins per continuous dimension.
     pub bins: usize,
+    /// Sizes of the transformer head.
+    pub transformer: crate::TransformerConfig,
 }
 
 impl Default for MlpPolicyConfig {
     fn default() -> Self {
-        Self { hidden: vec![64, 64], activation: Activation::Tanh, bins: 256 }
+        Self {
+            head: Head::Mlp,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            bins: 256,
+            transformer: crate::TransformerConfig::default(),
+        }
     }
 }
 
@@ -191,6 +218,124 @@ impl MlpPolicy {
     }
 }
 
+/// Where an image sits in a flat observation: `offset` values in, `[height, width, channels]`,
+/// inside rows of `total` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLayout {
+    /// Values before the image.
+    pub offset: usize,
+    /// `[height, width, channels]`.
+    pub shape: [usize; 3],
+    /// Values per observation row.
+    pub total: usize,
+}
+
+impl ImageLayout {
+    /// The image of a space: a 3-D `Box`, or the first 3-D `Box` of a `Dict` (MiniGrid's
+    /// `image` beside its `direction`); `None` when there is none.
+    pub fn of(space: &Space) -> Option<Self> {
+        let total = space.flat_len();
+        match space {
+            Space::Box { shape, .. } if shape.len() == 3 => {
+                Some(Self { offset: 0, shape: [shape[0], shape[1], shape[2]], total })
+            }
+            Space::Dict(entries) => {
+                let mut offset = 0;
+                for (_, s) in entries {
+                    if let Space::Box { shape, .. } = s {
+                        if shape.len() == 3 {
+                            return Some(Self {
+                                offset,
+                                shape: [shape[0], shape[1], shape[2]],
+                                total,
+                            });
+                        }
+                    }
+                    offset += s.flat_len();
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn image_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A CNN head over image observations: the CNN trunk (conv 8×8/4, 4×4/2, 3×3/1 — or three 3×3
+/// convolutions on images under 36 pixels a side — ReLU, then a linear layer to `hidden[0]`
+/// features, 64 when `hidden` is empty) on the image, its features
+/// joined by the observation's other values (MiniGrid's direction, say), then an MLP over the
+/// rest of `hidden` to `dims × vocab` logits. Images arrive flat, `[height, width, channels]`
+/// row-major, as the envs write them.
+#[derive(Debug)]
+pub struct CnnPolicy {
+    params: ParamStore,
+    cnn: crate::Cnn,
+    head: Mlp,
+    codec: ActionCodec,
+    layout: ImageLayout,
+}
+
+impl CnnPolicy {
+    /// A fresh head for observations laid out as `layout`.
+    pub fn new(
+        layout: ImageLayout,
+        codec: ActionCodec,
+        config: &MlpPolicyConfig,
+        device: &candle_core::Device,
+        seed: u64,
+    ) -> Result<Self> {
+        let [h, w, c] = layout.shape;
+        let mut params = ParamStore::new(device, seed);
+        let width = config.hidden.first().copied().unwrap_or(64);
+        // The Nature-DQN trunk needs frames of about 36 pixels or more; smaller grids (MiniGrid's
+        // 7×7 view) get 3×3 convolutions.
+        let specs: &[(usize, usize, usize, usize)] =
+            if h.min(w) >= 36 { &crate::Cnn::NATURE } else { &crate::Cnn::SMALL };
+        let cnn = crate::Cnn::with_layers(&mut params, "policy.cnn", [c, h, w], width, specs)?;
+        let rest = config.hidden.get(1..).unwrap_or(&[]);
+        let extra = layout.total - layout.image_len();
+        let out = codec.dims() * codec.vocab();
+        let head =
+            Mlp::new(&mut params, "policy.head", width + extra, rest, out, config.activation)?;
+        Ok(Self { params, cnn, head, codec, layout })
+    }
+}
+
+impl Policy for CnnPolicy {
+    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+        let b = obs.dim(0)?;
+        let ImageLayout { offset, shape: [h, w, c], total } = self.layout;
+        let n = self.layout.image_len();
+        let frames =
+            obs.narrow(1, offset, n)?.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()?;
+        let mut parts = vec![self.cnn.forward(&frames)?.relu()?];
+        if offset > 0 {
+            parts.push(obs.narrow(1, 0, offset)?);
+        }
+        if offset + n < total {
+            parts.push(obs.narrow(1, offset + n, total - offset - n)?);
+        }
+        let y = Tensor::cat(&parts, 1)?;
+        Ok(self.head.forward(&y)?.reshape((b, self.codec.dims(), self.codec.vocab()))?)
+    }
+    fn codec(&self) -> &ActionCodec {
+        &self.codec
+    }
+    fn params(&self) -> &ParamStore {
+        &self.params
+    }
+    fn obs_dim(&self) -> usize {
+        self.layout.total
+    }
+    fn module(&self) -> &'static str {
+        "spelunk-grpo/cnn-policy"
+    }
+}
+
 impl Policy for MlpPolicy {
     fn logits(&self, obs: &Tensor) -> Result<Tensor> {
         let b = obs.dim(0)?;
@@ -202,5 +347,11 @@ impl Policy for MlpPolicy {
     }
     fn params(&self) -> &ParamStore {
         &self.params
+    }
+    fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+    fn module(&self) -> &'static str {
+        "spelunk-grpo/mlp-policy"
     }
 }

@@ -75,6 +75,19 @@ pub struct EvalArgs {
     greedy: bool,
 }
 
+/// Merge `over` into `base`, table by table, so `--set policy.head=…` and
+/// `--set policy.hidden=…` both land in `[policy]` rather than the second replacing it.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
     let mut table: toml::Table = match path {
         Some(p) => {
@@ -89,9 +102,7 @@ fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
         let parsed: toml::Table = toml::from_str(&format!("{k} = {v}"))
             .or_else(|_| toml::from_str(&format!("{k} = \"{v}\"")))
             .with_context(|| format!("--set {s}"))?;
-        for (key, value) in parsed {
-            table.insert(key, value);
-        }
+        merge_tables(&mut table, parsed);
     }
     let cfg: TrainConfig = toml::Value::Table(table).try_into().with_context(|| {
         format!("config {}", path.map_or("<defaults>".into(), |p| p.display().to_string()))
@@ -292,4 +303,22 @@ fn sparse(args: &TrainArgs) -> Result<()> {
     std::fs::write(args.out.join("grpo_sparse.md"), md)?;
     println!("wrote {}/grpo_sparse.{{json,md}} and grpo_sparse_*.png", args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_sets_under_one_table_all_apply() {
+        let sets = [
+            "policy.head=\"transformer\"".to_owned(),
+            "policy.transformer={d_model=32,heads=2}".to_owned(),
+            "policy.hidden=[8]".to_owned(),
+        ];
+        let cfg = load_config(None, &sets).expect("config");
+        assert_eq!(cfg.policy.head, spelunk_models::policy::Head::Transformer);
+        assert_eq!(cfg.policy.transformer.d_model, 32);
+        assert_eq!(cfg.policy.hidden, vec![8]);
+    }
 }

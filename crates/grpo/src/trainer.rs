@@ -29,8 +29,11 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot, Space};
-use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
+use spelunk_models::policy::{
+    token_logp_entropy, ActionCodec, Head, MlpPolicy, MlpPolicyConfig, Policy,
+};
 use spelunk_models::{Adam, AdamConfig};
+use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy};
 
 use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
 use crate::explore::{
@@ -352,7 +355,7 @@ pub struct Trainer<'a> {
     pub config: TrainConfig,
     make_env: Box<MakeEnv<'a>>,
     /// The policy being trained.
-    pub policy: MlpPolicy,
+    pub policy: Box<dyn Policy>,
     adam: Adam,
     /// Envs and observation buffers, built once, reset by seed for each episode.
     pool: Vec<(Box<dyn Env>, ObsBuf)>,
@@ -382,7 +385,7 @@ impl std::fmt::Debug for Trainer<'_> {
     }
 }
 
-/// Checkpoint module tag.
+/// Checkpoint module tag of the MLP head (each head names its own: `Policy::module`).
 pub const MODULE: &str = "spelunk-grpo/mlp-policy";
 /// Checkpoint module tag of PPO's value head.
 pub const VALUE_MODULE: &str = "spelunk-grpo/mlp-value";
@@ -395,8 +398,29 @@ impl<'a> Trainer<'a> {
             make_env(None).map_err(|e| Error::Config(format!("making {}: {e}", config.env)))?;
         let obs_space = env.observation_space().clone();
         let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
-        let policy =
-            MlpPolicy::new(obs_space.flat_len(), codec, &config.policy, &Device::Cpu, config.seed)?;
+        let obs_len = obs_space.flat_len();
+        let policy: Box<dyn Policy> = match config.policy.head {
+            Head::Mlp => {
+                Box::new(MlpPolicy::new(obs_len, codec, &config.policy, &Device::Cpu, config.seed)?)
+            }
+            Head::Cnn => {
+                let Some(layout) = ImageLayout::of(&obs_space) else {
+                    return Err(Error::Config(format!(
+                        "the CNN head needs an image observation ([height, width, channels], alone \
+                         or in a dict); {} observes {obs_space}",
+                        config.env
+                    )));
+                };
+                Box::new(CnnPolicy::new(layout, codec, &config.policy, &Device::Cpu, config.seed)?)
+            }
+            Head::Transformer => Box::new(TransformerPolicy::new(
+                obs_len,
+                codec,
+                &config.policy.transformer,
+                &Device::Cpu,
+                config.seed,
+            )?),
+        };
         let value = match config.algorithm {
             Algorithm::Grpo => None,
             Algorithm::Ppo => {
@@ -454,7 +478,12 @@ impl<'a> Trainer<'a> {
             curriculum,
             replay: None,
             bonus,
-            scale: feature_scale(&obs_space),
+            // The transformer head reads token ids: no scaling.
+            scale: if config.policy.head == Head::Transformer {
+                1.0
+            } else {
+                feature_scale(&obs_space)
+            },
             rng: Rng::seed_from_u64(config.seed ^ 0x6772_706f),
             config,
             make_env,
@@ -607,7 +636,7 @@ impl<'a> Trainer<'a> {
             eps[i].start = start.clone();
         }
         let dims = self.policy.codec().dims();
-        let obs_dim = self.policy.obs_dim;
+        let obs_dim = self.policy.obs_dim();
         let mut batch = Vec::with_capacity(n * obs_dim);
         let mut action = vec![0f32; dims];
         while alive.iter().any(|&a| a) {
@@ -873,7 +902,7 @@ impl<'a> Trainer<'a> {
     /// over the batch.
     fn gae(&self, eps: &mut [Episode]) -> Result<()> {
         let Some((_, vnet)) = &self.value else { return Ok(()) };
-        let d = self.policy.obs_dim;
+        let d = self.policy.obs_dim();
         for e in eps.iter_mut() {
             let mut x = e.obs.clone();
             x.extend_from_slice(&e.last_obs);
@@ -916,7 +945,7 @@ impl<'a> Trainer<'a> {
     /// then one update of the bonus module on up to 4,096 of those observations.
     fn intrinsic_returns(&mut self, eps: &[Episode]) -> Result<Vec<f32>> {
         let Some(bonus) = self.bonus.as_mut() else { return Ok(vec![0.0; eps.len()]) };
-        let d = self.policy.obs_dim;
+        let d = self.policy.obs_dim();
         let mut obs = Vec::new();
         let mut next = Vec::new();
         let mut actions = Vec::new();
@@ -985,7 +1014,7 @@ impl<'a> Trainer<'a> {
         chunk: &[usize],
     ) -> Result<(crate::loss::LossStats, f64)> {
         let dims = self.policy.codec().dims();
-        let obs_dim = self.policy.obs_dim;
+        let obs_dim = self.policy.obs_dim();
         let mut obs = Vec::new();
         let mut tokens = Vec::new();
         let mut old = Vec::new();
@@ -1120,7 +1149,7 @@ impl<'a> Trainer<'a> {
         let io = |e: std::io::Error| Error::Config(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(io)?;
         let cfg = serde_json::to_string(&self.config).map_err(|e| Error::Config(e.to_string()))?;
-        let bytes = self.policy.params().to_bytes(MODULE, &cfg)?;
+        let bytes = self.policy.params().to_bytes(self.policy.module(), &cfg)?;
         let state = serde_json::json!({
             "iteration": self.iteration,
             "env_steps": self.env_steps,
@@ -1155,7 +1184,7 @@ impl<'a> Trainer<'a> {
     /// had not stopped.
     pub fn resume(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join("policy.safetensors");
-        self.policy.params().load(&path, MODULE)?;
+        self.policy.params().load(&path, self.policy.module())?;
         if let Some((ps, _)) = &self.value {
             ps.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
         }
@@ -1200,7 +1229,7 @@ impl<'a> Trainer<'a> {
         if self.obs_norm.is_some() {
             let n: RunningNorm =
                 serde_json::from_value(v["obs_norm"].clone()).map_err(|_| bad())?;
-            if n.mean.len() != self.policy.obs_dim || n.m2.len() != n.mean.len() {
+            if n.mean.len() != self.policy.obs_dim() || n.m2.len() != n.mean.len() {
                 return Err(bad());
             }
             self.obs_norm = Some(n);

@@ -9,6 +9,11 @@
 //!
 //! Observation: multi-armed bandits show `[t / horizon]` (one float); the contextual bandit
 //! shows the context `x_t ~ N(0, I_d / d)`, and its reward is `x·θ_a + N(0, σ²)`.
+//!
+//! With `history = W` a Bernoulli bandit shows instead its last W pulls as token ids, the
+//! latest last and 0 (padding) before the first: pull of arm `a` with reward `r` is
+//! `1 + 2a + r`, so the vocabulary is `2·arms + 1`. This is the in-context observation a
+//! sequence policy (the transformer head) reads to learn to explore ("meta-bandits").
 
 pub mod baselines;
 
@@ -19,7 +24,8 @@ use spelunk_core::{
     Step,
 };
 
-const SNAPSHOT_KIND: &str = "bandit/1";
+/// 2: the pull history (history observations) is saved too.
+const SNAPSHOT_KIND: &str = "bandit/2";
 
 /// Which reward model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,11 +53,13 @@ pub struct BanditConfig {
     pub noise_std: f64,
     /// Context dimension (contextual only).
     pub dims: usize,
+    /// Observe the last this-many pulls as tokens (Bernoulli only; `None`: `[t / horizon]`).
+    pub history: Option<u32>,
 }
 
 impl Default for BanditConfig {
     fn default() -> Self {
-        Self { arms: 10, horizon: 100, means: None, noise_std: 1.0, dims: 8 }
+        Self { arms: 10, horizon: 100, means: None, noise_std: 1.0, dims: 8, history: None }
     }
 }
 
@@ -71,6 +79,8 @@ pub struct Bandit {
     done: bool,
     score: f32,
     last_regret: f32,
+    /// Pull tokens of the episode (history observations).
+    pulls: Vec<u16>,
     observation_space: Space,
     action_space: Space,
 }
@@ -107,7 +117,19 @@ impl Bandit {
         } else {
             1
         };
-        let observation_space = if kind == BanditKind::LinearContextual {
+        if let Some(w) = config.history {
+            if kind != BanditKind::Bernoulli {
+                return Err(bad(
+                    "history observations need a Bernoulli bandit (rewards 0/1)".into()
+                ));
+            }
+            if w == 0 || w > 65_536 || config.arms > 16_000 {
+                return Err(bad(format!("history must be in 1..=65536 pulls, got {w}")));
+            }
+        }
+        let observation_space = if let Some(w) = config.history {
+            Space::uniform_box(&[w as usize], 0.0, (2 * config.arms) as f32, DType::F32)
+        } else if kind == BanditKind::LinearContextual {
             Space::uniform_box(&[dims], f32::NEG_INFINITY, f32::INFINITY, DType::F32)
         } else {
             Space::uniform_box(&[1], 0.0, 1.0, DType::F32)
@@ -126,6 +148,7 @@ impl Bandit {
             done: false,
             score: 0.0,
             last_regret: 0.0,
+            pulls: Vec::new(),
             observation_space,
             action_space: Space::discrete(arms as u64),
         })
@@ -206,7 +229,14 @@ impl Bandit {
     }
     fn write_obs(&self, obs: ObsMut<'_>) -> Result<()> {
         let out = obs.expect_f32(&self.id, self.observation_space.flat_len())?;
-        if self.kind == BanditKind::LinearContextual {
+        if self.config.history.is_some() {
+            let w = out.len();
+            let shown = self.pulls.len().min(w);
+            out[..w - shown].fill(0.0);
+            for (o, p) in out[w - shown..].iter_mut().zip(&self.pulls[self.pulls.len() - shown..]) {
+                *o = f32::from(*p);
+            }
+        } else if self.kind == BanditKind::LinearContextual {
             for (o, x) in out.iter_mut().zip(&self.context) {
                 *o = *x as f32;
             }
@@ -260,6 +290,7 @@ impl Env for Bandit {
         self.t = 0;
         self.score = 0.0;
         self.last_regret = 0.0;
+        self.pulls.clear();
         self.started = true;
         self.done = false;
         self.draw_context();
@@ -281,6 +312,9 @@ impl Env for Bandit {
             }
         };
         self.t += 1;
+        if self.config.history.is_some() {
+            self.pulls.push(1 + 2 * a as u16 + u16::from(reward > 0.5));
+        }
         self.score += reward as f32;
         self.last_regret = (best - mean) as f32;
         let truncated = self.t >= self.config.horizon;
@@ -317,6 +351,8 @@ impl Env for Bandit {
         w.bool(self.done);
         w.f32(self.score);
         w.f32(self.last_regret);
+        w.u32(self.pulls.len() as u32);
+        self.pulls.iter().for_each(|p| w.u32(u32::from(*p)));
         Ok(w.finish(SNAPSHOT_KIND))
     }
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
@@ -337,7 +373,21 @@ impl Env for Bandit {
         let rng = r.rng()?;
         let (t, started, done, score, last_regret) =
             (r.u32()?, r.bool()?, r.bool()?, r.f32()?, r.f32()?);
+        let n = r.u32()? as usize;
+        if n > t as usize {
+            return Err(Error::Snapshot(format!("snapshot has {n} pulls after {t} steps")));
+        }
+        let pulls = (0..n)
+            .map(|_| {
+                let p = r.u32()?;
+                u16::try_from(p)
+                    .ok()
+                    .filter(|p| usize::from(*p) <= 2 * self.config.arms)
+                    .ok_or_else(|| Error::Snapshot(format!("pull token {p} out of range")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         r.finish()?;
+        self.pulls = pulls;
         self.means = means;
         self.theta = theta;
         self.context = context;
@@ -390,5 +440,36 @@ pub fn register(reg: &mut Registry) {
             let config = spelunk_core::registry::merge_config(id, &defaults, cfg)?;
             Ok(Box::new(Bandit::new(id, kind, config)?) as Box<dyn Env>)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_shows_the_last_pulls_as_tokens_right_aligned() {
+        let config = BanditConfig {
+            arms: 3,
+            horizon: 10,
+            means: Some(vec![0.0, 1.0, 0.0]),
+            history: Some(4),
+            ..BanditConfig::default()
+        };
+        let mut env = Bandit::new("b", BanditKind::Bernoulli, config).unwrap();
+        assert_eq!(env.observation_space().flat_len(), 4);
+        let mut obs = vec![9.0f32; 4];
+        env.reset(Some(1), None, ObsMut::F32(&mut obs)).unwrap();
+        assert_eq!(obs, [0.0; 4]);
+        // Arm 1 always pays (token 1 + 2 + 1 = 4), arms 0 and 2 never (tokens 1 and 5).
+        for a in [1, 0, 2, 1, 1] {
+            env.step(Action::Discrete(a), ObsMut::F32(&mut obs)).unwrap();
+        }
+        assert_eq!(obs, [1.0, 5.0, 4.0, 4.0]);
+        let snap = env.snapshot().unwrap();
+        env.step(Action::Discrete(0), ObsMut::F32(&mut obs)).unwrap();
+        env.restore(&snap).unwrap();
+        env.observe(ObsMut::F32(&mut obs)).unwrap();
+        assert_eq!(obs, [1.0, 5.0, 4.0, 4.0]);
     }
 }

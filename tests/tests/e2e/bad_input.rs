@@ -83,6 +83,8 @@ fn bad_configs_name_the_problem() {
         ("MiniGrid-DoorKey-8x8-v0", json!({"max_steps": 0}), "max_steps"),
         ("Bandit-Bernoulli-10-v0", json!({"arms": 1}), "arms"),
         ("Bandit-Bernoulli-10-v0", json!({"means": [0.5, 2.0]}), "means"),
+        ("Bandit-Gaussian-10-v0", json!({"history": 8}), "Bernoulli"),
+        ("Bandit-Bernoulli-10-v0", json!({"history": 0}), "history"),
         ("Montezuma-Lite-v0", json!({"obs": "voxels"}), "voxels"),
         ("Montezuma-Lite-v0", json!({"sticky_action_prob": 1.5}), "sticky"),
         ("Montezuma-Lite-v0", json!({"level": "/no/such/level.txt"}), "/no/such/level.txt"),

@@ -528,3 +528,125 @@ fn progrpo_and_lp_reg_follow_their_formulas() {
     let m = t.iterate().expect("iteration");
     assert!(m["losses/lp_reg_protected"] > 0.0 && m["losses/policy_loss"].is_finite(), "{m:?}");
 }
+
+#[test]
+fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it() {
+    use spelunk_models::policy::Head;
+    let env_config = serde_json::json!({"history": 8, "horizon": 8});
+    let head = spelunk_models::MlpPolicyConfig {
+        head: Head::Transformer,
+        transformer: spelunk_models::TransformerConfig {
+            vocab: 11,
+            d_model: 16,
+            layers: 1,
+            heads: 2,
+            ffn: 32,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let cfg = spelunk_grpo::TrainConfig {
+        env: "Bandit-Bernoulli-5-v0".into(),
+        env_config: Some(env_config.clone()),
+        iterations: 2,
+        groups_per_step: 4,
+        group_size: 4,
+        dynamic_sampling: false,
+        policy: head,
+        ..Default::default()
+    };
+    let make = |cfg: spelunk_grpo::TrainConfig| {
+        let reg = spelunk_envs::registry();
+        let c = env_config.clone();
+        spelunk_grpo::Trainer::new(
+            cfg,
+            Box::new(move |_| reg.make_with("Bandit-Bernoulli-5-v0", &c)),
+        )
+        .expect("trainer")
+    };
+    let mut t = make(cfg.clone());
+    let before: Vec<Vec<f32>> = t
+        .policy
+        .params()
+        .named()
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
+        .collect();
+    for _ in 0..2 {
+        let m = t.iterate().expect("iteration");
+        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
+    }
+    // Every parameter tensor of the head moved (the gradient reaches all of them).
+    for ((name, v), old) in t.policy.params().named().iter().zip(&before) {
+        let now: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
+        assert!(now != *old, "{name} did not change");
+    }
+    let dir = std::env::temp_dir().join(format!("spelunk-grpo-tf-{}", std::process::id()));
+    t.save(&dir).expect("save");
+    let mut resumed = make(cfg.clone());
+    resumed.resume(&dir).expect("resume");
+    assert_eq!(t.iterate().expect("next"), resumed.iterate().expect("next"), "resume is exact");
+    // The MLP head refuses the transformer's checkpoint, naming the file.
+    let mlp = spelunk_grpo::TrainConfig {
+        policy: spelunk_models::MlpPolicyConfig::default(),
+        ..cfg.clone()
+    };
+    let e = make(mlp).resume(&dir).expect_err("other head").to_string();
+    assert!(e.contains("policy.safetensors"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Observations that are not token ids are a clear error, not a silent cast.
+    let plain = spelunk_grpo::TrainConfig { env_config: None, ..cfg };
+    let reg = spelunk_envs::registry();
+    let mut t =
+        spelunk_grpo::Trainer::new(plain, Box::new(move |_| reg.make("Bandit-Bernoulli-5-v0")))
+            .expect("trainer");
+    let e = t.iterate().expect_err("fractions are not tokens").to_string();
+    assert!(e.contains("token ids"), "{e}");
+}
+
+#[test]
+fn the_cnn_head_reads_minigrid_images_beside_their_direction() {
+    use spelunk_models::policy::Head;
+    let cnn = spelunk_models::MlpPolicyConfig {
+        head: Head::Cnn,
+        hidden: vec![32, 32],
+        ..Default::default()
+    };
+    let cfg = spelunk_grpo::TrainConfig {
+        iterations: 2,
+        groups_per_step: 2,
+        group_size: 4,
+        dynamic_sampling: false,
+        policy: cnn,
+        ..Default::default()
+    };
+    let mut t = empty_trainer(cfg.clone());
+    // MiniGrid observes Dict(image [7, 7, 3], direction): the image goes through the 3×3
+    // trunk, the direction joins its features.
+    let names: Vec<String> = t.policy.params().named().iter().map(|(n, _)| n.clone()).collect();
+    assert!(names.iter().any(|n| n.starts_with("policy.cnn.conv0")), "{names:?}");
+    let before: Vec<Vec<f32>> = t
+        .policy
+        .params()
+        .named()
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
+        .collect();
+    for _ in 0..2 {
+        let m = t.iterate().expect("iteration");
+        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
+    }
+    for ((name, v), old) in t.policy.params().named().iter().zip(&before) {
+        let now: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
+        assert!(now != *old, "{name} did not change");
+    }
+    assert_eq!(t.policy.module(), "spelunk-grpo/cnn-policy");
+    // An env without an image observation is refused before any work.
+    let bandit = spelunk_grpo::TrainConfig { env: "Bandit-Bernoulli-5-v0".into(), ..cfg };
+    let reg = spelunk_envs::registry();
+    let e =
+        spelunk_grpo::Trainer::new(bandit, Box::new(move |_| reg.make("Bandit-Bernoulli-5-v0")))
+            .expect_err("no image")
+            .to_string();
+    assert!(e.contains("image observation"), "{e}");
+}
