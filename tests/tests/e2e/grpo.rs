@@ -529,6 +529,28 @@ fn progrpo_and_lp_reg_follow_their_formulas() {
     assert!(m["losses/lp_reg_protected"] > 0.0 && m["losses/policy_loss"].is_finite(), "{m:?}");
 }
 
+/// Run `iterations` and check that the metrics stay finite and every parameter tensor of the
+/// head moved (the gradient reaches all of them).
+fn every_parameter_moves(t: &mut spelunk_grpo::Trainer<'_>, iterations: usize) {
+    let values = |t: &spelunk_grpo::Trainer<'_>| -> Vec<Vec<f32>> {
+        t.policy
+            .params()
+            .named()
+            .iter()
+            .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
+            .collect()
+    };
+    let before = values(t);
+    for _ in 0..iterations {
+        let m = t.iterate().expect("iteration");
+        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
+    }
+    let names = t.policy.params().named().iter().map(|(n, _)| n.clone());
+    for ((name, now), old) in names.zip(values(t)).zip(&before) {
+        assert!(now != *old, "{name} did not change");
+    }
+}
+
 #[test]
 fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it() {
     use spelunk_models::policy::Head;
@@ -565,22 +587,7 @@ fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it()
         .expect("trainer")
     };
     let mut t = make(cfg.clone());
-    let before: Vec<Vec<f32>> = t
-        .policy
-        .params()
-        .named()
-        .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
-        .collect();
-    for _ in 0..2 {
-        let m = t.iterate().expect("iteration");
-        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
-    }
-    // Every parameter tensor of the head moved (the gradient reaches all of them).
-    for ((name, v), old) in t.policy.params().named().iter().zip(&before) {
-        let now: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
-        assert!(now != *old, "{name} did not change");
-    }
+    every_parameter_moves(&mut t, 2);
     let dir = std::env::temp_dir().join(format!("spelunk-grpo-tf-{}", std::process::id()));
     t.save(&dir).expect("save");
     let mut resumed = make(cfg.clone());
@@ -625,21 +632,7 @@ fn the_cnn_head_reads_minigrid_images_beside_their_direction() {
     // trunk, the direction joins its features.
     let names: Vec<String> = t.policy.params().named().iter().map(|(n, _)| n.clone()).collect();
     assert!(names.iter().any(|n| n.starts_with("policy.cnn.conv0")), "{names:?}");
-    let before: Vec<Vec<f32>> = t
-        .policy
-        .params()
-        .named()
-        .iter()
-        .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
-        .collect();
-    for _ in 0..2 {
-        let m = t.iterate().expect("iteration");
-        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
-    }
-    for ((name, v), old) in t.policy.params().named().iter().zip(&before) {
-        let now: Vec<f32> = v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values");
-        assert!(now != *old, "{name} did not change");
-    }
+    every_parameter_moves(&mut t, 2);
     assert_eq!(t.policy.module(), "spelunk-grpo/cnn-policy");
     // An env without an image observation is refused before any work.
     let bandit = spelunk_grpo::TrainConfig { env: "Bandit-Bernoulli-5-v0".into(), ..cfg };
