@@ -28,7 +28,7 @@ pub use layers::{Activation, Cnn, GruCell, Mlp};
 pub use optim::{Adam, AdamConfig};
 pub use params::ParamStore;
 pub use policy::{ActionCodec, CnnPolicy, ImageLayout, MlpPolicy, MlpPolicyConfig, Policy};
-pub use transformer::{Transformer, TransformerConfig, TransformerPolicy};
+pub use transformer::{LanguageModel, Transformer, TransformerConfig, TransformerPolicy};
 
 /// Gradient check used by every module's tests: the names of parameters whose gradient is
 /// missing or all zeros after backpropagating `loss`.

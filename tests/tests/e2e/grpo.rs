@@ -643,3 +643,64 @@ fn the_cnn_head_reads_minigrid_images_beside_their_direction() {
             .to_string();
     assert!(e.contains("image observation"), "{e}");
 }
+
+#[test]
+fn a_hugging_face_llama_checkpoint_loads_and_matches_its_logits() {
+    // tests/fixtures/tiny-llama: written by scripts/fixtures/tiny_llama.py with transformers —
+    // 2 layers, width 32, 4 heads on 2 key/value heads, norm gains away from 1.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
+    let lm = spelunk_models::LanguageModel::from_pretrained(&dir, &Device::Cpu).expect("load");
+    assert_eq!(lm.config().kv_heads, Some(2));
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("logits.json")).expect("read"))
+            .expect("json");
+    let ids: Vec<u32> = fixture["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_u64().expect("id") as u32)
+        .collect();
+    // The tokenizer.json gives the ids Python's tokenizer gave, and decodes them back.
+    let prompt = fixture["prompt"].as_str().expect("prompt");
+    assert_eq!(lm.encode(prompt).expect("encode"), ids);
+    assert_eq!(lm.decode(&ids).expect("decode").replace(' ', ""), prompt.replace(' ', ""));
+    let n = ids.len();
+    let tokens = Tensor::from_vec(ids, (1, n), &Device::Cpu).expect("tokens");
+    let ours = lm.logits(&tokens).expect("logits").squeeze(0).expect("squeeze");
+    let ours: Vec<Vec<f32>> = ours.to_vec2().expect("values");
+    let theirs = fixture["logits"].as_array().expect("logits");
+    let mut worst = 0f64;
+    for (row, want) in ours.iter().zip(theirs) {
+        for (a, b) in row.iter().zip(floats(want)) {
+            worst = worst.max((f64::from(*a) - b).abs());
+        }
+    }
+    eprintln!("largest logit difference from transformers: {worst:.2e}");
+    assert!(worst < 1e-4, "largest logit difference from transformers: {worst}");
+
+    // Bad checkpoints fail with what is wrong, and load nothing.
+    let tmp = std::env::temp_dir().join(format!("spelunk-tiny-llama-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).expect("dir");
+    let err = |t: &std::path::Path| {
+        spelunk_models::LanguageModel::from_pretrained(t, &Device::Cpu)
+            .expect_err("bad")
+            .to_string()
+    };
+    assert!(err(&tmp).contains("config.json"));
+    let config = std::fs::read_to_string(dir.join("config.json")).expect("config");
+    std::fs::write(tmp.join("config.json"), config.replace("\"llama\"", "\"mistral\"")).expect("w");
+    assert!(err(&tmp).contains("mistral"));
+    std::fs::write(
+        tmp.join("config.json"),
+        config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 96"),
+    )
+    .expect("w");
+    std::fs::copy(dir.join("model.safetensors"), tmp.join("model.safetensors")).expect("copy");
+    assert!(err(&tmp).contains("mlp.gate_proj.weight"), "{}", err(&tmp));
+    std::fs::write(tmp.join("config.json"), &config).expect("w");
+    let bytes = std::fs::read(dir.join("model.safetensors")).expect("read");
+    std::fs::write(tmp.join("model.safetensors"), &bytes[..bytes.len() / 2]).expect("truncate");
+    assert!(err(&tmp).contains("model.safetensors"), "{}", err(&tmp));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

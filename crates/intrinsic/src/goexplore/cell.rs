@@ -181,7 +181,8 @@ impl PixelCells {
         let bad = || Error::Config {
             module: "go-explore",
             message: format!(
-                "pixel cells need an RGB byte image [height, width, 3], got {space:?}"
+                "pixel cells need an RGB byte image [height, width, 3], got {space} (the \
+                 `*-Pixels-v0` envs observe one)"
             ),
         };
         let Space::Box { shape, dtype, .. } = space else { return Err(bad()) };
