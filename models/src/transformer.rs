@@ -375,6 +375,21 @@ impl LanguageModel {
         Ok(Self { tokenizer, ..model })
     }
 
+    /// A fresh model whose vocabulary is `tokenizer`'s (a `tokenizer.json` file).
+    pub fn fresh_with_tokenizer(
+        config: &TransformerConfig,
+        tokenizer: &std::path::Path,
+        device: &Device,
+        seed: u64,
+    ) -> Result<Self> {
+        let tok = tokenizers::Tokenizer::from_file(tokenizer).map_err(|e| Error::Checkpoint {
+            path: tokenizer.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let config = TransformerConfig { vocab: tok.get_vocab_size(true), ..config.clone() };
+        Ok(Self { tokenizer: Some(tok), ..Self::new(&config, device, seed)? })
+    }
+
     /// The tokenizer loaded with the checkpoint, if it had one.
     pub fn tokenizer(&self) -> Option<&tokenizers::Tokenizer> {
         self.tokenizer.as_ref()

@@ -12,6 +12,8 @@
 //!
 //! - [`explore`]: privileged starts from a demonstration, tree rollouts, ProGRPO's
 //!   advantage re-weighting, Lp-Reg.
+//! - [`text`]: GRPO for a language model acting through text (generation, an action parser,
+//!   invalid generations' own reward).
 //! - [`trainer`]: GRPO on an environment with the MLP head (groups by seed, dynamic
 //!   sampling, metrics, checkpoints and resume).
 //!
@@ -23,6 +25,7 @@ pub mod advantage;
 pub mod error;
 pub mod explore;
 pub mod loss;
+pub mod text;
 pub mod trainer;
 
 pub use advantage::{gae, group_advantages, informative_groups, GroupAdvantage};
@@ -34,4 +37,5 @@ pub use loss::{
     kl_estimate, policy_loss, Aggregation, KlEstimator, KlPlacement, LossConfig, LossInputs,
     LossStats, RatioLevel, StepNorm,
 };
+pub use text::{parse_action, TextConfig, TextTrainer};
 pub use trainer::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer};

@@ -704,3 +704,48 @@ fn a_hugging_face_llama_checkpoint_loads_and_matches_its_logits() {
     assert!(err(&tmp).contains("model.safetensors"), "{}", err(&tmp));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn a_language_model_answers_the_text_bandit_and_invalid_text_is_an_action_not_a_crash() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
+    let env_config = serde_json::json!({"horizon": 2, "means": [0.1, 0.2, 0.3, 0.9, 0.4]});
+    let make = |cfg: spelunk_grpo::TextConfig| {
+        let reg = spelunk_envs::registry();
+        let c = env_config.clone();
+        spelunk_grpo::TextTrainer::new(
+            cfg,
+            Box::new(move || reg.make_with("Bandit-Bernoulli-5-Text-v0", &c)),
+        )
+    };
+    // The pretrained tiny checkpoint, 2 groups of 2 episodes of 2 pulls.
+    let cfg = spelunk_grpo::TextConfig {
+        pretrained: Some(dir.clone()),
+        group_size: 2,
+        groups_per_step: 2,
+        ..Default::default()
+    };
+    let mut t = make(cfg.clone()).expect("trainer");
+    let before = t.lm.params().named()[0].1.as_tensor().flatten_all().expect("flat");
+    let before: Vec<f32> = before.to_vec1().expect("values");
+    for _ in 0..2 {
+        let m = t.iterate().expect("iteration");
+        assert!(m.values().all(|v| v.is_finite()), "{m:?}");
+        let invalid = m["charts/invalid_fraction"];
+        // A random model writes mostly non-digits: invalid steps cost −1 each and the episode
+        // goes on to its time limit.
+        assert!((0.0..=1.0).contains(&invalid));
+        assert!(m["charts/episodic_return"] >= -2.0 && m["charts/episodic_return"] <= 2.0);
+    }
+    let after = t.lm.params().named()[0].1.as_tensor().flatten_all().expect("flat");
+    assert!(after.to_vec1::<f32>().expect("values") != before, "the embedding learned");
+    // A fresh model needs a tokenizer; a non-text env is refused.
+    let fresh = spelunk_grpo::TextConfig { pretrained: None, ..cfg.clone() };
+    assert!(make(fresh).expect_err("no tokenizer").to_string().contains("tokenizer"));
+    let reg = spelunk_envs::registry();
+    let e =
+        spelunk_grpo::TextTrainer::new(cfg, Box::new(move || reg.make("Bandit-Bernoulli-5-v0")))
+            .expect_err("not text")
+            .to_string();
+    assert!(e.contains("Text observation"), "{e}");
+    assert_eq!(spelunk_grpo::parse_action("arm 3", 5), Some(3));
+}
