@@ -132,6 +132,14 @@ pub trait Policy {
     fn obs_dim(&self) -> usize;
     /// Checkpoint module tag (a checkpoint of another head is refused by it).
     fn module(&self) -> &'static str;
+    /// The logits of every step of whole episodes in one pass, when the head can: `obs` holds
+    /// the episodes' step rows one episode after another, `lengths` their step counts. Sequence
+    /// heads whose observation at step t is the history so far compute all of an episode's
+    /// decisions from its last row. `None`: use [`Policy::logits`] row by row.
+    fn episode_logits(&self, obs: &Tensor, lengths: &[usize]) -> Result<Option<Tensor>> {
+        let _ = (obs, lengths);
+        Ok(None)
+    }
 }
 
 /// `log softmax` over the last dimension, from differentiable ops.

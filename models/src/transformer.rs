@@ -164,6 +164,12 @@ impl Transformer {
 
     /// Hidden states of token ids `[batch, time]` (u32).
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+        self.forward_masked(tokens, None)
+    }
+
+    /// Hidden states with some keys hidden: `hidden[b][j]` true keeps token `j` of row `b` out
+    /// of every other position's attention (padding).
+    pub fn forward_masked(&self, tokens: &Tensor, hidden: Option<&[Vec<bool>]>) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
         let c = &self.config;
         let (h, hd) = (c.heads, c.d_model / c.heads);
@@ -176,7 +182,21 @@ impl Transformer {
         let (cos, sin) = self.rope(t, device)?;
         let mask: Vec<f32> =
             (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
-        let mask = Tensor::from_vec(mask, (t, t), device)?;
+        let mut mask = Tensor::from_vec(mask, (t, t), device)?;
+        if let Some(rows) = hidden {
+            // Causal, and hidden keys masked — except each position's own, so that a padding
+            // position still attends to something (its output is never read).
+            let mut full = Vec::with_capacity(b * t * t);
+            for r in rows {
+                for i in 0..t {
+                    for (j, &pad) in r.iter().enumerate().take(t) {
+                        let off = j > i || (pad && i != j);
+                        full.push(if off { f32::NEG_INFINITY } else { 0.0 });
+                    }
+                }
+            }
+            mask = Tensor::from_vec(full, (b, 1, t, t), device)?;
+        }
         let rotate = |q: &Tensor| -> Result<Tensor> {
             let x1 = q.narrow(D::Minus1, 0, hd / 2)?;
             let x2 = q.narrow(D::Minus1, hd / 2, hd / 2)?;
@@ -470,29 +490,95 @@ impl TransformerPolicy {
         seed: u64,
     ) -> Result<Self> {
         let mut params = ParamStore::new(device, seed);
-        let trunk = Transformer::new(&mut params, config)?;
+        // One more id than the observations use: the start marker.
+        let trunk_config = TransformerConfig { vocab: config.vocab + 1, ..config.clone() };
+        let trunk = Transformer::new(&mut params, &trunk_config)?;
         let head = proj(&mut params, "lm_head", config.d_model, codec.dims() * codec.vocab())?;
         Ok(Self { params, trunk, head, codec, obs_dim })
     }
-}
 
-impl Policy for TransformerPolicy {
-    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+    /// Observation ids (checked) of `rows` rows.
+    fn ids(&self, obs: &Tensor) -> Result<(Vec<u32>, usize, usize)> {
         let (b, t) = obs.dims2()?;
-        let ids = obs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let vocab = self.trunk.config.vocab;
+        let vals = obs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let vocab = self.trunk.config.vocab - 1;
         if let Some(bad) =
-            ids.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
+            vals.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
         {
             return Err(Error::Config(format!(
                 "the transformer head reads token ids in 0..{vocab}; the observation holds {bad}"
             )));
         }
-        let ids: Vec<u32> = ids.iter().map(|v| *v as u32).collect();
-        let tokens = Tensor::from_vec(ids, (b, t), obs.device())?;
-        let hidden = self.trunk.forward(&tokens)?.narrow(1, t - 1, 1)?.squeeze(1)?;
-        let out = candle_core::Module::forward(&self.head, &hidden)?;
+        Ok((vals.iter().map(|v| *v as u32).collect(), b, t))
+    }
+
+    /// Each row with the start marker before its first real token (after the leading padding,
+    /// 0), and which positions are padding. Padding is hidden from attention, and RoPE sees
+    /// only relative positions, so a token's output depends on the real tokens before it and
+    /// not on how much padding precedes them.
+    fn with_start(
+        &self,
+        ids: &[u32],
+        b: usize,
+        t: usize,
+    ) -> (Vec<u32>, Vec<Vec<bool>>, Vec<usize>) {
+        let start = (self.trunk.config.vocab - 1) as u32;
+        let mut out = Vec::with_capacity(b * (t + 1));
+        let mut hidden = Vec::with_capacity(b);
+        let mut pads = Vec::with_capacity(b);
+        for row in ids.chunks(t.max(1)) {
+            let p = row.iter().take_while(|x| **x == 0).count();
+            out.extend_from_slice(&row[..p]);
+            out.push(start);
+            out.extend_from_slice(&row[p..]);
+            hidden.push((0..=t).map(|j| j < p).collect());
+            pads.push(p);
+        }
+        (out, hidden, pads)
+    }
+}
+
+impl Policy for TransformerPolicy {
+    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+        let (ids, b, t) = self.ids(obs)?;
+        let (ids, hidden, _) = self.with_start(&ids, b, t);
+        let tokens = Tensor::from_vec(ids, (b, t + 1), obs.device())?;
+        let h = self.trunk.forward_masked(&tokens, Some(&hidden))?.narrow(1, t, 1)?.squeeze(1)?;
+        let out = candle_core::Module::forward(&self.head, &h)?;
         Ok(out.reshape((b, self.codec.dims(), self.codec.vocab()))?)
+    }
+    fn episode_logits(&self, obs: &Tensor, lengths: &[usize]) -> Result<Option<Tensor>> {
+        let (ids, rows, t) = self.ids(obs)?;
+        if lengths.iter().sum::<usize>() != rows || lengths.contains(&0) {
+            return Ok(None);
+        }
+        // Each episode's last row must hold its whole history: one real token per earlier step.
+        let mut last = Vec::with_capacity(lengths.len() * t);
+        let mut end = 0;
+        for &len in lengths {
+            end += len;
+            let row = &ids[(end - 1) * t..end * t];
+            if row.iter().filter(|x| **x != 0).count() != len - 1 {
+                return Ok(None);
+            }
+            last.extend_from_slice(row);
+        }
+        let e = lengths.len();
+        let (seq, hidden, pads) = self.with_start(&last, e, t);
+        let tokens = Tensor::from_vec(seq, (e, t + 1), obs.device())?;
+        let h = self.trunk.forward_masked(&tokens, Some(&hidden))?;
+        // Step s of episode i decides at the start marker (s = 0) or after its s-th token.
+        let index: Vec<u32> = lengths
+            .iter()
+            .zip(&pads)
+            .enumerate()
+            .flat_map(|(i, (&len, &p))| (0..len).map(move |s| (i * (t + 1) + p + s) as u32))
+            .collect();
+        let index = Tensor::from_vec(index, rows, obs.device())?;
+        let d = self.trunk.config.d_model;
+        let picked = h.reshape((e * (t + 1), d))?.index_select(&index, 0)?;
+        let out = candle_core::Module::forward(&self.head, &picked)?;
+        Ok(Some(out.reshape((rows, self.codec.dims(), self.codec.vocab()))?))
     }
     fn codec(&self) -> &ActionCodec {
         &self.codec
@@ -555,6 +641,32 @@ mod tests {
             }
         }
         assert!(ha[4].iter().zip(&hb[4]).any(|(x, y)| (x - y).abs() > 1e-3));
+    }
+
+    #[test]
+    fn whole_episodes_give_the_same_logits_as_step_by_step_windows() {
+        let codec = ActionCodec::Discrete { n: 3, start: 0 };
+        let p = TransformerPolicy::new(5, codec, &tiny(), &Device::Cpu, 2).unwrap();
+        // Two episodes of right-aligned histories (window 5): 4 steps and 3 steps.
+        let rows: Vec<[f32; 5]> = vec![
+            [0., 0., 0., 0., 0.],
+            [0., 0., 0., 0., 4.],
+            [0., 0., 0., 4., 7.],
+            [0., 0., 4., 7., 2.],
+            [0., 0., 0., 0., 0.],
+            [0., 0., 0., 0., 9.],
+            [0., 0., 0., 9., 9.],
+        ];
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let obs = Tensor::from_vec(flat, (7, 5), &Device::Cpu).unwrap();
+        let each = p.logits(&obs).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let whole = p.episode_logits(&obs, &[4, 3]).unwrap().expect("sequence path");
+        let whole = whole.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (a, b) in each.iter().zip(&whole) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // A history that does not grow one token per step falls back to row by row.
+        assert!(p.episode_logits(&obs, &[3, 4]).unwrap().is_none());
     }
 
     #[test]

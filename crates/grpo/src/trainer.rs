@@ -1052,7 +1052,12 @@ impl<'a> Trainer<'a> {
         let steps = tokens.len() / dims;
         let x = Tensor::from_vec(obs, (steps, obs_dim), &Device::Cpu)?;
         let tok = Tensor::from_vec(tokens, (steps, dims), &Device::Cpu)?;
-        let logits = self.policy.logits(&x)?;
+        // Sequence heads compute a whole episode's decisions in one pass when they can.
+        let lengths: Vec<usize> = chunk.iter().map(|&i| eps[i].tokens.len() / dims).collect();
+        let logits = match self.policy.episode_logits(&x, &lengths)? {
+            Some(l) => l,
+            None => self.policy.logits(&x)?,
+        };
         let (lp, ent) = token_logp_entropy(&logits, &tok)?;
         let lp_reg = match &self.config.lp_reg {
             Some(cfg) => Some(Self::lp_reg_term(&logits, &tok, &row_adv, cfg)?),
