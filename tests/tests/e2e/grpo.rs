@@ -175,6 +175,16 @@ fn candle_gradient_equals_our_own_finite_differences() {
     assert!(LossConfig { dual_clip: Some(0.5), ..LossConfig::default() }.validate().is_err());
 }
 
+/// Every parameter tensor of a trainer's policy, flattened.
+fn policy_values(t: &spelunk_grpo::Trainer<'_>) -> Vec<Vec<f32>> {
+    t.policy
+        .params()
+        .named()
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
+        .collect()
+}
+
 fn empty_trainer(cfg: spelunk_grpo::TrainConfig) -> spelunk_grpo::Trainer<'static> {
     let reg = spelunk_envs::registry();
     let id = cfg.env.clone();
@@ -226,14 +236,7 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
     let mut resumed = empty_trainer(cfg.clone());
     resumed.resume(&dir).expect("resume");
     assert_eq!((resumed.iteration, resumed.env_steps), (a.iteration, a.env_steps));
-    let values = |t: &spelunk_grpo::Trainer<'_>| -> Vec<Vec<f32>> {
-        t.policy
-            .params()
-            .named()
-            .iter()
-            .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
-            .collect()
-    };
+    let values = policy_values;
     assert!(values(&a) == values(&resumed), "the resumed policy equals the saved one");
     // Resumed and uninterrupted runs go on identically: Adam's moments, the generator and the
     // step count all come back.
@@ -532,14 +535,7 @@ fn progrpo_and_lp_reg_follow_their_formulas() {
 /// Run `iterations` and check that the metrics stay finite and every parameter tensor of the
 /// head moved (the gradient reaches all of them).
 fn every_parameter_moves(t: &mut spelunk_grpo::Trainer<'_>, iterations: usize) {
-    let values = |t: &spelunk_grpo::Trainer<'_>| -> Vec<Vec<f32>> {
-        t.policy
-            .params()
-            .named()
-            .iter()
-            .map(|(_, v)| v.as_tensor().flatten_all().expect("flat").to_vec1().expect("values"))
-            .collect()
-    };
+    let values = policy_values;
     let before = values(t);
     for _ in 0..iterations {
         let m = t.iterate().expect("iteration");
