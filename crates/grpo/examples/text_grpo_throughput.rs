@@ -1,0 +1,56 @@
+//! Tokens per second of a text-policy GRPO step, for the comparison with TRL
+//! (`scripts/peers/trl_grpo.sh` runs both in one script).
+//!
+//! ```text
+//! cargo run --release -p spelunk-grpo --example text_grpo_throughput -- [iterations]
+//! ```
+//!
+//! The tiny Llama of `tests/fixtures/tiny-llama` answers `Bandit-Bernoulli-5-Text-v0` (one pull
+//! per episode): one group of 8 episodes per iteration, 3 generated tokens each, one Adam step.
+//! Prints `tokens_per_sec` (prompt + generated tokens of every episode, over the whole
+//! iteration: generation and update) and `peak_rss_mb`.
+
+use spelunk_grpo::{TextConfig, TextTrainer};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let iterations: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-llama");
+    let config = TextConfig {
+        pretrained: Some(dir),
+        group_size: 8,
+        groups_per_step: 1,
+        epochs: 1,
+        max_new_tokens: 3,
+        ..TextConfig::default()
+    };
+    let env_config = serde_json::json!({"horizon": 1});
+    let reg = spelunk_envs::registry();
+    let mut t = TextTrainer::new(
+        config,
+        Box::new(move || reg.make_with("Bandit-Bernoulli-5-Text-v0", &env_config)),
+    )?;
+    // The prompt of the first pull, to count tokens.
+    let prompt = "You face a bandit with 5 arms, numbered 0 to 4. You have not pulled yet. Total reward so far 0.000. Each episode has 1 pulls. Answer with an arm number.";
+    let per_episode = t.lm.encode(prompt)?.len() + 3;
+    t.iterate()?; // warm-up
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        t.iterate()?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("tokens_per_sec {}", (iterations * 8 * per_episode) as f64 / secs);
+    println!("peak_rss_mb {}", peak_rss_mb());
+    Ok(())
+}
