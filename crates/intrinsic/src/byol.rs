@@ -402,6 +402,14 @@ mod tests {
         println!("BYOL-Explore TV {tv:.4} elsewhere {other:.4}; Curiosity in Hindsight TV {tv_h:.4} elsewhere {other_h:.4}");
     }
 
+    /// BYOL-Explore and Curiosity in Hindsight built from one config.
+    fn both(config: &ByolConfig) -> [ByolExplore; 2] {
+        [
+            ByolExplore::new(config.clone()).expect("byol-explore"),
+            ByolExplore::hindsight(config.clone()).expect("curiosity in hindsight"),
+        ]
+    }
+
     #[test]
     fn every_parameter_gets_a_gradient() {
         let config = ByolConfig {
@@ -415,13 +423,7 @@ mod tests {
         let s2: Vec<f32> = (0..40).map(|i| (i as f32 * 0.7).cos()).collect();
         let a: Vec<i64> = (0..8).map(|i| i % 3).collect();
         let b = Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: 5 };
-        for hindsight in [false, true] {
-            let mut m = if hindsight {
-                ByolExplore::hindsight(config.clone())
-            } else {
-                ByolExplore::new(config.clone())
-            }
-            .expect("module");
+        for mut m in both(&config) {
             let (_, loss, critic) = m.losses(&b).expect("losses");
             let (main, critic_params) = m.param_stores();
             for store in main {
@@ -450,13 +452,7 @@ mod tests {
         let s2: Vec<f32> = (0..4 * dim).map(|_| rng.f32()).collect();
         let a = [0i64, 1, 2, 1];
         let b = Batch { obs: &s, actions: BatchActions::Discrete(&a), next_obs: &s2, obs_dim: dim };
-        for hindsight in [false, true] {
-            let mut m = if hindsight {
-                ByolExplore::hindsight(config.clone())
-            } else {
-                ByolExplore::new(config.clone())
-            }
-            .expect("module");
+        for mut m in both(&config) {
             let (_, loss, _) = m.losses(&b).expect("losses");
             let (main, _) = m.param_stores();
             assert!(main[0].named().iter().any(|(n, _)| n.starts_with("encoder.cnn.conv0")));
