@@ -132,9 +132,8 @@ struct Fast {
     predictor: DenseMlp,
     target_trace: Trace,
     predictor_trace: Trace,
-    /// The normaliser version the traces were computed at (`None`: stale), and their rows.
-    traced: Option<u64>,
-    traced_rows: Vec<f32>,
+    /// The rows and normaliser version the traces were computed on (`None`: stale).
+    traced: Option<(Vec<f32>, u64)>,
     d_out: Vec<f32>,
     grads: Vec<Vec<f32>>,
 }
@@ -195,7 +194,6 @@ impl Distillation {
                 target_trace: Trace::default(),
                 predictor_trace: Trace::default(),
                 traced: None,
-                traced_rows: Vec::new(),
                 d_out: Vec::new(),
                 grads: Vec::new(),
             }),
@@ -279,9 +277,7 @@ impl Distillation {
             let (t, p) = (&t[r * d..(r + 1) * d], &p[r * d..(r + 1) * d]);
             *o = t.iter().zip(p).map(|(a, b)| (b - a) * (b - a)).sum::<f32>() / d as f32;
         }
-        f.traced_rows.clear();
-        f.traced_rows.extend_from_slice(next_obs);
-        f.traced = Some(version);
+        f.traced = Some((next_obs.to_vec(), version));
         Ok(())
     }
 
@@ -294,10 +290,8 @@ impl Distillation {
         let n = next_obs.len() / dim;
         let version = self.norm_version;
         let reuse = kept.len() == n
-            && self
-                .fast
-                .as_ref()
-                .is_some_and(|f| f.traced == Some(version) && f.traced_rows == next_obs);
+            && self.fast.as_ref().and_then(|f| f.traced.as_ref())
+                == Some(&(next_obs.to_vec(), version));
         if !reuse {
             let rows: Vec<f32> = kept
                 .iter()
