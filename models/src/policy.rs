@@ -140,6 +140,11 @@ pub trait Policy {
         let _ = (obs, lengths);
         Ok(None)
     }
+    /// Observation values the head reads as token ids (an instruction, say): the trainer
+    /// passes them unscaled and unnormalised. `None`: every value is a feature.
+    fn token_span(&self) -> Option<std::ops::Range<usize>> {
+        None
+    }
 }
 
 /// `log softmax` over the last dimension, from differentiable ops.
@@ -170,6 +175,8 @@ pub enum Head {
     Transformer,
     /// [`CnnPolicy`] over image observations (`[height, width, channels]`).
     Cnn,
+    /// [`crate::VlaPolicy`] over a camera image, an instruction and the robot's state.
+    Vla,
 }
 
 /// Settings of the policy head (`[policy]` in a run's config).
@@ -184,8 +191,10 @@ pub struct MlpPolicyConfig {
     pub activation: Activation,
     /// Bins per continuous dimension.
     pub bins: usize,
-    /// Sizes of the transformer head.
+    /// Sizes of the transformer head (and of the VLA head's trunk).
     pub transformer: crate::TransformerConfig,
+    /// The VLA head's encoder and inputs.
+    pub vla: crate::VlaConfig,
 }
 
 impl Default for MlpPolicyConfig {
@@ -196,6 +205,7 @@ impl Default for MlpPolicyConfig {
             activation: Activation::Tanh,
             bins: 256,
             transformer: crate::TransformerConfig::default(),
+            vla: crate::VlaConfig::default(),
         }
     }
 }

@@ -82,7 +82,12 @@ impl std::fmt::Debug for Transformer {
     }
 }
 
-fn proj(params: &mut ParamStore, name: &str, inputs: usize, outputs: usize) -> Result<Linear> {
+pub(crate) fn proj(
+    params: &mut ParamStore,
+    name: &str,
+    inputs: usize,
+    outputs: usize,
+) -> Result<Linear> {
     let bound = 1.0 / (inputs as f64).sqrt();
     Ok(Linear::new(params.uniform(&format!("{name}.weight"), &[outputs, inputs], bound)?, None))
 }
@@ -170,19 +175,65 @@ impl Transformer {
     /// Hidden states with some keys hidden: `hidden[b][j]` true keeps token `j` of row `b` out
     /// of every other position's attention (padding).
     pub fn forward_masked(&self, tokens: &Tensor, hidden: Option<&[Vec<bool>]>) -> Result<Tensor> {
+        self.forward_embeds(&self.embed(tokens)?, hidden)
+    }
+
+    /// The embeddings `[batch, time, d_model]` of token ids `[batch, time]` (u32).
+    pub fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
+        Ok(self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((
+            b,
+            t,
+            self.config.d_model,
+        ))?)
+    }
+
+    /// Hidden states of a sequence given as embeddings `[batch, time, d_model]` (tokens of any
+    /// kind — image patches, projected state — beside embedded ids); `hidden` as in
+    /// [`Transformer::forward_masked`].
+    pub fn forward_embeds(&self, x: &Tensor, hidden: Option<&[Vec<bool>]>) -> Result<Tensor> {
+        self.run(x, hidden, None)
+    }
+
+    /// Hidden states of `tokens` `[batch, time]` that continue the sequence `cache` holds
+    /// (empty: a fresh sequence), appending their keys and values to it: decoding one token at
+    /// a time after a prefill costs one position's work per token instead of the whole
+    /// prefix's. Equal to [`Transformer::forward`] over the whole sequence (tested).
+    pub fn forward_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        self.run(&self.embed(tokens)?, None, Some(cache))
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        hidden: Option<&[Vec<bool>]>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
         let c = &self.config;
         let (h, hd) = (c.heads, c.d_model / c.heads);
         let kv = c.kv_heads.unwrap_or(h);
-        let device = tokens.device();
+        let device = x.device();
         let share: Vec<u32> = (0..h).map(|i| (i / (h / kv)) as u32).collect();
         let share = Tensor::from_vec(share, h, device)?;
-        let mut x =
-            self.embed.index_select(&tokens.flatten_all()?, 0)?.reshape((b, t, c.d_model))?;
-        let (cos, sin) = self.rope(t, device)?;
-        let mask: Vec<f32> =
-            (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
-        let mut mask = Tensor::from_vec(mask, (t, t), device)?;
+        let mut x = x.clone();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        if let Some(c) = cache.as_ref() {
+            if !c.layers.is_empty() && c.batch() != b {
+                return Err(Error::Config(format!(
+                    "a cache of {} sequences cannot continue {b}",
+                    c.batch()
+                )));
+            }
+        }
+        let total = past + t;
+        let (cos, sin) = self.rope(total, device)?;
+        let (cos, sin) = (cos.narrow(0, past, t)?, sin.narrow(0, past, t)?);
+        // Query i (at position past + i) sees keys 0..=past + i.
+        let mask: Vec<f32> = (0..t * total)
+            .map(|k| if k % total > past + k / total { f32::NEG_INFINITY } else { 0.0 })
+            .collect();
+        let mut mask = Tensor::from_vec(mask, (t, total), device)?;
         if let Some(rows) = hidden {
             // Causal, and hidden keys masked — except each position's own, so that a padding
             // position still attends to something (its output is never read).
@@ -203,7 +254,7 @@ impl Transformer {
             let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
             Ok((q.broadcast_mul(&cos)? + rot.broadcast_mul(&sin)?)?)
         };
-        for blk in &self.blocks {
+        for (li, blk) in self.blocks.iter().enumerate() {
             let n = self.rms_norm(&x, &blk.input_norm)?;
             let heads = |l: &Linear, n_heads: usize| -> Result<Tensor> {
                 Ok(candle_core::Module::forward(l, &n)?
@@ -214,6 +265,15 @@ impl Transformer {
             let q = rotate(&heads(&blk.q, h)?)?;
             let mut k = rotate(&heads(&blk.k, kv)?)?;
             let mut v = heads(&blk.v, kv)?;
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = c.layers.get(li) {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                    c.layers[li] = (k.clone(), v.clone());
+                } else {
+                    c.layers.push((k.clone(), v.clone()));
+                }
+            }
             if kv < h {
                 // Grouped-query attention: head i reads key/value head i / (h / kv).
                 k = k.index_select(&share, 1)?;
@@ -224,7 +284,7 @@ impl Transformer {
             let max = scores.max_keepdim(D::Minus1)?.detach();
             let e = scores.broadcast_sub(&max)?.exp()?;
             let att = e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?;
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c.d_model))?;
+            let y = att.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((b, t, c.d_model))?;
             x = (x + candle_core::Module::forward(&blk.o, &y)?)?;
             let n = self.rms_norm(&x, &blk.post_norm)?;
             let g = candle_core::Module::forward(&blk.gate, &n)?;
@@ -234,6 +294,55 @@ impl Transformer {
         }
         self.rms_norm(&x, &self.norm)
     }
+}
+
+/// Keys and values of a sequence so far, per block (`[batch, kv_heads, time, head_dim]`, keys
+/// after RoPE), for [`Transformer::forward_cached`]. Inference only: tensors in it carry no
+/// gradient that training should see.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims().get(2).copied().unwrap_or(0))
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn batch(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[0])
+    }
+
+    /// The cache of one sequence repeated for `n` sequences that share it as their prefix
+    /// (G completions of one prompt).
+    pub fn repeat(&self, n: usize) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| -> Result<(Tensor, Tensor)> {
+                if k.dims()[0] != 1 {
+                    return Err(Error::Config("only a single sequence's cache repeats".into()));
+                }
+                Ok((
+                    k.broadcast_as(expand(k.dims(), n))?.contiguous()?,
+                    v.broadcast_as(expand(v.dims(), n))?.contiguous()?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+}
+
+fn expand(dims: &[usize], n: usize) -> Vec<usize> {
+    let mut d = dims.to_vec();
+    d[0] = n;
+    d
 }
 
 /// A decoder-only language model: the [`Transformer`] trunk and `lm_head` to the vocabulary.
@@ -459,6 +568,13 @@ impl LanguageModel {
         let hidden = self.trunk.forward(tokens)?;
         Ok(hidden.broadcast_matmul(&self.lm_head.t()?)?)
     }
+
+    /// Logits `[batch, time, vocab]` of `tokens` continuing the sequences in `cache`
+    /// ([`Transformer::forward_cached`]); for generation, not for training.
+    pub fn logits_cached(&self, tokens: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let hidden = self.trunk.forward_cached(&tokens.detach(), cache)?.detach();
+        Ok(hidden.broadcast_matmul(&self.lm_head.t()?)?.detach())
+    }
 }
 
 /// A policy head that reads its observation as a sequence of token ids (right-aligned: the
@@ -592,6 +708,9 @@ impl Policy for TransformerPolicy {
     fn module(&self) -> &'static str {
         "spelunk-grpo/transformer-policy"
     }
+    fn token_span(&self) -> Option<std::ops::Range<usize>> {
+        Some(0..self.obs_dim)
+    }
 }
 
 #[cfg(test)]
@@ -624,6 +743,50 @@ mod tests {
         let loss = logits.sqr().unwrap().sum_all().unwrap();
         let dead = crate::params_without_gradient(p.params(), &loss).unwrap();
         assert!(dead.is_empty(), "{dead:?}");
+    }
+
+    #[test]
+    fn cached_decoding_equals_the_full_forward_pass() {
+        let config = TransformerConfig { kv_heads: Some(1), ..tiny() };
+        let lm = LanguageModel::new(&config, &Device::Cpu, 4).unwrap();
+        let prompt = [3u32, 1, 4, 1, 5, 9, 2];
+        let mut cache = KvCache::default();
+        let x = Tensor::new(&prompt[..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let first = lm.logits_cached(&x, &mut cache).unwrap();
+        assert_eq!(cache.len(), 7);
+        // Three completions of the shared prompt, one token at a time.
+        let mut group = cache.repeat(3).unwrap();
+        // The tokens each of the three completions takes, step by step.
+        let columns = [[6u32, 5, 7], [5, 8, 9], [3, 9, 3]];
+        let mut seqs: Vec<Vec<u32>> = (0..3).map(|_| prompt.to_vec()).collect();
+        let mut steps = Vec::new();
+        for col in columns {
+            for (seq, &t) in seqs.iter_mut().zip(&col) {
+                seq.push(t);
+            }
+            let x = Tensor::from_vec(col.to_vec(), (3, 1), &Device::Cpu).unwrap();
+            steps.push(lm.logits_cached(&x, &mut group).unwrap());
+        }
+        assert_eq!(group.len(), 10);
+        for (r, seq) in seqs.iter().enumerate() {
+            let x = Tensor::new(&seq[..], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let full = lm.logits(&x).unwrap().squeeze(0).unwrap();
+            let diff = |a: &Tensor, b: &Tensor| -> f32 {
+                (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+            };
+            let prefix = full.narrow(0, 0, 7).unwrap();
+            assert!(diff(&prefix, &first.squeeze(0).unwrap()) < 1e-5, "prefill");
+            for (step, got) in steps.iter().enumerate() {
+                let want = full.narrow(0, 7 + step, 1).unwrap();
+                let got = got.narrow(0, r, 1).unwrap().squeeze(0).unwrap();
+                assert!(diff(&want, &got) < 1e-5, "row {r} step {step}");
+            }
+        }
+        let mut other = KvCache::default();
+        let two = Tensor::from_vec(vec![1u32, 2, 3, 4], (2, 2), &Device::Cpu).unwrap();
+        lm.logits_cached(&two, &mut other).unwrap();
+        assert!(other.repeat(2).is_err(), "only one sequence's cache repeats");
+        assert!(lm.logits_cached(&x, &mut other).is_err(), "batch mismatch");
     }
 
     #[test]

@@ -136,7 +136,21 @@ pub struct ArmConfig {
     pub camera: Option<CameraConfig>,
     /// A URDF arm in place of the free-floating gripper (`None`: the free gripper).
     pub robot: Option<RobotConfig>,
+    /// Instruction following (Reach with a camera): `targets` spheres of different colours
+    /// (red, green, blue; at most 3) resting on the table at Fetch's goal draws (x, y), drawn
+    /// into the camera image, the goal one of them drawn uniformly, named by an `instruction` observation of word ids ("reach the red target",
+    /// see [`INSTRUCTION_WORDS`]) and by `mission()`. 0: Fetch's goal, not in the image.
+    pub targets: u32,
 }
+
+/// The words of the `instruction` observation: id `k` is `INSTRUCTION_WORDS[k]` (0 pads).
+pub const INSTRUCTION_WORDS: [&str; 7] =
+    ["<pad>", "reach", "the", "red", "green", "blue", "target"];
+/// Words per instruction.
+pub const INSTRUCTION_LEN: usize = 4;
+/// Radius of an instruction target sphere, m.
+pub const TARGET_RADIUS: f32 = 0.03;
+const TARGET_COLOURS: [&str; 3] = ["red", "green", "blue"];
 
 impl Default for ArmConfig {
     fn default() -> Self {
@@ -150,6 +164,7 @@ impl Default for ArmConfig {
             finger_force: 300.0,
             camera: None,
             robot: None,
+            targets: 0,
         }
     }
 }
@@ -163,6 +178,10 @@ struct EpisodeState {
     palm_vel: [f32; 3],
     /// A URDF arm's commanded joint positions.
     joint_targets: Vec<f32>,
+    /// Instruction targets' centres, by colour (empty without instruction targets).
+    markers: Vec<[f32; 3]>,
+    /// The instructed colour (an index into the markers).
+    colour: u32,
     steps: u32,
     started: bool,
     done: bool,
@@ -198,6 +217,12 @@ pub mod class {
     pub const GRIPPER: u8 = 3;
     /// The goal marker (pictures for people only; observation images leave it out).
     pub const GOAL: u8 = 4;
+    /// The red instruction target (green and blue follow).
+    pub const TARGET_RED: u8 = 5;
+    /// The green instruction target.
+    pub const TARGET_GREEN: u8 = 6;
+    /// The blue instruction target.
+    pub const TARGET_BLUE: u8 = 7;
 }
 
 /// One Fetch-style task.
@@ -215,6 +240,8 @@ pub struct ArmEnv {
     obs_len: usize,
     image_len: usize,
     joints_len: usize,
+    /// The instruction in words (empty without instruction targets).
+    mission: String,
 }
 
 impl std::fmt::Debug for ArmEnv {
@@ -292,6 +319,14 @@ impl ArmEnv {
         if !(config.finger_force > 0.0 && config.finger_force.is_finite()) {
             return Err(bad(format!("finger_force must be positive, got {}", config.finger_force)));
         }
+        if config.targets > TARGET_COLOURS.len() as u32 {
+            return Err(bad(format!("targets must be at most 3, got {}", config.targets)));
+        }
+        if config.targets > 0 && (config.task != Task::Reach || config.camera.is_none()) {
+            return Err(bad(
+                "instruction targets need the Reach task and a camera (they are only seen)".into(),
+            ));
+        }
         let (world, handles) = build_world(&config).map_err(|e| match e {
             Error::Config { what, message } => {
                 Error::Config { what: format!("{id} {what}"), message }
@@ -312,6 +347,14 @@ impl ArmEnv {
             members.push((
                 "image".into(),
                 Space::uniform_box(&[cam.height, cam.width, 3], 0.0, 255.0, DType::U8),
+            ));
+        }
+        let instruction_len = if config.targets > 0 { INSTRUCTION_LEN } else { 0 };
+        if instruction_len > 0 {
+            let top = (INSTRUCTION_WORDS.len() - 1) as f32;
+            members.push((
+                "instruction".into(),
+                Space::uniform_box(&[INSTRUCTION_LEN], 0.0, top, DType::F32),
             ));
         }
         let (joints_len, action_len, home) = match &handles.gripper {
@@ -344,6 +387,8 @@ impl ArmEnv {
                 finger_target: 0.0,
                 palm_vel: [0.0; 3],
                 joint_targets: home,
+                markers: Vec::new(),
+                colour: 0,
                 steps: 0,
                 started: false,
                 done: false,
@@ -352,8 +397,9 @@ impl ArmEnv {
             observation_space,
             action_space: Space::uniform_box(&[action_len], -1.0, 1.0, DType::F32),
             obs_len,
-            image_len,
+            image_len: image_len + instruction_len,
             joints_len,
+            mission: String::new(),
             config,
         })
     }
@@ -381,7 +427,48 @@ impl ArmEnv {
 
     /// RGB, depth and segmentation images of the world now (classes in [`class`]).
     pub fn render_camera(&self, cam: &CameraConfig) -> Frame {
-        camera::render(&self.world, &self.pinhole(cam), &self.handles.classes, &[], cam.max_depth)
+        let markers = self.target_markers();
+        camera::render(
+            &self.world,
+            &self.pinhole(cam),
+            &self.handles.classes,
+            &markers,
+            cam.max_depth,
+        )
+    }
+
+    /// The instruction targets as spheres to draw (none without them).
+    fn target_markers(&self) -> Vec<camera::Marker> {
+        self.state
+            .markers
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| camera::Marker {
+                centre: v(c),
+                radius: TARGET_RADIUS,
+                class: class::TARGET_RED + k as u8,
+            })
+            .collect()
+    }
+
+    /// Whether two target centres are 8 cm apart and, seen from the camera, their spheres
+    /// at least half a radius apart in angle (neither hides the other).
+    fn apart(&self, p: [f32; 3], q: [f32; 3]) -> bool {
+        if (v(p) - v(q)).length() < 0.08 {
+            return false;
+        }
+        let Some(cam) = &self.config.camera else { return true };
+        let eye = self.pinhole(cam).eye();
+        let (a, b) = (v(p) - eye, v(q) - eye);
+        let angle = a.normalize().dot(b.normalize()).clamp(-1.0, 1.0).acos();
+        let size = |d: Vector| (TARGET_RADIUS / d.length()).min(1.0).asin();
+        angle > 1.25 * (size(a) + size(b))
+    }
+
+    /// The instruction's word ids (`INSTRUCTION_LEN` of them).
+    fn instruction_ids(&self) -> [f32; INSTRUCTION_LEN] {
+        // reach, the, <colour>, target
+        [1.0, 2.0, 3.0 + self.state.colour as f32, 6.0]
     }
 
     /// The configuration.
@@ -488,8 +575,12 @@ impl ArmEnv {
         out[3..6].copy_from_slice(&self.state.goal);
         if let Some(cam) = &self.config.camera {
             let frame = self.render_camera(cam);
-            for (o, &p) in out[6..6 + self.image_len].iter_mut().zip(&frame.rgb) {
+            let pixels = frame.rgb.len();
+            for (o, &p) in out[6..6 + pixels].iter_mut().zip(&frame.rgb) {
                 *o = f32::from(p);
+            }
+            if self.config.targets > 0 {
+                out[6 + pixels..6 + self.image_len].copy_from_slice(&self.instruction_ids());
             }
         }
         let dt = self.dt();
@@ -752,7 +843,45 @@ impl Env for ArmEnv {
                 goal[2] += 0.45 * self.np.random();
             }
         }
+        // Instruction targets: the goal takes a colour drawn uniformly; the others go to
+        // further draws of Fetch's goal range, at least 8 cm from every target placed before
+        // and not hiding it from the camera (or not hidden by it).
+        let n = self.config.targets as usize;
+        let mut markers = Vec::with_capacity(n);
+        let mut colour = 0;
+        if n > 0 {
+            // Targets rest on the table, as objects do: one camera then fixes where each is
+            // (its ray meets the table's plane), which a target in the air would not.
+            goal[2] = f64::from(TABLE_TOP + TARGET_RADIUS);
+            colour = ((self.np.random() * n as f64) as usize).min(n - 1);
+            let mut placed = vec![goal.map(|g| g as f32)];
+            for _ in 1..n {
+                let mut p = [0f32; 3];
+                for _ in 0..100 {
+                    for (x, c) in p.iter_mut().zip([ix, iy, f64::from(init.z)]) {
+                        *x = (c + (-target_range + 2.0 * target_range * self.np.random())) as f32;
+                    }
+                    p[2] = TABLE_TOP + TARGET_RADIUS;
+                    if placed.iter().all(|q| self.apart(*q, p)) {
+                        break;
+                    }
+                }
+                placed.push(p);
+            }
+            // placed[0] is the goal; the others fill the remaining colours in order.
+            let mut others = placed[1..].iter();
+            for k in 0..n {
+                markers.push(if k == colour {
+                    placed[0]
+                } else {
+                    *others.next().unwrap_or(&placed[0])
+                });
+            }
+            self.mission = format!("reach the {} target", TARGET_COLOURS[colour]);
+        }
         self.state = EpisodeState {
+            markers,
+            colour: colour as u32,
             target: arr(init),
             goal: goal.map(|g| g as f32),
             finger_target: 0.0,
@@ -937,6 +1066,19 @@ impl Env for ArmEnv {
             )));
         }
         self.world = world;
+        if state.markers.len() != self.config.targets as usize {
+            return Err(Error::Snapshot(format!(
+                "the snapshot has {} instruction targets, {} has {}",
+                state.markers.len(),
+                self.id,
+                self.config.targets
+            )));
+        }
+        if let Some(c) =
+            TARGET_COLOURS.get(state.colour as usize).filter(|_| !state.markers.is_empty())
+        {
+            self.mission = format!("reach the {c} target");
+        }
         self.state = state;
         self.np = NpRandom::from_raw(s, inc, has, u);
         Ok(())
@@ -944,6 +1086,10 @@ impl Env for ArmEnv {
 
     fn max_episode_steps(&self) -> Option<u32> {
         Some(self.config.max_steps)
+    }
+
+    fn mission(&self) -> Option<&str> {
+        (!self.mission.is_empty()).then_some(self.mission.as_str())
     }
 
     /// A 320×240 view of the table from the front, with the goal drawn as a green sphere of
@@ -956,12 +1102,19 @@ impl Env for ArmEnv {
             mount: Mount::Fixed { eye: [2.15, 0.75, 1.05], target: [1.3, 0.75, 0.55] },
             ..CameraConfig::default()
         };
-        let goal = camera::Marker { centre: v(self.state.goal), radius: 0.02, class: class::GOAL };
+        let mut markers = self.target_markers();
+        if markers.is_empty() {
+            markers.push(camera::Marker {
+                centre: v(self.state.goal),
+                radius: 0.02,
+                class: class::GOAL,
+            });
+        }
         let f = camera::render(
             &self.world,
             &self.pinhole(&cam),
             &self.handles.classes,
-            &[goal],
+            &markers,
             cam.max_depth,
         );
         Some(spelunk_core::Image { width: f.width, height: f.height, rgb: f.rgb })

@@ -31,13 +31,13 @@ use spelunk_grpo::{TrainConfig, Trainer};
 pub struct TrainArgs {
     /// TOML file with the run's settings (defaults for everything left out).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Override one setting, `key=value` in TOML syntax (repeatable), e.g. `--set iterations=5`.
     #[arg(long = "set")]
-    sets: Vec<String>,
+    pub(crate) sets: Vec<String>,
     /// Output folder: `metrics.jsonl`, `checkpoint/`, `config.toml`.
     #[arg(long, default_value = "runs/grpo")]
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Continue the run in `--out` from its checkpoint.
     #[arg(long)]
     resume: bool,
@@ -46,7 +46,9 @@ pub struct TrainArgs {
     eval_every: usize,
     /// Run an experiment instead of one run: `sparse` trains on each of `--envs` with and
     /// without an RDD intrinsic stream, `--seeds` seeds each, the same budget, and writes
-    /// `grpo_sparse.{json,md,png}` into `--out`.
+    /// `grpo_sparse.{json,md,png}` into `--out`; `vla` trains the VLA head on instruction
+    /// following Reach (`examples/vla_reach.toml`, or `--config`) with 1 and 3 targets, PPO
+    /// and GRPO, and writes `vla_reach.{json,md}` and PNGs.
     #[arg(long)]
     experiment: Option<String>,
     /// Environments of the experiment.
@@ -58,7 +60,7 @@ pub struct TrainArgs {
     envs: Vec<String>,
     /// Seeds per setting in the experiment.
     #[arg(long, default_value_t = 3)]
-    seeds: u64,
+    pub(crate) seeds: u64,
 }
 
 /// `spelunk eval`.
@@ -88,8 +90,8 @@ fn merge_tables(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
-    let mut table: toml::Table = match path {
+pub(crate) fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
+    let table: toml::Table = match path {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -97,6 +99,15 @@ fn load_config(path: Option<&Path>, sets: &[String]) -> Result<TrainConfig> {
         }
         None => toml::Table::new(),
     };
+    config_from(table, path, sets)
+}
+
+/// A config from a table (a file's, or built in) with `--set`s merged over it.
+pub(crate) fn config_from(
+    mut table: toml::Table,
+    path: Option<&Path>,
+    sets: &[String],
+) -> Result<TrainConfig> {
     for s in sets {
         let Some((k, v)) = s.split_once('=') else { bail!("--set {s}: expected key=value") };
         let parsed: toml::Table = toml::from_str(&format!("{k} = {v}"))
@@ -127,10 +138,11 @@ pub(crate) fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
 /// Run `spelunk train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(e) = &args.experiment {
-        if e != "sparse" {
-            bail!("unknown experiment `{e}`; the one there is: sparse");
-        }
-        return sparse(args);
+        return match e.as_str() {
+            "sparse" => sparse(args),
+            "vla" => crate::vla::run(args),
+            _ => bail!("unknown experiment `{e}`; there are: sparse, vla"),
+        };
     }
     let ckpt = args.out.join("checkpoint");
     let cfg = if args.resume {
@@ -217,6 +229,28 @@ struct SparseRun {
     final_eval_success: f64,
 }
 
+/// Train one run of an experiment to its last iteration, with progress: the trainer and the
+/// (env steps, sampled success rate) curve, one point per iteration.
+pub(crate) fn train_curve(
+    cfg: &TrainConfig,
+    what: &str,
+    pb: &indicatif::ProgressBar,
+) -> Result<(Trainer<'static>, Vec<(f64, f64)>)> {
+    let mut t = trainer(cfg.clone())?;
+    let mut curve = Vec::new();
+    for _ in 0..cfg.iterations {
+        let m = t.iterate()?;
+        curve.push((m["charts/env_steps"], m["charts/success_rate"]));
+        let msg = format!("{what}: success {:.2}", m["charts/success_rate"]);
+        if !std::io::stderr().is_terminal() && t.iteration % 10 == 0 {
+            eprintln!("iteration {}/{}: {msg}", t.iteration, cfg.iterations);
+        }
+        pb.set_message(msg);
+        pb.inc(1);
+    }
+    Ok((t, curve))
+}
+
 /// `--experiment sparse`: GRPO with and without an RDD stream on sparse-reward gridworlds.
 fn sparse(args: &TrainArgs) -> Result<()> {
     let base = load_config(args.config.as_deref(), &args.sets)?;
@@ -231,21 +265,7 @@ fn sparse(args: &TrainArgs) -> Result<()> {
             for seed in 0..args.seeds {
                 let cfg =
                     TrainConfig { env: env.clone(), seed, intrinsic: *intrinsic, ..base.clone() };
-                let mut t = trainer(cfg.clone())?;
-                let mut curve = Vec::new();
-                for _ in 0..cfg.iterations {
-                    let m = t.iterate()?;
-                    curve.push((m["charts/env_steps"], m["charts/success_rate"]));
-                    let msg = format!(
-                        "{env} {label} seed {seed}: success {:.2}",
-                        m["charts/success_rate"]
-                    );
-                    if !std::io::stderr().is_terminal() && t.iteration % 10 == 0 {
-                        eprintln!("iteration {}/{}: {msg}", t.iteration, cfg.iterations);
-                    }
-                    pb.set_message(msg);
-                    pb.inc(1);
-                }
+                let (mut t, curve) = train_curve(&cfg, &format!("{env} {label} seed {seed}"), &pb)?;
                 let (_, success) = t.evaluate(cfg.eval_episodes, false)?;
                 runs.push(SparseRun {
                     env: env.clone(),

@@ -12,10 +12,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
 use spelunk_core::{Action, Env, ObsBuf, Rng};
-use spelunk_models::{Adam, AdamConfig, LanguageModel, TransformerConfig};
+use spelunk_models::{Adam, AdamConfig, KvCache, LanguageModel, TransformerConfig};
 
 use crate::advantage::{group_advantages, GroupAdvantage};
 use crate::loss::{policy_loss, LossConfig, LossInputs, StepNorm};
@@ -54,6 +54,8 @@ pub struct TextConfig {
     pub loss: LossConfig,
     /// The optimiser.
     pub adam: AdamConfig,
+    /// Where the model runs: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature.
+    pub device: String,
 }
 
 impl Default for TextConfig {
@@ -78,6 +80,7 @@ impl Default for TextConfig {
             epochs: 2,
             advantage: GroupAdvantage::Grpo,
             loss: LossConfig::default(),
+            device: "cpu".into(),
             adam: AdamConfig { lr: 3e-3, max_grad_norm: Some(1.0), ..AdamConfig::default() },
         }
     }
@@ -95,6 +98,15 @@ struct Turn {
     prompt: Vec<u32>,
     generated: Vec<u32>,
     old_logp: Vec<f32>,
+}
+
+/// One episode of a group: its turns, return, invalid steps and steps.
+#[derive(Default)]
+struct TextEpisode {
+    turns: Vec<Turn>,
+    ret: f32,
+    invalid: usize,
+    steps: usize,
 }
 
 /// A text-policy GRPO run.
@@ -149,10 +161,11 @@ impl TextTrainer {
                 env.action_space()
             )));
         }
+        let device = spelunk_models::device(&config.device)?;
         let lm = match (&config.pretrained, &config.tokenizer) {
-            (Some(dir), _) => LanguageModel::from_pretrained(dir, &Device::Cpu)?,
+            (Some(dir), _) => LanguageModel::from_pretrained(dir, &device)?,
             (None, Some(tok)) => {
-                LanguageModel::fresh_with_tokenizer(&config.model, tok, &Device::Cpu, config.seed)?
+                LanguageModel::fresh_with_tokenizer(&config.model, tok, &device, config.seed)?
             }
             (None, None) => {
                 return Err(Error::Config(
@@ -174,71 +187,129 @@ impl TextTrainer {
         })
     }
 
-    /// Sample up to `max_new_tokens` tokens after `prompt`.
-    fn generate(&mut self, prompt: &[u32]) -> Result<Turn> {
-        let mut ids = prompt.to_vec();
-        let mut generated = Vec::new();
-        let mut old_logp = Vec::new();
-        for _ in 0..self.config.max_new_tokens {
-            let x = Tensor::from_vec(ids.clone(), (1, ids.len()), &Device::Cpu)?;
-            let logits = self.lm.logits(&x)?.squeeze(0)?.narrow(0, ids.len() - 1, 1)?.squeeze(0)?;
-            let logits: Vec<f32> = (logits / self.config.temperature)?.to_vec1()?;
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let exps: Vec<f64> = logits.iter().map(|l| f64::from(l - max).exp()).collect();
-            let total: f64 = exps.iter().sum();
-            let mut u = self.rng.f64() * total;
-            let mut tok = exps.len() - 1;
-            for (i, e) in exps.iter().enumerate() {
-                if u < *e {
-                    tok = i;
-                    break;
-                }
-                u -= e;
+    /// Draw a token from `logits` at the run's temperature: the token and its log-probability.
+    fn sample(&mut self, logits: &[f32]) -> (u32, f32) {
+        let t = self.config.temperature as f32;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f64> = logits.iter().map(|l| f64::from((l - max) / t).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        let mut u = self.rng.f64() * total;
+        let mut tok = exps.len() - 1;
+        for (i, e) in exps.iter().enumerate() {
+            if u < *e {
+                tok = i;
+                break;
             }
-            old_logp.push((exps[tok] / total).ln() as f32);
-            generated.push(tok as u32);
-            ids.push(tok as u32);
+            u -= e;
         }
-        Ok(Turn { prompt: prompt.to_vec(), generated, old_logp })
+        (tok as u32, (exps[tok] / total).ln() as f32)
     }
 
-    /// Run one episode from `seed`; returns its turns, return and invalid-step count.
-    fn episode(&mut self, seed: u64) -> Result<(Vec<Turn>, f32, usize, usize)> {
-        let mut env = (self.make_env)().map_err(|e| Error::Config(e.to_string()))?;
-        let mut obs = ObsBuf::for_space(env.observation_space());
-        env.reset(Some(seed), None, obs.as_mut()).map_err(|e| Error::Config(e.to_string()))?;
-        let n = env.action_space().n().unwrap_or(0);
-        let limit = env.max_episode_steps().unwrap_or(1000) as usize;
-        let (mut turns, mut ret, mut invalid, mut steps) = (Vec::new(), 0f32, 0usize, 0usize);
-        while steps < limit {
-            let bytes = obs.as_u8().unwrap_or(&[]);
-            let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-            let text = String::from_utf8_lossy(&bytes[..end]).into_owned();
-            let mut prompt = self.lm.encode(&text)?;
-            if prompt.len() > self.config.max_prompt_tokens {
-                prompt.drain(..prompt.len() - self.config.max_prompt_tokens);
-            }
-            if prompt.is_empty() {
-                prompt.push(0);
-            }
-            let turn = self.generate(&prompt)?;
-            let answer = self.lm.decode(&turn.generated)?.replace(' ', "");
-            turns.push(turn);
-            steps += 1;
-            if let Some(a) = parse_action(&answer, n) {
-                let s = env
-                    .step(Action::Discrete(a as i64), obs.as_mut())
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                ret += s.reward;
-                if s.terminated || s.truncated {
-                    break;
+    /// `m` completions of up to `max_new_tokens` tokens after one `prompt`: the prompt is run
+    /// once and its keys and values shared, then the `m` completions decode together, one
+    /// position per token ([`spelunk_models::KvCache`]).
+    fn generate(&mut self, prompt: &[u32], m: usize) -> Result<Vec<Turn>> {
+        let device = self.lm.params().device().clone();
+        let mut cache = KvCache::default();
+        let x = Tensor::from_vec(prompt.to_vec(), (1, prompt.len()), &device)?;
+        let logits = self.lm.logits_cached(&x, &mut cache)?;
+        let last: Vec<f32> =
+            logits.squeeze(0)?.narrow(0, prompt.len() - 1, 1)?.squeeze(0)?.to_vec1()?;
+        let mut turns: Vec<Turn> = (0..m)
+            .map(|_| Turn { prompt: prompt.to_vec(), generated: Vec::new(), old_logp: Vec::new() })
+            .collect();
+        for t in &mut turns {
+            let (tok, lp) = self.sample(&last);
+            t.generated.push(tok);
+            t.old_logp.push(lp);
+        }
+        if self.config.max_new_tokens > 1 {
+            let mut cache = cache.repeat(m)?;
+            for _ in 1..self.config.max_new_tokens {
+                let next: Vec<u32> =
+                    turns.iter().map(|t| t.generated[t.generated.len() - 1]).collect();
+                let x = Tensor::from_vec(next, (m, 1), &device)?;
+                let rows: Vec<Vec<f32>> =
+                    self.lm.logits_cached(&x, &mut cache)?.squeeze(1)?.to_vec2()?;
+                for (t, row) in turns.iter_mut().zip(&rows) {
+                    let (tok, lp) = self.sample(row);
+                    t.generated.push(tok);
+                    t.old_logp.push(lp);
                 }
-            } else {
-                ret += self.config.invalid_reward;
-                invalid += 1;
             }
         }
-        Ok((turns, ret, invalid, steps))
+        Ok(turns)
+    }
+
+    /// The prompt of an observation: its text's tokens, the latest `max_prompt_tokens`.
+    fn prompt_of(&self, obs: &ObsBuf) -> Result<Vec<u32>> {
+        let bytes = obs.as_u8().unwrap_or(&[]);
+        let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        let mut prompt = self.lm.encode(&text)?;
+        if prompt.len() > self.config.max_prompt_tokens {
+            prompt.drain(..prompt.len() - self.config.max_prompt_tokens);
+        }
+        if prompt.is_empty() {
+            prompt.push(0);
+        }
+        Ok(prompt)
+    }
+
+    /// Run a group: `g` episodes from `seed` in lockstep. At each step the episodes whose
+    /// prompts are equal (all of them at the first step) share one prompt pass. Per episode:
+    /// its turns, return, invalid-step count and steps.
+    fn group(&mut self, seed: u64, g: usize) -> Result<Vec<TextEpisode>> {
+        let env_err = |e: spelunk_core::Error| Error::Config(e.to_string());
+        let mut envs = Vec::with_capacity(g);
+        let mut bufs = Vec::with_capacity(g);
+        for _ in 0..g {
+            let mut env = (self.make_env)().map_err(env_err)?;
+            let mut obs = ObsBuf::for_space(env.observation_space());
+            env.reset(Some(seed), None, obs.as_mut()).map_err(env_err)?;
+            envs.push(env);
+            bufs.push(obs);
+        }
+        let n = envs[0].action_space().n().unwrap_or(0);
+        let limit = envs[0].max_episode_steps().unwrap_or(1000) as usize;
+        let mut out: Vec<TextEpisode> = (0..g).map(|_| TextEpisode::default()).collect();
+        let mut alive = vec![true; g];
+        while alive.iter().any(|&a| a) {
+            // Alive episodes grouped by prompt, in order of first appearance.
+            let mut by_prompt: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+            for i in (0..g).filter(|&i| alive[i]) {
+                let p = self.prompt_of(&bufs[i])?;
+                match by_prompt.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, members)) => members.push(i),
+                    None => by_prompt.push((p, vec![i])),
+                }
+            }
+            for (prompt, members) in by_prompt {
+                let turns = self.generate(&prompt, members.len())?;
+                for (i, turn) in members.into_iter().zip(turns) {
+                    let answer = self.lm.decode(&turn.generated)?.replace(' ', "");
+                    let ep = &mut out[i];
+                    ep.turns.push(turn);
+                    ep.steps += 1;
+                    if let Some(a) = parse_action(&answer, n) {
+                        let s = envs[i]
+                            .step(Action::Discrete(a as i64), bufs[i].as_mut())
+                            .map_err(env_err)?;
+                        ep.ret += s.reward;
+                        if s.terminated || s.truncated {
+                            alive[i] = false;
+                        }
+                    } else {
+                        ep.ret += self.config.invalid_reward;
+                        ep.invalid += 1;
+                    }
+                    if ep.steps >= limit {
+                        alive[i] = false;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One Adam step of the clipped loss on the episodes' generated tokens.
@@ -253,13 +324,13 @@ impl TextTrainer {
                 let mut ids = t.prompt.clone();
                 ids.extend_from_slice(&t.generated);
                 let len = ids.len();
-                let x = Tensor::from_vec(ids, (1, len), &Device::Cpu)?;
+                let x = Tensor::from_vec(ids, (1, len), self.lm.params().device())?;
                 let logits = self.lm.logits(&x)?.squeeze(0)?;
                 let (p, m) = (t.prompt.len(), t.generated.len());
                 // The token at position p + i is predicted at position p + i − 1.
                 let pred = (logits.narrow(0, p - 1, m)? / self.config.temperature)?;
                 let logp = spelunk_models::policy::log_softmax(&pred)?;
-                let idx = Tensor::from_vec(t.generated.clone(), (m, 1), &Device::Cpu)?;
+                let idx = Tensor::from_vec(t.generated.clone(), (m, 1), self.lm.params().device())?;
                 parts.push(logp.gather(&idx, D::Minus1)?.squeeze(1)?);
                 old.extend_from_slice(&t.old_logp);
             }
@@ -283,9 +354,9 @@ impl TextTrainer {
             old.extend(o.iter().copied().chain(std::iter::repeat(0.0)).take(max_t));
         }
         let logp = Tensor::stack(&padded, 0)?;
-        let old = Tensor::from_vec(old, (b, max_t), &Device::Cpu)?;
-        let mask_t = Tensor::from_vec(mask, (b, max_t), &Device::Cpu)?;
-        let adv_t = Tensor::from_vec(adv.to_vec(), b, &Device::Cpu)?;
+        let old = Tensor::from_vec(old, (b, max_t), self.lm.params().device())?;
+        let mask_t = Tensor::from_vec(mask, (b, max_t), self.lm.params().device())?;
+        let adv_t = Tensor::from_vec(adv.to_vec(), b, self.lm.params().device())?;
         let norm = StepNorm {
             tokens: f64::from(mask_t.sum_all()?.to_scalar::<f32>()?),
             sequences: b as f64,
@@ -315,12 +386,11 @@ impl TextTrainer {
                 .seed
                 .wrapping_mul(1_000_003)
                 .wrapping_add((self.iteration * self.config.groups_per_step + k) as u64);
-            for _ in 0..g {
-                let (turns, ret, inv, st) = self.episode(seed)?;
-                episodes.push(turns);
-                returns.push(ret);
-                invalid += inv;
-                steps += st;
+            for ep in self.group(seed, g)? {
+                episodes.push(ep.turns);
+                returns.push(ep.ret);
+                invalid += ep.invalid;
+                steps += ep.steps;
             }
         }
         let adv = group_advantages(&returns, g, self.config.advantage)?;

@@ -26,14 +26,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot, Space};
 use spelunk_models::policy::{
     token_logp_entropy, ActionCodec, Head, MlpPolicy, MlpPolicyConfig, Policy,
 };
 use spelunk_models::{Adam, AdamConfig};
-use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy};
+use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy, VlaLayout, VlaPolicy};
 
 use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
 use crate::explore::{
@@ -97,6 +97,9 @@ pub struct TrainConfig {
     /// every training observation so far (clipped to ±5, as PPO implementations do); without
     /// it, features are divided by the space's largest bound.
     pub obs_norm: bool,
+    /// Where the policy runs: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature
+    /// (environments and bonus modules stay on the CPU).
+    pub device: String,
 }
 
 /// The estimator of advantages.
@@ -169,6 +172,7 @@ impl Default for TrainConfig {
             progrpo: None,
             lp_reg: None,
             obs_norm: false,
+            device: "cpu".into(),
         }
     }
 }
@@ -300,6 +304,18 @@ fn feature_scale(space: &Space) -> f32 {
     m
 }
 
+/// Put a head's token ids (`span` of the observation) back into a feature row as they are:
+/// ids are not scaled or normalised.
+fn raw_tokens(buf: &ObsBuf, span: &std::ops::Range<usize>, row: &mut [f32]) {
+    if let Some(x) = buf.as_f32() {
+        row[span.clone()].copy_from_slice(&x[span.clone()]);
+    } else if let Some(x) = buf.as_u8() {
+        for (o, &v) in row[span.clone()].iter_mut().zip(&x[span.clone()]) {
+            *o = f32::from(v);
+        }
+    }
+}
+
 fn features(buf: &ObsBuf, scale: f32, out: &mut Vec<f32>) {
     if let Some(x) = buf.as_f32() {
         out.extend(x.iter().map(|v| v / scale));
@@ -399,9 +415,10 @@ impl<'a> Trainer<'a> {
         let obs_space = env.observation_space().clone();
         let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
         let obs_len = obs_space.flat_len();
+        let device = spelunk_models::device(&config.device)?;
         let policy: Box<dyn Policy> = match config.policy.head {
             Head::Mlp => {
-                Box::new(MlpPolicy::new(obs_len, codec, &config.policy, &Device::Cpu, config.seed)?)
+                Box::new(MlpPolicy::new(obs_len, codec, &config.policy, &device, config.seed)?)
             }
             Head::Cnn => {
                 let Some(layout) = ImageLayout::of(&obs_space) else {
@@ -411,21 +428,32 @@ impl<'a> Trainer<'a> {
                         config.env
                     )));
                 };
-                Box::new(CnnPolicy::new(layout, codec, &config.policy, &Device::Cpu, config.seed)?)
+                Box::new(CnnPolicy::new(layout, codec, &config.policy, &device, config.seed)?)
+            }
+            Head::Vla => {
+                let layout = VlaLayout::of(&obs_space)
+                    .map_err(|e| Error::Config(format!("{}: {e}", config.env)))?;
+                Box::new(VlaPolicy::new(
+                    layout,
+                    codec,
+                    &config.policy.vla,
+                    &config.policy.transformer,
+                    &device,
+                    config.seed,
+                )?)
             }
             Head::Transformer => Box::new(TransformerPolicy::new(
                 obs_len,
                 codec,
                 &config.policy.transformer,
-                &Device::Cpu,
+                &device,
                 config.seed,
             )?),
         };
         let value = match config.algorithm {
             Algorithm::Grpo => None,
             Algorithm::Ppo => {
-                let mut ps =
-                    spelunk_models::ParamStore::new(&Device::Cpu, config.seed ^ 0x7661_6c75);
+                let mut ps = spelunk_models::ParamStore::new(&device, config.seed ^ 0x7661_6c75);
                 let mlp = spelunk_models::Mlp::new(
                     &mut ps,
                     "value",
@@ -651,7 +679,13 @@ impl<'a> Trainer<'a> {
                 }
                 norm.apply(&mut batch);
             }
-            let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), &Device::Cpu)?;
+            if let Some(span) = self.policy.token_span() {
+                for (k, &i) in idx.iter().enumerate() {
+                    raw_tokens(&pool[i].1, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
+                }
+            }
+            let x =
+                Tensor::from_slice(&batch, (idx.len(), obs_dim), self.policy.params().device())?;
             let logits = self.policy.logits(&x)?;
             let (tokens, lps, ents) = self.sample_tokens(&logits, greedy)?;
             for (k, &i) in idx.iter().enumerate() {
@@ -688,6 +722,9 @@ impl<'a> Trainer<'a> {
                     features(&pool[i].1, self.scale, &mut ep.last_obs);
                     if let Some(norm) = &self.obs_norm {
                         norm.apply(&mut ep.last_obs);
+                    }
+                    if let Some(span) = self.policy.token_span() {
+                        raw_tokens(&pool[i].1, &span, &mut ep.last_obs);
                     }
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
                     alive[i] = false;
@@ -907,8 +944,10 @@ impl<'a> Trainer<'a> {
             let mut x = e.obs.clone();
             x.extend_from_slice(&e.last_obs);
             let n = e.steps + 1;
-            let v: Vec<f32> =
-                vnet.forward(&Tensor::from_vec(x, (n, d), &Device::Cpu)?)?.squeeze(1)?.to_vec1()?;
+            let v: Vec<f32> = vnet
+                .forward(&Tensor::from_vec(x, (n, d), self.policy.params().device())?)?
+                .squeeze(1)?
+                .to_vec1()?;
             let mut values = v;
             if e.terminated {
                 values[e.steps] = 0.0;
@@ -1050,8 +1089,8 @@ impl<'a> Trainer<'a> {
             }
         }
         let steps = tokens.len() / dims;
-        let x = Tensor::from_vec(obs, (steps, obs_dim), &Device::Cpu)?;
-        let tok = Tensor::from_vec(tokens, (steps, dims), &Device::Cpu)?;
+        let x = Tensor::from_vec(obs, (steps, obs_dim), self.policy.params().device())?;
+        let tok = Tensor::from_vec(tokens, (steps, dims), self.policy.params().device())?;
         // Sequence heads compute a whole episode's decisions in one pass when they can.
         let lengths: Vec<usize> = chunk.iter().map(|&i| eps[i].tokens.len() / dims).collect();
         let logits = match self.policy.episode_logits(&x, &lengths)? {
@@ -1064,15 +1103,15 @@ impl<'a> Trainer<'a> {
             None => None,
         };
         let b = chunk.len();
-        let idx = Tensor::from_vec(index, b * max_t, &Device::Cpu)?;
+        let idx = Tensor::from_vec(index, b * max_t, self.policy.params().device())?;
         let lp = lp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
         let ent = ent.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
-        let old = Tensor::from_vec(old, (b, max_t), &Device::Cpu)?;
-        let mask_t = Tensor::from_vec(mask, (b, max_t), &Device::Cpu)?;
+        let old = Tensor::from_vec(old, (b, max_t), self.policy.params().device())?;
+        let mask_t = Tensor::from_vec(mask, (b, max_t), self.policy.params().device())?;
         let adv_t = if ppo {
-            Tensor::from_vec(tok_adv, (b, max_t), &Device::Cpu)?
+            Tensor::from_vec(tok_adv, (b, max_t), self.policy.params().device())?
         } else {
-            Tensor::from_vec(a, b, &Device::Cpu)?
+            Tensor::from_vec(a, b, self.policy.params().device())?
         };
         let norm =
             StepNorm { tokens: mask_t.sum_all()?.to_scalar::<f32>()?.into(), sequences: b as f64 };
@@ -1094,7 +1133,7 @@ impl<'a> Trainer<'a> {
         }
         if let Some((_, vnet)) = &self.value {
             let v = vnet.forward(&x)?.squeeze(1)?;
-            let target = Tensor::from_vec(returns, steps, &Device::Cpu)?;
+            let target = Tensor::from_vec(returns, steps, self.policy.params().device())?;
             let vloss = (v - target)?.sqr()?.mean_all()?;
             loss = (loss + (vloss * self.config.value_coef)?)?;
         }

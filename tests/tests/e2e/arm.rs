@@ -284,3 +284,64 @@ fn the_camera_sees_the_object_where_the_geometry_puts_it() {
         }
     }
 }
+
+#[test]
+fn instruction_targets_are_drawn_in_the_image_and_named_by_the_instruction() {
+    use spelunk_sims::arm::{class, ArmConfig, INSTRUCTION_WORDS};
+    use spelunk_sims::camera::CameraConfig;
+    let cam = CameraConfig { width: 40, height: 40, fov_y: 30.0, ..CameraConfig::default() };
+    let config = ArmConfig { targets: 3, camera: Some(cam.clone()), ..ArmConfig::default() };
+    let mut env = ArmEnv::new("Arm-Reach-v0", config).expect("env");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    let pixels = 40 * 40 * 3;
+    assert_eq!(obs.len(), 6 + pixels + 4 + 10);
+    let mut per_colour = [0usize; 3];
+    let (mut seen, mut all_seen) = (0, 0);
+    for seed in 0..60 {
+        env.reset(Some(seed), None, obs.as_mut()).expect("reset");
+        let o = obs.as_f32().expect("f32").to_vec();
+        let ids = &o[6 + pixels..6 + pixels + 4];
+        let words: Vec<&str> = ids.iter().map(|&i| INSTRUCTION_WORDS[i as usize]).collect();
+        assert_eq!(env.mission(), Some(words.join(" ").as_str()), "seed {seed}");
+        let k = ids[2] as usize - 3;
+        per_colour[k] += 1;
+        // The goal is the instructed sphere: its centre's pixel shows that sphere's class
+        // (unless the gripper is in front of it).
+        let frame = env.render_camera(&cam);
+        let (u, v) =
+            env.pinhole(&cam).project(spelunk_sims::arm::vec3(env.goal())).expect("in view");
+        let at = frame.segmentation[v as usize * 40 + u as usize];
+        seen += usize::from(at == class::TARGET_RED + k as u8);
+        // Every target is in the image, and the observation's image is the rendered one.
+        all_seen +=
+            usize::from((0..3u8).all(|c| frame.segmentation.contains(&(class::TARGET_RED + c))));
+        let image: Vec<u8> = o[6..6 + pixels].iter().map(|&p| p as u8).collect();
+        assert_eq!(image, frame.rgb, "seed {seed}");
+    }
+    assert!(seen >= 55, "the goal's pixel showed its sphere in {seen}/60 resets");
+    assert!(all_seen >= 55, "all three spheres were in view in {all_seen}/60 resets");
+    assert!(per_colour.iter().all(|&n| n >= 10), "colours drawn {per_colour:?}");
+    // A snapshot carries the targets and the instruction.
+    env.reset(Some(7), None, obs.as_mut()).expect("reset");
+    let (snap, want, mission) = (
+        env.snapshot().expect("snapshot"),
+        obs.as_f32().expect("f32").to_vec(),
+        env.mission().map(str::to_owned),
+    );
+    env.reset(Some(8), None, obs.as_mut()).expect("reset");
+    env.restore(&snap).expect("restore");
+    env.observe(obs.as_mut()).expect("observe");
+    assert_eq!(obs.as_f32().expect("f32"), &want[..]);
+    assert_eq!(env.mission().map(str::to_owned), mission);
+    let reg = spelunk_sims::registry();
+    for (id, cfg, needle) in [
+        ("Arm-Reach-v0", serde_json::json!({"targets": 4, "camera": {}}), "at most 3"),
+        ("Arm-Reach-v0", serde_json::json!({"targets": 1}), "camera"),
+        ("Arm-Push-v0", serde_json::json!({"targets": 2, "camera": {}}), "Reach"),
+    ] {
+        match reg.make_with(id, &cfg) {
+            Ok(_) => panic!("{cfg} was accepted"),
+            Err(e) => assert!(e.to_string().contains(needle), "{cfg}: {e}"),
+        }
+    }
+}

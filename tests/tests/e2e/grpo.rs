@@ -745,3 +745,67 @@ fn a_language_model_answers_the_text_bandit_and_invalid_text_is_an_action_not_a_
     assert!(e.contains("Text observation"), "{e}");
     assert_eq!(spelunk_grpo::parse_action("arm 3", 5), Some(3));
 }
+
+#[test]
+fn the_vla_head_trains_on_instruction_targets_with_its_ids_kept_raw() {
+    use spelunk_models::policy::Head;
+    // Three targets, an 8 × 8 camera: the instruction's ids must reach the head unscaled and
+    // unnormalised even with `obs_norm` (the head refuses anything but ids below 7).
+    let env_config = serde_json::json!({
+        "targets": 3, "max_steps": 6, "reward_type": "dense",
+        "camera": {"width": 8, "height": 8, "fov_y": 30.0}
+    });
+    let policy = spelunk_models::MlpPolicyConfig {
+        head: Head::Vla,
+        bins: 5,
+        vla: spelunk_models::VlaConfig { patch: 4, ..Default::default() },
+        transformer: spelunk_models::TransformerConfig {
+            d_model: 16,
+            layers: 1,
+            heads: 2,
+            ffn: 16,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let cfg = spelunk_grpo::TrainConfig {
+        env: "Arm-Reach-v0".into(),
+        env_config: Some(env_config.clone()),
+        iterations: 2,
+        groups_per_step: 2,
+        group_size: 4,
+        minibatches: 2,
+        obs_norm: true,
+        dynamic_sampling: false,
+        policy,
+        ..Default::default()
+    };
+    let make = |cfg: spelunk_grpo::TrainConfig| {
+        let reg = spelunk_sims::registry();
+        let c = env_config.clone();
+        spelunk_grpo::Trainer::new(cfg, Box::new(move |_| reg.make_with("Arm-Reach-v0", &c)))
+    };
+    let mut t = make(cfg.clone()).expect("trainer");
+    every_parameter_moves(&mut t, 2);
+    let dir = std::env::temp_dir().join(format!("spelunk-grpo-vla-{}", std::process::id()));
+    t.save(&dir).expect("save");
+    let mut resumed = make(cfg.clone()).expect("trainer");
+    resumed.resume(&dir).expect("resume");
+    assert_eq!(t.iterate().expect("next"), resumed.iterate().expect("next"), "resume is exact");
+    let cnn = spelunk_grpo::TrainConfig {
+        policy: spelunk_models::MlpPolicyConfig { head: Head::Cnn, ..cfg.policy.clone() },
+        ..cfg.clone()
+    };
+    let e = make(cnn).expect("cnn head").resume(&dir).expect_err("other head").to_string();
+    assert!(e.contains("policy.safetensors"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Without an image the head is refused before any work, naming the env.
+    let reg = spelunk_sims::registry();
+    let e = spelunk_grpo::Trainer::new(
+        spelunk_grpo::TrainConfig { env_config: None, ..cfg },
+        Box::new(move |_| reg.make("Arm-Reach-v0")),
+    )
+    .expect_err("no image")
+    .to_string();
+    assert!(e.contains("Arm-Reach-v0") && e.contains("image"), "{e}");
+}

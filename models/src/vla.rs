@@ -1,0 +1,396 @@
+//! The vision-language-action head: a camera image and an instruction in, one action token per
+//! action dimension out.
+//!
+//! The image becomes tokens — non-overlapping `patch × patch` patches, each projected to the
+//! model width with a learned position embedding (a ViT's patch embedding), or the CNN trunk's
+//! feature vector as one token — followed by the robot's state as one projected token (the
+//! `observation` member, when asked for), the instruction's word ids through the trunk's
+//! embedding table, and one learned **action query** per action dimension. The Llama-layout
+//! [`Transformer`] runs over the whole sequence; the hidden state at each query is mapped to
+//! that dimension's action-token logits (the bins of [`ActionCodec`], one output layer shared
+//! by every dimension, as OpenVLA's dimensions share its action vocabulary). All dimensions
+//! come from one pass, as in OpenVLA-OFT's parallel decoding, so the head fits the
+//! [`Policy`] trait's `[batch, dims, vocab]` logits and the GRPO/PPO core trains it as any
+//! other head.
+//!
+//! The instruction's ids are read raw: [`Policy::token_span`] tells the trainer not to scale
+//! or normalise them.
+
+use candle_core::Tensor;
+use candle_nn::Linear;
+use serde::{Deserialize, Serialize};
+use spelunk_core::Space;
+
+use crate::policy::{ActionCodec, Policy};
+use crate::transformer::proj;
+use crate::{Error, ParamStore, Result, Transformer, TransformerConfig};
+
+/// How the image becomes tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageEncoder {
+    /// `patch × patch` patches, linearly projected, plus learned position embeddings.
+    #[default]
+    Patches,
+    /// The CNN trunk ([`crate::Cnn`]) to one token.
+    Cnn,
+}
+
+/// Settings of the VLA head (`[policy.vla]`; its sizes are `[policy.transformer]`'s, whose
+/// `vocab` is replaced by the instruction's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VlaConfig {
+    /// The image encoder.
+    pub encoder: ImageEncoder,
+    /// Patch side in pixels (the image's sides must divide by it).
+    pub patch: usize,
+    /// Read the robot's state (the `observation` member) as one more token.
+    pub proprio: bool,
+}
+
+impl Default for VlaConfig {
+    fn default() -> Self {
+        Self { encoder: ImageEncoder::Patches, patch: 8, proprio: true }
+    }
+}
+
+/// Where the VLA head's inputs sit in a flat observation row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlaLayout {
+    /// Values before the image.
+    pub image_offset: usize,
+    /// `[height, width, channels]`.
+    pub image_shape: [usize; 3],
+    /// The instruction's word ids: offset, length and vocabulary (`None`: no instruction).
+    pub instruction: Option<(usize, usize, usize)>,
+    /// The robot's state (`observation`): offset and length.
+    pub proprio: Option<(usize, usize)>,
+    /// Values per row.
+    pub total: usize,
+}
+
+impl VlaLayout {
+    /// The layout of a dict observation: its first 3-D `Box` is the image, a member named
+    /// `instruction` (a 1-D `Box` of integer ids with a finite upper bound) the instruction, a
+    /// member named `observation` the state.
+    pub fn of(space: &Space) -> Result<Self> {
+        let Space::Dict(members) = space else {
+            return Err(Error::Config(format!(
+                "the VLA head needs a dict observation with an image; got {space}"
+            )));
+        };
+        let mut offset = 0;
+        let (mut image, mut instruction, mut proprio) = (None, None, None);
+        for (name, s) in members {
+            let len = s.flat_len();
+            match (name.as_str(), s) {
+                (_, Space::Box { shape, .. }) if shape.len() == 3 && image.is_none() => {
+                    image = Some((offset, [shape[0], shape[1], shape[2]]));
+                }
+                ("instruction", Space::Box { shape, high, .. }) if shape.len() == 1 => {
+                    let top = high.iter().copied().fold(0f32, f32::max);
+                    if !(0.0..=1e6).contains(&top) {
+                        return Err(Error::Config(format!(
+                            "the instruction's ids need a finite upper bound, got {top}"
+                        )));
+                    }
+                    instruction = Some((offset, len, top as usize + 1));
+                }
+                ("observation", _) => proprio = Some((offset, len)),
+                _ => {}
+            }
+            offset += len;
+        }
+        let Some((image_offset, image_shape)) = image else {
+            return Err(Error::Config(format!(
+                "the VLA head needs an image ([height, width, channels]) in the observation; got \
+                 {space}"
+            )));
+        };
+        Ok(Self { image_offset, image_shape, instruction, proprio, total: offset })
+    }
+}
+
+/// The vision-language-action head (see the module's text).
+pub struct VlaPolicy {
+    params: ParamStore,
+    trunk: Transformer,
+    patches: Option<(Linear, Tensor)>,
+    cnn: Option<crate::Cnn>,
+    proprio: Option<Linear>,
+    queries: Tensor,
+    head: Linear,
+    codec: ActionCodec,
+    layout: VlaLayout,
+    config: VlaConfig,
+}
+
+impl std::fmt::Debug for VlaPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VlaPolicy")
+            .field("trunk", &self.trunk)
+            .field("layout", &self.layout)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VlaPolicy {
+    /// A fresh head for observations laid out as `layout`; `sizes` gives the trunk's width,
+    /// depth and heads (its `vocab` is the instruction's).
+    pub fn new(
+        layout: VlaLayout,
+        codec: ActionCodec,
+        config: &VlaConfig,
+        sizes: &TransformerConfig,
+        device: &candle_core::Device,
+        seed: u64,
+    ) -> Result<Self> {
+        let [h, w, c] = layout.image_shape;
+        let mut params = ParamStore::new(device, seed);
+        let vocab = layout.instruction.map_or(1, |(_, _, v)| v);
+        let trunk_config = TransformerConfig { vocab, ..sizes.clone() };
+        let trunk = Transformer::new(&mut params, &trunk_config)?;
+        let d = sizes.d_model;
+        let (patches, cnn) = match config.encoder {
+            ImageEncoder::Patches => {
+                let p = config.patch;
+                if p == 0 || h % p != 0 || w % p != 0 {
+                    return Err(Error::Config(format!(
+                        "a {h}×{w} image does not split into {p}×{p} patches (set policy.vla.patch \
+                         to a divisor of both sides)"
+                    )));
+                }
+                let n = (h / p) * (w / p);
+                let lin = proj(&mut params, "vla.patch_embed", p * p * c, d)?;
+                let pos = params.normal("vla.patch_pos", &[n, d], 0.02)?;
+                (Some((lin, pos)), None)
+            }
+            ImageEncoder::Cnn => {
+                let specs: &[(usize, usize, usize, usize)] =
+                    if h.min(w) >= 36 { &crate::Cnn::NATURE } else { &crate::Cnn::SMALL };
+                (None, Some(crate::Cnn::with_layers(&mut params, "vla.cnn", [c, h, w], d, specs)?))
+            }
+        };
+        let proprio = match (config.proprio, layout.proprio) {
+            (true, Some((_, len))) => Some(proj(&mut params, "vla.proprio", len, d)?),
+            (true, None) => {
+                return Err(Error::Config(
+                    "policy.vla.proprio is set but the observation has no `observation` member"
+                        .into(),
+                ))
+            }
+            (false, _) => None,
+        };
+        let queries = params.normal("vla.action_queries", &[codec.dims(), d], 0.02)?;
+        let head = proj(&mut params, "vla.action_head", d, codec.vocab())?;
+        Ok(Self {
+            params,
+            trunk,
+            patches,
+            cnn,
+            proprio,
+            queries,
+            head,
+            codec,
+            layout,
+            config: config.clone(),
+        })
+    }
+
+    /// Tokens per observation (image, state, instruction, action queries).
+    pub fn sequence_len(&self) -> usize {
+        let [h, w, _] = self.layout.image_shape;
+        let image = match &self.patches {
+            Some(_) => (h / self.config.patch) * (w / self.config.patch),
+            None => 1,
+        };
+        image
+            + usize::from(self.proprio.is_some())
+            + self.layout.instruction.map_or(0, |(_, n, _)| n)
+            + self.codec.dims()
+    }
+
+    fn image_tokens(&self, obs: &Tensor) -> Result<Tensor> {
+        let b = obs.dim(0)?;
+        let [h, w, c] = self.layout.image_shape;
+        let image = obs.narrow(1, self.layout.image_offset, h * w * c)?;
+        if let Some((lin, pos)) = &self.patches {
+            let p = self.config.patch;
+            let (gh, gw) = (h / p, w / p);
+            let x = image
+                .reshape((b, gh, p, gw, p, c))?
+                .permute((0, 1, 3, 2, 4, 5))?
+                .contiguous()?
+                .reshape((b, gh * gw, p * p * c))?;
+            let x = candle_core::Module::forward(lin, &x)?;
+            return Ok(x.broadcast_add(pos)?);
+        }
+        let cnn = self.cnn.as_ref().ok_or_else(|| Error::Config("no image encoder".into()))?;
+        let frames = image.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()?;
+        Ok(cnn.forward(&frames)?.relu()?.unsqueeze(1)?)
+    }
+
+    fn instruction_ids(&self, obs: &Tensor) -> Result<Option<Tensor>> {
+        let Some((offset, len, vocab)) = self.layout.instruction else { return Ok(None) };
+        let b = obs.dim(0)?;
+        let vals = obs.narrow(1, offset, len)?.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(bad) =
+            vals.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
+        {
+            return Err(Error::Config(format!(
+                "the VLA head reads instruction ids in 0..{vocab}; the observation holds {bad}"
+            )));
+        }
+        let ids: Vec<u32> = vals.iter().map(|v| *v as u32).collect();
+        Ok(Some(Tensor::from_vec(ids, (b, len), obs.device())?))
+    }
+}
+
+impl Policy for VlaPolicy {
+    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+        let (b, cols) = obs.dims2()?;
+        if cols != self.layout.total {
+            return Err(Error::Config(format!(
+                "the VLA head reads rows of {} values, got {cols}",
+                self.layout.total
+            )));
+        }
+        let d = self.trunk.config().d_model;
+        let mut parts = vec![self.image_tokens(obs)?];
+        if let (Some(lin), Some((offset, len))) = (&self.proprio, self.layout.proprio) {
+            let state = obs.narrow(1, offset, len)?;
+            parts.push(candle_core::Module::forward(lin, &state)?.unsqueeze(1)?);
+        }
+        if let Some(ids) = self.instruction_ids(obs)? {
+            parts.push(self.trunk.embed(&ids)?);
+        }
+        let dims = self.codec.dims();
+        parts.push(self.queries.unsqueeze(0)?.broadcast_as((b, dims, d))?.contiguous()?);
+        let x = Tensor::cat(&parts, 1)?;
+        let t = x.dim(1)?;
+        let hidden = self.trunk.forward_embeds(&x, None)?.narrow(1, t - dims, dims)?;
+        let out = candle_core::Module::forward(&self.head, &hidden.contiguous()?)?;
+        Ok(out.reshape((b, dims, self.codec.vocab()))?)
+    }
+    fn codec(&self) -> &ActionCodec {
+        &self.codec
+    }
+    fn params(&self) -> &ParamStore {
+        &self.params
+    }
+    fn obs_dim(&self) -> usize {
+        self.layout.total
+    }
+    fn module(&self) -> &'static str {
+        "spelunk-grpo/vla-policy"
+    }
+    fn token_span(&self) -> Option<std::ops::Range<usize>> {
+        self.layout.instruction.map(|(offset, len, _)| offset..offset + len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use spelunk_core::DType;
+
+    fn space(h: usize, w: usize) -> Space {
+        let inf = f32::INFINITY;
+        Space::Dict(vec![
+            ("desired_goal".into(), Space::uniform_box(&[3], -inf, inf, DType::F32)),
+            ("image".into(), Space::uniform_box(&[h, w, 3], 0.0, 255.0, DType::U8)),
+            ("instruction".into(), Space::uniform_box(&[4], 0.0, 6.0, DType::F32)),
+            ("observation".into(), Space::uniform_box(&[10], -inf, inf, DType::F32)),
+        ])
+    }
+
+    fn sizes() -> TransformerConfig {
+        TransformerConfig {
+            d_model: 16,
+            layers: 2,
+            heads: 2,
+            ffn: 24,
+            ..TransformerConfig::default()
+        }
+    }
+
+    fn codec() -> ActionCodec {
+        ActionCodec::Binned { bins: 7, low: vec![-1.0; 4], high: vec![1.0; 4] }
+    }
+
+    /// Two rows: random pixels and state, instruction ids `ids[r]`.
+    fn rows(h: usize, w: usize, ids: [[f32; 4]; 2]) -> Tensor {
+        let mut rng = spelunk_core::Rng::seed_from_u64(3);
+        let mut v = Vec::new();
+        for id in ids {
+            v.extend((0..3).map(|_| rng.f32()));
+            v.extend((0..h * w * 3).map(|_| rng.f32()));
+            v.extend(id);
+            v.extend((0..10).map(|_| rng.f32()));
+        }
+        Tensor::from_vec(v, (2, 3 + h * w * 3 + 4 + 10), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn layout_finds_image_instruction_and_state() {
+        let l = VlaLayout::of(&space(8, 16)).unwrap();
+        assert_eq!(l.image_offset, 3);
+        assert_eq!(l.image_shape, [8, 16, 3]);
+        assert_eq!(l.instruction, Some((3 + 8 * 16 * 3, 4, 7)));
+        assert_eq!(l.proprio, Some((3 + 8 * 16 * 3 + 4, 10)));
+        let flat = Space::uniform_box(&[5], 0.0, 1.0, DType::F32);
+        assert!(VlaLayout::of(&flat).unwrap_err().to_string().contains("dict"));
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient_with_either_encoder() {
+        for encoder in [ImageEncoder::Patches, ImageEncoder::Cnn] {
+            let config = VlaConfig { encoder, patch: 4, proprio: true };
+            let layout = VlaLayout::of(&space(8, 8)).unwrap();
+            let p = VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap();
+            let logits = p.logits(&rows(8, 8, [[1., 2., 3., 6.], [1., 2., 5., 6.]])).unwrap();
+            assert_eq!(logits.dims(), &[2, 4, 7]);
+            let loss = logits.sqr().unwrap().sum_all().unwrap();
+            let dead = crate::params_without_gradient(p.params(), &loss).unwrap();
+            assert!(dead.is_empty(), "{encoder:?}: {dead:?}");
+        }
+    }
+
+    #[test]
+    fn the_instruction_changes_the_actions_and_bad_ids_are_errors() {
+        let layout = VlaLayout::of(&space(8, 8)).unwrap();
+        let config = VlaConfig { patch: 4, ..VlaConfig::default() };
+        let p = VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 2).unwrap();
+        assert_eq!(p.sequence_len(), 4 + 1 + 4 + 4);
+        assert_eq!(p.token_span(), Some(3 + 192..3 + 192 + 4));
+        // Same pixels and state, two instructions: different logits.
+        let a = rows(8, 8, [[1., 2., 3., 6.], [1., 2., 3., 6.]]);
+        let b = rows(8, 8, [[1., 2., 4., 6.], [1., 2., 4., 6.]]);
+        let diff = (p.logits(&a).unwrap() - p.logits(&b).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff > 1e-4, "the instruction did not reach the action logits ({diff})");
+        for bad in [7.0, 2.5, -1.0] {
+            let e = p.logits(&rows(8, 8, [[1., 2., bad, 6.], [1., 2., 3., 6.]])).unwrap_err();
+            assert!(e.to_string().contains("0..7"), "{e}");
+        }
+        let e = VlaPolicy::new(
+            VlaLayout::of(&space(8, 12)).unwrap(),
+            codec(),
+            &VlaConfig { patch: 8, ..VlaConfig::default() },
+            &sizes(),
+            &Device::Cpu,
+            1,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("patch"), "{e}");
+    }
+}
