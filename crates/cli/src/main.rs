@@ -67,34 +67,8 @@ enum Command {
     Eval(train::EvalArgs),
 }
 
-/// glibc returns freed heap to the OS as soon as the top of the heap is free, which makes the
-/// learners' per-step tensor allocations cost a `brk` system call each (half the run time of
-/// `spelunk explore` went to the kernel). Keep freed memory instead, and serve blocks up to
-/// 32 MiB (glibc's largest threshold) from the heap rather than fresh `mmap`s: the VLA head's
-/// attention tensors are megabytes each, and mapping and zeroing new pages for every one cost
-/// a third of a training iteration.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_heap() {
-    const M_TRIM_THRESHOLD: i32 = -1;
-    const M_TOP_PAD: i32 = -2;
-    const M_MMAP_THRESHOLD: i32 = -3;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    // SAFETY: `mallopt` only sets allocator tuning parameters; it is called before any
-    // other thread exists.
-    unsafe {
-        mallopt(M_TRIM_THRESHOLD, 512 << 20);
-        mallopt(M_TOP_PAD, 64 << 20);
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_heap() {}
-
 fn main() {
-    keep_freed_heap();
+    spelunk_models::keep_freed_heap();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),

@@ -61,6 +61,10 @@ pub struct TrainArgs {
     /// Seeds per setting in the experiment.
     #[arg(long, default_value_t = 3)]
     pub(crate) seeds: u64,
+    /// Target counts of the `vla` experiment (each writes `vla_reach_t<n>.json`; the table in
+    /// `vla_reach.md` is made from every such file in `--out`, so counts can run in parallel).
+    #[arg(long, value_delimiter = ',', default_value = "1,3")]
+    pub(crate) targets: Vec<u64>,
 }
 
 /// `spelunk eval`.

@@ -2,7 +2,7 @@
 //! Reach — one target (the instruction is always "red") and three (the instruction picks one
 //! of three visible spheres) — with PPO and with GRPO, the same budget and seeds.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use spelunk_grpo::{Algorithm, TrainConfig};
 
 use crate::train::{config_from, train_curve, TrainArgs};
@@ -10,14 +10,17 @@ use crate::train::{config_from, train_curve, TrainArgs};
 /// The built-in run config (`examples/vla_reach.toml`).
 const BASE: &str = include_str!("../../../examples/vla_reach.toml");
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct VlaRun {
     targets: u64,
-    algorithm: &'static str,
+    algorithm: String,
     seed: u64,
     /// (env steps, sampled success rate) per iteration.
     curve: Vec<(f64, f64)>,
+    /// Success on unseen seeds after training, sampling actions.
     final_eval_success: f64,
+    /// The same with the most likely action token per dimension.
+    final_eval_success_greedy: f64,
     final_eval_return: f64,
     seconds: f64,
 }
@@ -30,17 +33,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             config_from(toml::from_str(BASE).context("examples/vla_reach.toml")?, None, &args.sets)?
         }
     };
+    if let Some(bad) = args.targets.iter().find(|&&n| !(1..=3).contains(&n)) {
+        bail!("--targets: {bad} is not a target count (1, 2 or 3)");
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let algorithms = [("PPO", Algorithm::Ppo), ("GRPO", Algorithm::Grpo)];
-    let targets = [1u64, 3];
-    let total = (targets.len() * algorithms.len()) as u64 * args.seeds * base.iterations as u64;
+    let total =
+        (args.targets.len() * algorithms.len()) as u64 * args.seeds * base.iterations as u64;
     let pb = crate::progress_bar(total);
-    let mut runs = Vec::new();
-    for &n in &targets {
+    for &n in &args.targets {
         let mut env_config = base.env_config.clone().unwrap_or_else(|| serde_json::json!({}));
         env_config["targets"] = serde_json::json!(n);
         write_pictures(&base, &env_config, n, &args.out)?;
+        let mut runs = Vec::new();
         for (label, algorithm) in algorithms {
             for seed in 0..args.seeds {
                 let cfg = TrainConfig {
@@ -53,64 +59,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 let (mut t, curve) =
                     train_curve(&cfg, &format!("{n} target(s) {label} seed {seed}"), &pb)?;
                 let (ret, success) = t.evaluate(cfg.eval_episodes, false)?;
+                let (_, greedy) = t.evaluate(cfg.eval_episodes, true)?;
                 runs.push(VlaRun {
                     targets: n,
-                    algorithm: label,
+                    algorithm: label.to_owned(),
                     seed,
                     curve,
                     final_eval_success: success,
+                    final_eval_success_greedy: greedy,
                     final_eval_return: ret,
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }
         }
-    }
-    pb.finish_and_clear();
-    std::fs::write(args.out.join("vla_reach.json"), serde_json::to_string_pretty(&runs)?)?;
-    let mut md = format!(
-        "# The VLA head on instruction-following Reach\n\n`spelunk train --experiment vla \
-         --seeds {}` (`examples/vla_reach.toml`: {} iterations of {} groups × {} episodes of \
-         50 steps; a {}×{} camera image, the instruction's word ids and the gripper's state in, \
-         {} bins per action dimension out). Success: the grip within 5 cm of the instructed \
-         target at the last step; sampled actions on {} unseen seeds after training.\n\n\
-         | targets | algorithm | success (unseen seeds), mean | per seed | final return | \
-         env steps | minutes per run |\n|---|---|---|---|---|---|---|\n",
-        args.seeds,
-        base.iterations,
-        base.groups_per_step,
-        base.group_size,
-        camera_side(&base, "height"),
-        camera_side(&base, "width"),
-        base.policy.bins,
-        base.eval_episodes,
-    );
-    for &n in &targets {
-        let mut series = Vec::new();
-        for (label, _) in algorithms {
-            let rs: Vec<&VlaRun> =
-                runs.iter().filter(|r| r.targets == n && r.algorithm == label).collect();
-            let k = rs.len().max(1) as f64;
-            let mean = rs.iter().map(|r| r.final_eval_success).sum::<f64>() / k;
-            let per: Vec<String> =
-                rs.iter().map(|r| format!("{:.2}", r.final_eval_success)).collect();
-            let ret = rs.iter().map(|r| r.final_eval_return).sum::<f64>() / k;
-            let steps = rs.iter().map(|r| r.curve.last().map_or(0.0, |c| c.0)).sum::<f64>() / k;
-            let minutes = rs.iter().map(|r| r.seconds).sum::<f64>() / k / 60.0;
-            md.push_str(&format!(
-                "| {n} | {label} | {mean:.3} | {} | {ret:.2} | {steps:.0} | {minutes:.1} |\n",
-                per.join(", ")
-            ));
-            let len = rs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
-            let points = (0..len)
-                .map(|i| {
-                    (
-                        rs.iter().map(|r| r.curve[i].0).sum::<f64>() / k,
-                        rs.iter().map(|r| r.curve[i].1).sum::<f64>() / k,
-                    )
-                })
-                .collect();
-            series.push(crate::plot::Series { label: label.to_owned(), points });
-        }
+        let path = args.out.join(format!("vla_reach_t{n}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&runs)?)?;
+        let series: Vec<crate::plot::Series> = algorithms
+            .iter()
+            .map(|(label, _)| {
+                let rs: Vec<&VlaRun> = runs.iter().filter(|r| r.algorithm == *label).collect();
+                crate::plot::Series { label: (*label).to_owned(), points: mean_curve(&rs) }
+            })
+            .collect();
         let png = crate::raster::line_chart(
             &format!("VLA head, Arm-Reach-v0, {n} target(s)"),
             "env steps",
@@ -119,13 +89,82 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
         crate::raster::write(&args.out.join(format!("vla_reach_{n}.png")), &png)?;
     }
-    std::fs::write(args.out.join("vla_reach.md"), md)?;
-    println!("wrote {}/vla_reach.{{json,md}} and vla_reach_*.png", args.out.display());
+    pb.finish_and_clear();
+    write_table(&base, args)?;
+    println!("wrote {}/vla_reach.md, vla_reach_t*.json and vla_reach_*.png", args.out.display());
     Ok(())
 }
 
-fn camera_side(cfg: &TrainConfig, key: &str) -> u64 {
-    cfg.env_config.as_ref().and_then(|c| c["camera"][key].as_u64()).unwrap_or(64)
+/// Per iteration, the mean over runs of (env steps, success).
+fn mean_curve(rs: &[&VlaRun]) -> Vec<(f64, f64)> {
+    let k = rs.len().max(1) as f64;
+    let len = rs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            (
+                rs.iter().map(|r| r.curve[i].0).sum::<f64>() / k,
+                rs.iter().map(|r| r.curve[i].1).sum::<f64>() / k,
+            )
+        })
+        .collect()
+}
+
+/// `vla_reach.md` from every `vla_reach_t*.json` in the output folder.
+fn write_table(base: &TrainConfig, args: &TrainArgs) -> Result<()> {
+    let mut runs: Vec<VlaRun> = Vec::new();
+    for n in 1..=3 {
+        let path = args.out.join(format!("vla_reach_t{n}.json"));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let more: Vec<VlaRun> =
+                serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+            runs.extend(more);
+        }
+    }
+    let side =
+        |key: &str| base.env_config.as_ref().and_then(|c| c["camera"][key].as_u64()).unwrap_or(64);
+    let mut md = format!(
+        "# The VLA head on instruction-following Reach\n\n`spelunk train --experiment vla \
+         --seeds {}` (`examples/vla_reach.toml`: {} iterations of {} groups × {} episodes of \
+         50 steps; a {}×{} camera image, the instruction's word ids and the gripper's state in, \
+         {} bins per action dimension out). Success: the grip within 5 cm of the instructed \
+         target at the last step, on {} unseen seeds after training, sampling actions or taking \
+         the most likely bin per dimension (greedy).\n\n\
+         | targets | algorithm | success, sampled (mean) | success, greedy (mean) | per seed \
+         (sampled / greedy) | final return | env steps | minutes per run |\n\
+         |---|---|---|---|---|---|---|---|\n",
+        args.seeds,
+        base.iterations,
+        base.groups_per_step,
+        base.group_size,
+        side("height"),
+        side("width"),
+        base.policy.bins,
+        base.eval_episodes,
+    );
+    let mut keys: Vec<(u64, String)> =
+        runs.iter().map(|r| (r.targets, r.algorithm.clone())).collect();
+    keys.dedup();
+    for (n, label) in keys {
+        let rs: Vec<&VlaRun> =
+            runs.iter().filter(|r| r.targets == n && r.algorithm == label).collect();
+        let k = rs.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&VlaRun) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / k;
+        let per: Vec<String> = rs
+            .iter()
+            .map(|r| format!("{:.2} / {:.2}", r.final_eval_success, r.final_eval_success_greedy))
+            .collect();
+        md.push_str(&format!(
+            "| {n} | {label} | {:.3} | {:.3} | {} | {:.2} | {:.0} | {:.1} |\n",
+            mean(&|r| r.final_eval_success),
+            mean(&|r| r.final_eval_success_greedy),
+            per.join(", "),
+            mean(&|r| r.final_eval_return),
+            mean(&|r| r.curve.last().map_or(0.0, |c| c.0)),
+            mean(&|r| r.seconds) / 60.0,
+        ));
+    }
+    std::fs::write(args.out.join("vla_reach.md"), md)?;
+    Ok(())
 }
 
 /// What the policy sees (the observation's image, enlarged 8×) beside the picture for people,

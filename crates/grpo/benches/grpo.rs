@@ -1,4 +1,5 @@
-//! Speed of one GRPO optimiser step per policy head: forward over every step of a batch of
+//! Speed of one GRPO optimiser step per policy head (MLP, VLA; the language-model head's is
+//! `cargo run --release -p spelunk-grpo --example text_grpo_throughput`): forward over every step of a batch of
 //! episodes, token log-probabilities and entropy, the clipped loss, backward, Adam.
 //! Throughput is reported in action tokens per second (one token per step for discrete
 //! actions, one per dimension for binned continuous ones); criterion's time per iteration is
@@ -12,9 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use spelunk_core::{DType, Space};
 use spelunk_grpo::{policy_loss, LossConfig, LossInputs, StepNorm};
 use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
-use spelunk_models::{
-    Adam, AdamConfig, TransformerConfig, TransformerPolicy, VlaConfig, VlaLayout, VlaPolicy,
-};
+use spelunk_models::{Adam, AdamConfig, TransformerConfig, VlaConfig, VlaLayout, VlaPolicy};
 
 /// The VLA case's observation: Arm-Reach with three targets and a 24×24 camera.
 fn vla_space() -> Space {
@@ -32,6 +31,8 @@ fn vla_space() -> Space {
 type Case = (&'static str, Box<dyn Policy>, usize, usize, Option<u32>);
 
 fn bench(c: &mut Criterion) {
+    // As the `spelunk` binary does: freed tensors stay in the heap.
+    spelunk_models::keep_freed_heap();
     let device =
         spelunk_models::device(&std::env::var("SPELUNK_DEVICE").unwrap_or_else(|_| "cpu".into()))
             .expect("SPELUNK_DEVICE");
@@ -66,23 +67,6 @@ fn bench(c: &mut Criterion) {
             32,
             50,
             None,
-        ),
-        (
-            // The meta-bandit head: 30 history tokens in, one of 5 arms out.
-            "transformer-d64-ctx30",
-            Box::new(
-                TransformerPolicy::new(
-                    30,
-                    ActionCodec::Discrete { n: 5, start: 0 },
-                    &TransformerConfig { vocab: 12, ..TransformerConfig::default() },
-                    &device,
-                    1,
-                )
-                .expect("head"),
-            ),
-            32,
-            30,
-            Some(12),
         ),
         (
             // examples/vla_reach.toml's head: 9 patches, state, 4 words, 4 action queries.

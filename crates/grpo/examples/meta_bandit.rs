@@ -101,6 +101,7 @@ fn baseline(agent: &mut dyn BanditAgent, horizon: u32) -> Result<f64, Box<dyn st
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    spelunk_models::keep_freed_heap();
     let args: Vec<String> = std::env::args().collect();
     let iterations: usize = args.get(1).map_or(Ok(300), |s| s.parse())?;
     let reg = spelunk_envs::registry();

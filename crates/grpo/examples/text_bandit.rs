@@ -14,6 +14,7 @@
 use spelunk_grpo::{TextConfig, TextTrainer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    spelunk_models::keep_freed_heap();
     let args: Vec<String> = std::env::args().collect();
     let iterations: usize = args.get(1).map_or(Ok(40), |s| s.parse())?;
     let fixture =

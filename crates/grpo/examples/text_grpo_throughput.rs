@@ -24,6 +24,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    spelunk_models::keep_freed_heap();
     let iterations: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-llama");
