@@ -39,6 +39,8 @@ pub struct TransformerConfig {
     pub rope_theta: f64,
     /// RMSNorm ε.
     pub norm_eps: f64,
+    /// Biases on the query, key and value projections (Qwen2's layout; Llama has none).
+    pub qkv_bias: bool,
 }
 
 impl Default for TransformerConfig {
@@ -52,6 +54,7 @@ impl Default for TransformerConfig {
             ffn: 128,
             rope_theta: 10_000.0,
             norm_eps: 1e-5,
+            qkv_bias: false,
         }
     }
 }
@@ -92,6 +95,22 @@ pub(crate) fn proj(
     Ok(Linear::new(params.uniform(&format!("{name}.weight"), &[outputs, inputs], bound)?, None))
 }
 
+/// A projection with a bias (zeros at first) when `bias` is set.
+fn proj_bias(
+    params: &mut ParamStore,
+    name: &str,
+    inputs: usize,
+    outputs: usize,
+    bias: bool,
+) -> Result<Linear> {
+    let w = proj(params, name, inputs, outputs)?;
+    if !bias {
+        return Ok(w);
+    }
+    let b = params.zeros(&format!("{name}.bias"), &[outputs])?;
+    Ok(Linear::new(w.weight().clone(), Some(b)))
+}
+
 /// RMSNorm gains start at 1, as in Llama.
 fn ones(params: &mut ParamStore, name: &str, n: usize) -> Result<Tensor> {
     params.ones(name, &[n])
@@ -125,9 +144,9 @@ impl Transformer {
             let d = c.d_model;
             blocks.push(Block {
                 input_norm: ones(params, &format!("{p}.input_layernorm.weight"), d)?,
-                q: proj(params, &format!("{p}.self_attn.q_proj"), d, d)?,
-                k: proj(params, &format!("{p}.self_attn.k_proj"), d, kv_width)?,
-                v: proj(params, &format!("{p}.self_attn.v_proj"), d, kv_width)?,
+                q: proj_bias(params, &format!("{p}.self_attn.q_proj"), d, d, c.qkv_bias)?,
+                k: proj_bias(params, &format!("{p}.self_attn.k_proj"), d, kv_width, c.qkv_bias)?,
+                v: proj_bias(params, &format!("{p}.self_attn.v_proj"), d, kv_width, c.qkv_bias)?,
                 o: proj(params, &format!("{p}.self_attn.o_proj"), d, d)?,
                 post_norm: ones(params, &format!("{p}.post_attention_layernorm.weight"), d)?,
                 gate: proj(params, &format!("{p}.mlp.gate_proj"), d, c.ffn)?,
@@ -363,6 +382,7 @@ impl std::fmt::Debug for LanguageModel {
 
 /// The fields of a Hugging Face `config.json` this loader reads (others are ignored).
 #[derive(Debug, Deserialize)]
+#[allow(clippy::struct_excessive_bools, reason = "it mirrors the flags of config.json")]
 struct HfConfig {
     model_type: Option<String>,
     vocab_size: usize,
@@ -382,6 +402,10 @@ struct HfConfig {
     attention_bias: bool,
     #[serde(default)]
     mlp_bias: bool,
+    #[serde(default)]
+    use_sliding_window: bool,
+    #[serde(default)]
+    layer_types: Option<Vec<String>>,
     hidden_act: Option<String>,
 }
 
@@ -395,9 +419,10 @@ impl LanguageModel {
         Ok(Self { params, trunk, lm_head, tokenizer: None })
     }
 
-    /// Load a Hugging Face Llama checkpoint folder: `config.json`, `*.safetensors` (one
+    /// Load a Hugging Face Llama or Qwen2 checkpoint folder: `config.json`, `*.safetensors` (one
     /// file or shards) and, when present, `tokenizer.json`. Every parameter must be present with its shape; a tensor this
-    /// architecture does not have, an unsupported setting (biases, RoPE scaling, another
+    /// architecture does not have, an unsupported setting (biases beyond Qwen2's, RoPE
+    /// scaling, sliding windows, another
     /// activation or model type) or a missing file is an error naming it, and nothing is
     /// half-loaded.
     pub fn from_pretrained(dir: &std::path::Path, device: &Device) -> Result<Self> {
@@ -407,11 +432,16 @@ impl LanguageModel {
             .map_err(|e| bad(format!("reading {}: {e}", cfg_path.display())))?;
         let hf: HfConfig =
             serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", cfg_path.display())))?;
-        if let Some(t) = hf.model_type.as_deref().filter(|t| *t != "llama") {
-            return Err(bad(format!("model_type `{t}` is not supported (llama is)")));
+        // Qwen2 is Llama with biases on the query, key and value projections.
+        let qwen2 = hf.model_type.as_deref() == Some("qwen2");
+        if let Some(t) = hf.model_type.as_deref().filter(|t| !matches!(*t, "llama" | "qwen2")) {
+            return Err(bad(format!("model_type `{t}` is not supported (llama and qwen2 are)")));
         }
         if hf.attention_bias || hf.mlp_bias {
-            return Err(bad("attention or MLP biases are not supported".into()));
+            return Err(bad("attention or MLP biases are not supported (beyond Qwen2's)".into()));
+        }
+        if hf.use_sliding_window || hf.layer_types.iter().flatten().any(|t| t != "full_attention") {
+            return Err(bad("sliding-window attention is not supported".into()));
         }
         if let Some(act) = hf.hidden_act.as_deref().filter(|a| *a != "silu") {
             return Err(bad(format!("hidden_act `{act}` is not supported (silu is)")));
@@ -445,6 +475,7 @@ impl LanguageModel {
             ffn: hf.intermediate_size,
             rope_theta,
             norm_eps: hf.rms_norm_eps,
+            qkv_bias: qwen2,
         };
         let model = Self::new(&config, device, 0)?;
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)

@@ -641,38 +641,44 @@ fn the_cnn_head_reads_minigrid_images_beside_their_direction() {
 }
 
 #[test]
-fn a_hugging_face_llama_checkpoint_loads_and_matches_its_logits() {
-    // tests/fixtures/tiny-llama: written by scripts/fixtures/tiny_llama.py with transformers —
-    // 2 layers, width 32, 4 heads on 2 key/value heads, norm gains away from 1.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tiny-llama");
-    let lm = spelunk_models::LanguageModel::from_pretrained(&dir, &Device::Cpu).expect("load");
-    assert_eq!(lm.config().kv_heads, Some(2));
-    let fixture: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("logits.json")).expect("read"))
-            .expect("json");
-    let ids: Vec<u32> = fixture["ids"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .map(|v| v.as_u64().expect("id") as u32)
-        .collect();
-    // The tokenizer.json gives the ids Python's tokenizer gave, and decodes them back.
-    let prompt = fixture["prompt"].as_str().expect("prompt");
-    assert_eq!(lm.encode(prompt).expect("encode"), ids);
-    assert_eq!(lm.decode(&ids).expect("decode").replace(' ', ""), prompt.replace(' ', ""));
-    let n = ids.len();
-    let tokens = Tensor::from_vec(ids, (1, n), &Device::Cpu).expect("tokens");
-    let ours = lm.logits(&tokens).expect("logits").squeeze(0).expect("squeeze");
-    let ours: Vec<Vec<f32>> = ours.to_vec2().expect("values");
-    let theirs = fixture["logits"].as_array().expect("logits");
-    let mut worst = 0f64;
-    for (row, want) in ours.iter().zip(theirs) {
-        for (a, b) in row.iter().zip(floats(want)) {
-            worst = worst.max((f64::from(*a) - b).abs());
+fn hugging_face_llama_and_qwen2_checkpoints_load_and_match_their_logits() {
+    // tests/fixtures/tiny-{llama,qwen2}: written by scripts/fixtures/tiny_llama.py with
+    // transformers — 2 layers, width 32, 4 heads on 2 key/value heads, norm gains away from 1
+    // (and Qwen2's query/key/value biases away from 0).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    for arch in ["llama", "qwen2"] {
+        let dir = root.join(format!("tiny-{arch}"));
+        let lm = spelunk_models::LanguageModel::from_pretrained(&dir, &Device::Cpu).expect("load");
+        assert_eq!(lm.config().kv_heads, Some(2));
+        assert_eq!(lm.config().qkv_bias, arch == "qwen2");
+        let fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("logits.json")).expect("read"))
+                .expect("json");
+        let ids: Vec<u32> = fixture["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|v| v.as_u64().expect("id") as u32)
+            .collect();
+        // The tokenizer.json gives the ids Python's tokenizer gave, and decodes them back.
+        let prompt = fixture["prompt"].as_str().expect("prompt");
+        assert_eq!(lm.encode(prompt).expect("encode"), ids);
+        assert_eq!(lm.decode(&ids).expect("decode").replace(' ', ""), prompt.replace(' ', ""));
+        let n = ids.len();
+        let tokens = Tensor::from_vec(ids, (1, n), &Device::Cpu).expect("tokens");
+        let ours = lm.logits(&tokens).expect("logits").squeeze(0).expect("squeeze");
+        let ours: Vec<Vec<f32>> = ours.to_vec2().expect("values");
+        let theirs = fixture["logits"].as_array().expect("logits");
+        let mut worst = 0f64;
+        for (row, want) in ours.iter().zip(theirs) {
+            for (a, b) in row.iter().zip(floats(want)) {
+                worst = worst.max((f64::from(*a) - b).abs());
+            }
         }
+        eprintln!("{arch}: largest logit difference from transformers: {worst:.2e}");
+        assert!(worst < 1e-4, "{arch}: largest logit difference from transformers: {worst}");
     }
-    eprintln!("largest logit difference from transformers: {worst:.2e}");
-    assert!(worst < 1e-4, "largest logit difference from transformers: {worst}");
+    let dir = root.join("tiny-llama");
 
     // Bad checkpoints fail with what is wrong, and load nothing.
     let tmp = std::env::temp_dir().join(format!("spelunk-tiny-llama-{}", std::process::id()));
@@ -687,6 +693,10 @@ fn a_hugging_face_llama_checkpoint_loads_and_matches_its_logits() {
     let config = std::fs::read_to_string(dir.join("config.json")).expect("config");
     std::fs::write(tmp.join("config.json"), config.replace("\"llama\"", "\"mistral\"")).expect("w");
     assert!(err(&tmp).contains("mistral"));
+    let sliding =
+        config.replace("\"llama\"", "\"qwen2\"").replacen('{', "{\"use_sliding_window\": true,", 1);
+    std::fs::write(tmp.join("config.json"), sliding).expect("w");
+    assert!(err(&tmp).contains("sliding"), "{}", err(&tmp));
     std::fs::write(
         tmp.join("config.json"),
         config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 96"),
