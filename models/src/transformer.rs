@@ -608,6 +608,17 @@ impl LanguageModel {
     }
 }
 
+/// Observation values as token ids below `vocab`; anything else (a fraction, a negative, an
+/// id out of range) is an error that starts with `what`.
+pub(crate) fn token_ids(vals: &[f32], vocab: usize, what: &str) -> Result<Vec<u32>> {
+    if let Some(bad) =
+        vals.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
+    {
+        return Err(Error::Config(format!("{what} in 0..{vocab}; the observation holds {bad}")));
+    }
+    Ok(vals.iter().map(|v| *v as u32).collect())
+}
+
 /// A policy head that reads its observation as a sequence of token ids (right-aligned: the
 /// latest token last, padding before it) and acts from the transformer's last position.
 pub struct TransformerPolicy {
@@ -648,15 +659,9 @@ impl TransformerPolicy {
     fn ids(&self, obs: &Tensor) -> Result<(Vec<u32>, usize, usize)> {
         let (b, t) = obs.dims2()?;
         let vals = obs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let vocab = self.trunk.config.vocab - 1;
-        if let Some(bad) =
-            vals.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
-        {
-            return Err(Error::Config(format!(
-                "the transformer head reads token ids in 0..{vocab}; the observation holds {bad}"
-            )));
-        }
-        Ok((vals.iter().map(|v| *v as u32).collect(), b, t))
+        let ids =
+            token_ids(&vals, self.trunk.config.vocab - 1, "the transformer head reads token ids")?;
+        Ok((ids, b, t))
     }
 
     /// Each row with the start marker before its first real token (after the leading padding,

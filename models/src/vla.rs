@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use spelunk_core::Space;
 
 use crate::policy::{ActionCodec, Policy};
-use crate::transformer::proj;
+use crate::transformer::{proj, token_ids};
 use crate::{Error, ParamStore, Result, Transformer, TransformerConfig};
 
 /// How the image becomes tokens.
@@ -236,14 +236,7 @@ impl VlaPolicy {
         let Some((offset, len, vocab)) = self.layout.instruction else { return Ok(None) };
         let b = obs.dim(0)?;
         let vals = obs.narrow(1, offset, len)?.flatten_all()?.to_vec1::<f32>()?;
-        if let Some(bad) =
-            vals.iter().find(|v| !(v.fract() == 0.0 && **v >= 0.0 && (**v as usize) < vocab))
-        {
-            return Err(Error::Config(format!(
-                "the VLA head reads instruction ids in 0..{vocab}; the observation holds {bad}"
-            )));
-        }
-        let ids: Vec<u32> = vals.iter().map(|v| *v as u32).collect();
+        let ids = token_ids(&vals, vocab, "the VLA head reads instruction ids")?;
         Ok(Some(Tensor::from_vec(ids, (b, len), obs.device())?))
     }
 }
