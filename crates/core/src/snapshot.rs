@@ -43,6 +43,10 @@ impl ByteWriter {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An empty writer with room for `bytes` (one allocation for a state of known size).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self { buf: Vec::with_capacity(bytes) }
+    }
     /// Append one byte.
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);

@@ -8,13 +8,17 @@
 //!   iterations — the same frames plus selection, restoring, cell computation, snapshots of
 //!   admitted cells and archive updates.
 //!
-//! Both report frames per second; the bookkeeping share is `raw / go_explore − 1`.
-//! `cargo bench -p spelunk-intrinsic --bench goexplore`
+//! Both report frames per second; the bookkeeping share is `raw / go_explore − 1`. Run one
+//! after the other, the two are minutes apart and this machine's speed drifts by more than
+//! the share, so the bench then measures it **paired**: 31 rounds, each 150,000 raw frames
+//! then 150,000 Go-Explore frames, and prints the median of the rounds' ratios with its
+//! quartiles.
+//! `cargo bench -p spelunk-intrinsic --bench goexplore` (pin it: `taskset -c 1 cargo bench …`)
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spelunk_core::{Action, ObsBuf, Rng};
+use criterion::{criterion_group, Criterion, Throughput};
+use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot};
 use spelunk_intrinsic::goexplore::{DomainCells, GoExplore, GoExploreConfig};
 
 const FRAMES: u64 = 1000;
@@ -30,56 +34,120 @@ fn explorer() -> GoExplore {
     ge
 }
 
+/// The raw side: an env, the warmed archive's live states, and the action process.
+struct Raw {
+    env: Box<dyn Env>,
+    obs: ObsBuf,
+    starts: Vec<std::sync::Arc<Snapshot>>,
+    rng: Rng,
+    k: usize,
+}
+
+impl Raw {
+    fn new(ge: &GoExplore) -> Self {
+        // The warmed archive's states, so the frames are the ones Go-Explore steps through.
+        let starts =
+            ge.archive().entries().iter().filter(|e| !e.done).map(|e| e.snapshot.clone()).collect();
+        let mut env = spelunk_envs::registry().make("Montezuma-Lite-v0").expect("env");
+        let mut obs = ObsBuf::for_space(env.observation_space());
+        env.reset(Some(0), None, obs.as_mut()).expect("reset");
+        Self { env, obs, starts, rng: Rng::seed_from_u64(1), k: 0 }
+    }
+
+    /// Step `frames` frames as the explorer would, without its bookkeeping.
+    fn run(&mut self, frames: u64) {
+        let mut n = 0;
+        while n < frames {
+            self.env.restore(&self.starts[self.k % self.starts.len()]).expect("restore");
+            self.k += 1;
+            let lives = self.env.info().lives;
+            let mut last = self.rng.range_i64(0, 5);
+            for step in 0..100 {
+                if step > 0 && !self.rng.bernoulli(0.95) {
+                    last = self.rng.range_i64(0, 5);
+                }
+                let s = self.env.step(Action::Discrete(last), self.obs.as_mut()).expect("step");
+                n += 1;
+                if s.terminated || s.truncated || s.info.lives < lives || n == frames {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Iterate until at least `frames` more frames are spent; returns the frames spent.
+fn explore(ge: &mut GoExplore, frames: u64) -> u64 {
+    let start = ge.stats().frames;
+    while ge.stats().frames - start < frames {
+        ge.iterate().expect("iteration");
+    }
+    ge.stats().frames - start
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("goexplore_frames");
     group.sample_size(20);
     group.throughput(Throughput::Elements(FRAMES));
-    let reg = spelunk_envs::registry();
     group.bench_function("raw", |b| {
-        // The warmed archive's states, so the frames are the ones Go-Explore steps through.
-        let ge = explorer();
-        let starts: Vec<_> =
-            ge.archive().entries().iter().filter(|e| !e.done).map(|e| e.snapshot.clone()).collect();
-        let mut env = reg.make("Montezuma-Lite-v0").expect("env");
-        let mut obs = ObsBuf::for_space(env.observation_space());
-        env.reset(Some(0), None, obs.as_mut()).expect("reset");
-        let mut rng = Rng::seed_from_u64(1);
-        let mut k = 0;
-        b.iter(|| {
-            let mut n = 0;
-            while n < FRAMES {
-                env.restore(&starts[k % starts.len()]).expect("restore");
-                k += 1;
-                let lives = env.info().lives;
-                let mut last = rng.range_i64(0, 5);
-                for step in 0..100 {
-                    if step > 0 && !rng.bernoulli(0.95) {
-                        last = rng.range_i64(0, 5);
-                    }
-                    let s = env.step(Action::Discrete(last), obs.as_mut()).expect("step");
-                    n += 1;
-                    if s.terminated || s.truncated || s.info.lives < lives || n == FRAMES {
-                        break;
-                    }
-                }
-            }
-        });
+        let mut raw = Raw::new(&explorer());
+        b.iter(|| raw.run(FRAMES));
     });
     group.bench_function("go_explore", |b| {
         let mut ge = explorer();
         b.iter_custom(|iters| {
             let want = iters * FRAMES;
-            let start_frames = ge.stats().frames;
             let t = Instant::now();
-            while ge.stats().frames - start_frames < want {
-                ge.iterate().expect("iteration");
-            }
-            let done = ge.stats().frames - start_frames;
+            let done = explore(&mut ge, want);
             Duration::from_secs_f64(t.elapsed().as_secs_f64() * want as f64 / done as f64)
         });
     });
     group.finish();
 }
 
+/// The share measured in interleaved rounds (see the module page).
+fn paired() {
+    const ROUNDS: usize = 31;
+    const CHUNK: u64 = 150_000;
+    let mut ge = explorer();
+    let mut raw = Raw::new(&ge);
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut raw_ns, mut ge_ns) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        raw.run(CHUNK);
+        let r = t.elapsed().as_nanos() as f64 / CHUNK as f64;
+        let t = Instant::now();
+        let done = explore(&mut ge, CHUNK);
+        let g = t.elapsed().as_nanos() as f64 / done as f64;
+        ratios.push(g / r);
+        raw_ns.push(r);
+        ge_ns.push(g);
+    }
+    for v in [&mut ratios, &mut raw_ns, &mut ge_ns] {
+        v.sort_by(f64::total_cmp);
+    }
+    let (m, q1, q3) = (ROUNDS / 2, ROUNDS / 4, 3 * ROUNDS / 4);
+    println!(
+        "goexplore_share: bookkeeping {:.1}% of raw stepping (median of {ROUNDS} paired rounds; \
+         quartiles {:.1}% / {:.1}%); raw {:.0} ns/frame, go_explore {:.0} ns/frame (medians)",
+        (ratios[m] - 1.0) * 100.0,
+        (ratios[q1] - 1.0) * 100.0,
+        (ratios[q3] - 1.0) * 100.0,
+        raw_ns[m],
+        ge_ns[m],
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // `cargo bench -- <filter>` runs only the matching criterion cases; the paired share runs
+    // when nothing filters it out.
+    let filtered = std::env::args().skip(1).any(|a| !a.starts_with('-'));
+    if !filtered || std::env::args().any(|a| a.contains("share")) {
+        paired();
+    }
+}

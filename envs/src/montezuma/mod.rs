@@ -680,7 +680,8 @@ impl Montezuma {
 
     fn write_snapshot(&self) -> Snapshot {
         let s = &self.s;
-        let mut w = ByteWriter::new();
+        // About 110 bytes; one allocation (Go-Explore snapshots every new cell).
+        let mut w = ByteWriter::with_capacity(128);
         for v in [s.level, s.room, s.entry.0, s.lives, s.t, s.steps] {
             w.u32(v);
         }

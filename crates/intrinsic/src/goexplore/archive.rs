@@ -136,7 +136,10 @@ pub type CellMap<V> = HashMap<Cell, V, BuildHasherDefault<CellHasher>>;
 #[derive(Clone, Debug, Default)]
 pub struct CellArchive {
     entries: Vec<Entry>,
-    index: CellMap<usize>,
+    /// Per cell its entry's position and the (score, trajectory length) a candidate must
+    /// beat — kept beside the key so the explorer's per-frame check touches one map slot,
+    /// not the entry and its trajectory (two cache misses each).
+    index: CellMap<Slot>,
     /// Per entry, how many of its four neighbouring positions are not in the archive (kept
     /// up to date on admission, so selection weights cost no lookups).
     missing: Vec<u8>,
@@ -146,11 +149,21 @@ pub struct CellArchive {
     cached: Vec<f64>,
     cached_for: Option<(SelectionConfig, u32)>,
     dirty: Vec<usize>,
+    /// Cumulative weights (a buffer kept between selections).
+    cum: Vec<f64>,
     max_level: u32,
     /// Distinct (level, room) pairs among the entries.
     room_set: std::collections::BTreeSet<(u32, u32)>,
     /// The highest score.
     best_score: f64,
+}
+
+/// An index slot: where the cell's entry is and what it holds.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    at: usize,
+    score: f64,
+    len: usize,
 }
 
 /// The four neighbouring positions of a cell with a position.
@@ -196,36 +209,43 @@ impl CellArchive {
     }
     /// The entry of a cell.
     pub fn get(&self, cell: &Cell) -> Option<&Entry> {
-        self.index.get(cell).map(|&i| &self.entries[i])
+        self.index.get(cell).map(|s| &self.entries[s.at])
     }
     /// Mutable entry by position.
-    pub fn entry_mut(&mut self, i: usize) -> &mut Entry {
+    pub(crate) fn entry_mut(&mut self, i: usize) -> &mut Entry {
         self.dirty.push(i);
         &mut self.entries[i]
     }
     /// Position of a cell.
     pub fn position(&self, cell: &Cell) -> Option<usize> {
-        self.index.get(cell).copied()
+        self.index.get(cell).map(|s| s.at)
+    }
+
+    /// The cell's entry as (position, score, trajectory length), from the index alone.
+    pub fn lookup(&self, cell: &Cell) -> Option<(usize, f64, usize)> {
+        self.index.get(cell).map(|s| (s.at, s.score, s.len))
     }
 
     /// Whether `(score, len)` would improve on the cell's entry (or the cell is new).
     pub fn would_admit(&self, cell: &Cell, score: f64, len: usize) -> bool {
-        match self.get(cell) {
+        match self.index.get(cell) {
             None => true,
-            Some(e) => better(score, len, e.score, e.trajectory.len()),
+            Some(s) => better(score, len, s.score, s.len),
         }
     }
 
     /// Insert or replace by the rule above.
     pub fn admit(&mut self, entry: Entry) -> Admit {
-        match self.index.get(&entry.cell) {
+        match self.index.get_mut(&entry.cell) {
             None => {
                 self.push_new(entry);
                 Admit::New
             }
-            Some(&i) => {
+            Some(slot) => {
+                let i = slot.at;
                 let old = &mut self.entries[i];
                 if better(entry.score, entry.trajectory.len(), old.score, old.trajectory.len()) {
+                    (slot.score, slot.len) = (entry.score, entry.trajectory.len());
                     old.score = entry.score;
                     old.trajectory = entry.trajectory;
                     old.snapshot = entry.snapshot;
@@ -249,7 +269,7 @@ impl CellArchive {
         if entry.cell.pos.is_some() {
             for n in neighbours(&entry.cell) {
                 match self.index.get(&n) {
-                    Some(&j) => {
+                    Some(&Slot { at: j, .. }) => {
                         self.missing[j] = self.missing[j].saturating_sub(1);
                         self.dirty.push(j);
                     }
@@ -264,7 +284,8 @@ impl CellArchive {
         self.best_score =
             if self.entries.is_empty() { entry.score } else { self.best_score.max(entry.score) };
         self.dirty.push(self.entries.len());
-        self.index.insert(entry.cell.clone(), self.entries.len());
+        let slot = Slot { at: self.entries.len(), score: entry.score, len: entry.trajectory.len() };
+        self.index.insert(entry.cell.clone(), slot);
         self.entries.push(entry);
         self.missing.push(missing);
     }
@@ -281,13 +302,14 @@ impl CellArchive {
         self.room_set.clear();
         for (mut e, c) in old.into_iter().zip(new_cells) {
             e.cell = c;
-            match self.index.get(&e.cell) {
+            match self.index.get_mut(&e.cell) {
                 None => self.push_new(e),
-                Some(&i) => {
-                    let cur = &mut self.entries[i];
+                Some(slot) => {
+                    let cur = &mut self.entries[slot.at];
                     let (c, s, n) = (cur.times_chosen, cur.times_seen, cur.times_chosen_since_new);
                     let found = cur.found_at.min(e.found_at);
                     if better(e.score, e.trajectory.len(), cur.score, cur.trajectory.len()) {
+                        (slot.score, slot.len) = (e.score, e.trajectory.len());
                         *cur = e;
                     } else {
                         cur.times_chosen = e.times_chosen;
@@ -351,23 +373,27 @@ impl CellArchive {
             self.cached_for = key;
             self.dirty.clear();
         }
-        let w = &self.cached;
-        let total: f64 = w.iter().sum();
-        if total <= 0.0 {
-            return Vec::new();
-        }
-        let mut cum = Vec::with_capacity(w.len());
+        let mut cum = std::mem::take(&mut self.cum);
+        cum.resize(self.cached.len(), 0.0);
+        // Written in place (no push), so the running sum stays in a register.
         let mut acc = 0.0;
-        for x in w {
+        for (c, x) in cum.iter_mut().zip(&self.cached) {
             acc += x;
-            cum.push(acc);
+            *c = acc;
         }
-        (0..n)
-            .map(|_| {
-                let u = rng.f64() * total;
-                cum.partition_point(|&c| c <= u).min(w.len() - 1)
-            })
-            .collect()
+        let total = acc;
+        let picks = if total <= 0.0 {
+            Vec::new()
+        } else {
+            (0..n)
+                .map(|_| {
+                    let u = rng.f64() * total;
+                    cum.partition_point(|&c| c <= u).min(cum.len() - 1)
+                })
+                .collect()
+        };
+        self.cum = cum;
+        picks
     }
 
     /// Distinct rooms among the cells.

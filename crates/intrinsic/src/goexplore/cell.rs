@@ -51,10 +51,17 @@ impl PartialEq for Cell {
 
 impl std::hash::Hash for Cell {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.level.hash(state);
-        self.pos.hash(state);
-        self.items.hash(state);
-        self.key.hash(state);
+        // Packed into four words (the derived form feeds the hasher ten, byte by byte for
+        // the position, and the explorer hashes a cell on most frames). Equal cells write
+        // equal words; the key's length keeps `[1] ++ []` and `[] ++ [1]`-style splits apart.
+        let [r, x, y] = self.pos.unwrap_or([0; 3]);
+        state.write_u64(u64::from(self.level) | u64::from(self.pos.is_some()) << 32);
+        state.write_u64(u64::from(r as u32) << 32 | u64::from(x as u32));
+        state.write_u64(u64::from(y as u32) << 32 | self.key.len() as u64);
+        state.write_u64(self.items);
+        if !self.key.is_empty() {
+            state.write(&self.key);
+        }
     }
 }
 
@@ -81,6 +88,12 @@ pub trait CellFn: Send + Sync {
     fn name(&self) -> String;
     /// The cell of the state whose observation and info are given.
     fn cell(&self, obs: &ObsBuf, info: &Info) -> Result<Cell>;
+    /// Whether [`CellFn::cell`] reads the observation. When `false` the explorer does not ask
+    /// the env to draw one for a restored state (it still checks the restored state's cell,
+    /// from `info`).
+    fn reads_obs(&self) -> bool {
+        true
+    }
     /// Whether the explorer should keep a sample of recent frames for [`CellFn::adapt`].
     fn wants_frames(&self) -> bool {
         false
@@ -122,6 +135,9 @@ impl CellFn for DomainCells {
     fn name(&self) -> String {
         format!("domain/{}", self.cell_size)
     }
+    fn reads_obs(&self) -> bool {
+        false
+    }
     fn cell(&self, _obs: &ObsBuf, info: &Info) -> Result<Cell> {
         let (Some(x), Some(y)) = (info.x, info.y) else {
             return Err(Error::Config {
@@ -133,9 +149,11 @@ impl CellFn for DomainCells {
         };
         let c = self.cell_size.max(1);
         let room = info.room.unwrap_or(0) as i32;
+        // Size 1 (the default for Montezuma-Lite) skips two integer divisions per frame.
+        let (cx, cy) = if c == 1 { (x, y) } else { (x.div_euclid(c), y.div_euclid(c)) };
         Ok(Cell {
             level: info.level.unwrap_or(0),
-            pos: Some([room, x.div_euclid(c), y.div_euclid(c)]),
+            pos: Some([room, cx, cy]),
             items: info.inventory.unwrap_or(0),
             key: Vec::new(),
         })

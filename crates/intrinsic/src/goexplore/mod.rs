@@ -112,14 +112,32 @@ pub type MakeEnv = dyn Fn() -> spelunk_core::Result<Box<dyn Env>> + Send + Sync;
 struct Worker {
     env: Box<dyn Env>,
     buf: ObsBuf,
+    /// The explorer's per-task map from cell to its place in the visit list (kept for its
+    /// capacity).
+    local: CellMap<usize>,
+    /// Visit-list positions by a hash-free index of the cell's position (`u32::MAX`: empty).
+    recent: [u32; RECENT],
+}
+
+const RECENT: usize = 256;
+
+/// A cell visited during one task.
+struct Visit {
+    cell: Cell,
+    /// Frames spent in it.
+    n: u64,
+    /// The best (score, trajectory length) checked against the archive so far.
+    best: (f64, usize),
+    /// The archive's entry for it when the task began: position, score, length.
+    archive: Option<(usize, f64, usize)>,
 }
 
 /// One state worth admitting, found by a task.
 struct Candidate {
     cell: Cell,
     score: f64,
-    /// Actions after the selected cell's trajectory.
-    suffix: Vec<u8>,
+    /// Actions after the selected cell's trajectory: the first `steps` of the task's.
+    steps: usize,
     snapshot: Option<spelunk_core::Snapshot>,
     done: bool,
     success: bool,
@@ -129,8 +147,10 @@ struct Candidate {
 struct TaskResult {
     source: usize,
     candidates: Vec<Candidate>,
-    /// Cells visited and how often.
-    seen: Vec<(Cell, u64)>,
+    /// The task's actions.
+    suffix: Vec<u8>,
+    /// Cells visited (with their archive position when the task began) and how often.
+    seen: Vec<(Cell, Option<usize>, u64)>,
     frames: u64,
     sample: Vec<Vec<u8>>,
 }
@@ -190,7 +210,12 @@ impl GoExplore {
         for _ in 0..threads {
             let env = make_env().map_err(env_err("making the env"))?;
             let buf = ObsBuf::for_space(env.observation_space());
-            workers.push(Worker { env, buf });
+            workers.push(Worker {
+                env,
+                buf,
+                local: CellMap::default(),
+                recent: [u32::MAX; RECENT],
+            });
         }
         let actions = match workers[0].env.action_space() {
             Space::Discrete { n, .. } if *n <= 256 => *n as usize,
@@ -270,14 +295,14 @@ impl GoExplore {
                     .into(),
             });
         }
-        let tasks: Vec<(usize, Entry, u64)> = picks
+        let tasks: Vec<(usize, u64)> = picks
             .iter()
             .enumerate()
             .map(|(slot, &i)| {
                 let seed = self.config.seed
                     ^ (self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15))
                     ^ ((slot as u64 + 1).wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
-                (i, self.archive.entries()[i].clone(), seed)
+                (i, seed)
             })
             .collect();
         let per = tasks.len().div_ceil(self.workers.len());
@@ -286,11 +311,13 @@ impl GoExplore {
         let archive = &self.archive;
         let actions = self.actions;
         let keep_frames = cells.wants_frames();
-        let run = |w: &mut Worker, chunk: &[(usize, Entry, u64)]| {
+        // The archive is only read while the batch explores; entries are borrowed, not cloned.
+        let run = |w: &mut Worker, chunk: &[(usize, u64)]| {
             chunk
                 .iter()
-                .map(|(i, e, seed)| {
-                    explore_from(w, cells, archive, *i, e, *seed, actions, &cfg, keep_frames)
+                .map(|&(i, seed)| {
+                    let e = &archive.entries()[i];
+                    explore_from(w, cells, archive, i, e, seed, actions, &cfg, keep_frames)
                 })
                 .collect::<Result<Vec<_>>>()
         };
@@ -341,45 +368,53 @@ impl GoExplore {
         let start_frames = self.frames;
         self.frames += t.frames;
         for c in t.candidates {
-            let mut traj = Vec::with_capacity(src.len() + c.suffix.len());
-            traj.extend_from_slice(&src);
-            traj.extend_from_slice(&c.suffix);
+            let len = src.len() + c.steps;
+            let trajectory = || {
+                let mut traj = Vec::with_capacity(len);
+                traj.extend_from_slice(&src);
+                traj.extend_from_slice(&t.suffix[..c.steps]);
+                traj
+            };
             if c.success {
                 let better = self
                     .solved
                     .as_ref()
-                    .is_none_or(|s| better(c.score, traj.len(), s.score, s.trajectory.len()));
+                    .is_none_or(|s| better(c.score, len, s.score, s.trajectory.len()));
                 if better {
                     self.solved = Some(Solved {
                         score: c.score,
-                        trajectory: traj.clone(),
-                        frames: start_frames + c.suffix.len() as u64,
+                        trajectory: trajectory(),
+                        frames: start_frames + c.steps as u64,
                     });
                 }
             }
             let Some(snapshot) = c.snapshot else { continue };
-            let admitted = self.archive.admit(Entry {
+            // An earlier task of this batch may have got there first; build the trajectory
+            // only for what is admitted.
+            if !self.archive.would_admit(&c.cell, c.score, len) {
+                continue;
+            }
+            self.archive.admit(Entry {
                 cell: c.cell,
                 score: c.score,
-                trajectory: Arc::new(traj),
+                trajectory: Arc::new(trajectory()),
                 snapshot: Arc::new(snapshot),
                 times_chosen: 0,
                 times_chosen_since_new: 0,
                 times_seen: 0,
                 done: c.done,
                 room: c.room,
-                found_at: start_frames + c.suffix.len() as u64,
+                found_at: start_frames + c.steps as u64,
             });
-            found_new |= admitted != Admit::Rejected;
+            found_new = true;
         }
         if found_new {
             self.archive.entry_mut(t.source).times_chosen_since_new = 0;
         }
-        // In a fixed order, so the archive does not depend on the map's iteration order.
-        let mut seen = t.seen;
-        seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (cell, n) in seen {
-            if let Some(i) = self.archive.position(&cell) {
+        // Positions are stable while a batch merges (new cells are appended); a cell admitted
+        // by an earlier task of the batch is looked up.
+        for (cell, at, n) in t.seen {
+            if let Some(i) = at.or_else(|| self.archive.position(&cell)) {
                 self.archive.entry_mut(i).times_seen += n;
             }
         }
@@ -526,7 +561,9 @@ fn explore_from(
 ) -> Result<TaskResult> {
     let mut rng = Rng::seed_from_u64(seed);
     w.env.restore(&entry.snapshot).map_err(env_err("restoring a cell"))?;
-    w.env.observe(w.buf.as_mut()).map_err(env_err("observing a restored cell"))?;
+    if cells.reads_obs() {
+        w.env.observe(w.buf.as_mut()).map_err(env_err("observing a restored cell"))?;
+    }
 
     let info0: Info = w.env.info();
     let back = cells.cell(&w.buf, &info0)?;
@@ -544,14 +581,18 @@ fn explore_from(
     let lives0 = info0.lives;
     let mut score = entry.score;
     let mut suffix: Vec<u8> = Vec::with_capacity(cfg.explore_steps as usize);
-    let mut candidates: Vec<Candidate> = Vec::new();
-    // Per cell visited in this task: visits, and the best (score, length) already checked
-    // against the archive — a later visit is checked (and snapshotted) only if it beats it.
-    // One lookup per frame.
-    let mut local: CellMap<(u64, f64, usize)> = CellMap::default();
+    let mut candidates: Vec<Candidate> = Vec::with_capacity(4);
+    // Per cell visited in this task, in first-visit order: visits, the best (score, length)
+    // already checked, and the archive's entry for it (position, score, length) looked up
+    // once — a later visit is checked (and snapshotted) only if it beats both. The map, kept
+    // by the worker between tasks, points into the list; one lookup per frame.
+    let local = &mut w.local;
+    local.clear();
+    w.recent.fill(u32::MAX);
+    let mut visits: Vec<Visit> = Vec::with_capacity(32);
     let mut sample = Vec::new();
     // The last frame's cell and score, and how many frames since then stayed in both.
-    let mut repeat: Option<(Cell, f64, u64)> = None;
+    let mut repeat: Option<(usize, f64, u64)> = None;
     let mut last = rng.index(actions);
     let mut frames = 0;
     for step in 0..cfg.explore_steps {
@@ -577,39 +618,50 @@ fn explore_from(
         // Still in the cell of the last frame with the same score: this visit is longer, so
         // it cannot beat the one already checked. Count it without a lookup.
         if !s.terminated
-            && repeat
-                .as_ref()
-                .is_some_and(|(c, sc, _)| *c == cell && sc.to_bits() == score.to_bits())
+            && repeat.as_ref().is_some_and(|&(v, sc, _)| {
+                visits[v].cell == cell && sc.to_bits() == score.to_bits()
+            })
         {
             if let Some(r) = repeat.as_mut() {
                 r.2 += 1;
             }
             continue;
         }
-        if let Some((c, _, n)) = repeat.take() {
-            if n > 0 {
-                if let Some(l) = local.get_mut(&c) {
-                    l.0 += n;
-                }
-            }
+        if let Some((v, _, n)) = repeat.take() {
+            visits[v].n += n;
         }
-        let check = if let Some(l) = local.get_mut(&cell) {
-            l.0 += 1;
-            let improves = better(score, len, l.1, l.2);
+        // A small direct-mapped table by position answers most lookups without hashing
+        // (a random walk keeps returning to the few cells around it).
+        let slot = cell.pos.filter(|_| cell.key.is_empty()).map(|[r, x, y]| {
+            (x as usize ^ (y as usize) << 4 ^ (r as usize) << 2 ^ cell.items as usize) % RECENT
+        });
+        let hit = slot.and_then(|k| {
+            let v = w.recent[k] as usize;
+            (v < visits.len() && visits[v].cell == cell).then_some(v)
+        });
+        let (v, check) = if let Some(v) = hit.or_else(|| local.get(&cell).copied()) {
+            let visit = &mut visits[v];
+            visit.n += 1;
+            let improves = better(score, len, visit.best.0, visit.best.1);
             if improves {
-                (l.1, l.2) = (score, len);
+                visit.best = (score, len);
             }
-            improves
+            (v, improves && visit.archive.is_none_or(|(_, sc, l)| better(score, len, sc, l)))
         } else {
-            local.insert(cell.clone(), (1, score, len));
-            true
+            let found = archive.lookup(&cell);
+            local.insert(cell.clone(), visits.len());
+            visits.push(Visit { cell: cell.clone(), n: 1, best: (score, len), archive: found });
+            (visits.len() - 1, found.is_none_or(|(_, sc, l)| better(score, len, sc, l)))
         };
-        if check && archive.would_admit(&cell, score, len) {
+        if let Some(k) = slot {
+            w.recent[k] = v as u32;
+        }
+        if check {
             let snapshot = Some(w.env.snapshot().map_err(env_err("snapshot"))?);
             candidates.push(Candidate {
-                cell: cell.clone(),
+                cell,
                 score,
-                suffix: suffix.clone(),
+                steps: suffix.len(),
                 snapshot,
                 done: s.terminated,
                 success: s.terminated && s.info.is_success.unwrap_or(s.reward > 0.0),
@@ -617,9 +669,9 @@ fn explore_from(
             });
         } else if s.terminated && s.info.is_success.unwrap_or(false) {
             candidates.push(Candidate {
-                cell: cell.clone(),
+                cell,
                 score,
-                suffix: suffix.clone(),
+                steps: suffix.len(),
                 snapshot: None,
                 done: true,
                 success: true,
@@ -629,13 +681,11 @@ fn explore_from(
         if s.terminated {
             break;
         }
-        repeat = Some((cell, score, 0));
+        repeat = Some((v, score, 0));
     }
-    if let Some((c, _, n)) = repeat {
-        if let Some(l) = local.get_mut(&c) {
-            l.0 += n;
-        }
+    if let Some((v, _, n)) = repeat {
+        visits[v].n += n;
     }
-    let seen = local.into_iter().map(|(c, (n, _, _))| (c, n)).collect();
-    Ok(TaskResult { source, candidates, seen, frames, sample })
+    let seen = visits.into_iter().map(|v| (v.cell, v.archive.map(|a| a.0), v.n)).collect();
+    Ok(TaskResult { source, candidates, suffix, seen, frames, sample })
 }
