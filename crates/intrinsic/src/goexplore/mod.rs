@@ -25,6 +25,7 @@
 
 pub mod archive;
 pub mod cell;
+pub mod shorten;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use spelunk_core::{Action, ByteReader, ByteWriter, Env, Info, ObsBuf, Rng, Space
 
 pub use archive::{better, Admit, CellArchive, CellHasher, CellMap, Entry, SelectionConfig};
 pub use cell::{choose_downscale, AdaptConfig, Cell, CellFn, DomainCells, PixelCells};
+pub use shorten::{replay, shorten, Replay, Shortened};
 
 use crate::{Error, Result};
 
@@ -146,6 +148,8 @@ struct Candidate {
 
 struct TaskResult {
     source: usize,
+    /// The source entry's trajectory when the task restored its snapshot.
+    source_trajectory: Arc<Vec<u8>>,
     candidates: Vec<Candidate>,
     /// The task's actions.
     suffix: Vec<u8>,
@@ -358,7 +362,10 @@ impl GoExplore {
     }
 
     fn merge(&mut self, t: TaskResult) {
-        let src = self.archive.entries()[t.source].trajectory.clone();
+        // The source's trajectory as the task found it: an earlier task of this batch may
+        // since have replaced the entry with another way there (another clock, so the
+        // suffix would not replay from it).
+        let src = t.source_trajectory;
         {
             let e = self.archive.entry_mut(t.source);
             e.times_chosen += 1;
@@ -687,5 +694,13 @@ fn explore_from(
         visits[v].n += n;
     }
     let seen = visits.into_iter().map(|v| (v.cell, v.archive.map(|a| a.0), v.n)).collect();
-    Ok(TaskResult { source, candidates, suffix, seen, frames, sample })
+    Ok(TaskResult {
+        source,
+        source_trajectory: entry.trajectory.clone(),
+        candidates,
+        suffix,
+        seen,
+        frames,
+        sample,
+    })
 }
