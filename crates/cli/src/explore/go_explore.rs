@@ -61,7 +61,7 @@ fn demo_of(env: &str, ge: &GoExplore) -> Option<Demo> {
     })
 }
 
-/// The demo with its loops cut ([`spelunk_intrinsic::goexplore::shorten`]), replayed on the
+/// The demo with its loops cut ([`mod@spelunk_intrinsic::goexplore::shorten`]), replayed on the
 /// registry's defaults (no sticky actions), as the demo was recorded.
 fn shortened(demo: &Demo) -> Result<Demo> {
     let mut env = crate::registry().make(&demo.env)?;
