@@ -381,8 +381,8 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     Ok(())
 }
 
-/// Iterations of the robustification in the experiment (about 20 minutes on one core here).
-const ROBUST_ITERATIONS: usize = 900;
+/// Iterations of the robustification in the experiment (about 15 minutes on one core here).
+const ROBUST_ITERATIONS: usize = 150;
 
 #[derive(Serialize)]
 struct Robust {
