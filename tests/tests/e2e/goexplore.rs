@@ -1,6 +1,6 @@
 //! Go-Explore's phase 1: it reaches Montezuma-Lite's treasure by returning to cells and
 //! exploring, its demonstration replays in the env (as does every archived trajectory, to its
-//! snapshot's state), loop cutting keeps it solving, runs repeat at any thread count, archives
+//! snapshot's state), shortening keeps it solving, runs repeat at any thread count, archives
 //! resume exactly, and bad cell functions, checkpoints and envs give clear errors.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use spelunk_core::{Action, Info, ObsBuf};
 use spelunk_intrinsic::goexplore::{
     choose_downscale, replay, shorten, AdaptConfig, Cell, CellFn, DomainCells, GoExplore,
-    GoExploreConfig, PixelCells,
+    GoExploreConfig, PixelCells, ShortenConfig,
 };
 
 fn explorer(id: &str, cells: Box<dyn CellFn>, cfg: GoExploreConfig) -> GoExplore {
@@ -55,14 +55,16 @@ fn go_explore_reaches_the_treasure_and_its_demo_replays() {
     assert_eq!(total, solved.score, "the demo's return is the archive's score");
     assert!(ge.archive().rooms() >= 10, "rooms {}", ge.archive().rooms());
 
-    // Cutting its loops keeps a demo that still reaches the treasure, with no lower score
-    // and no life lost, in fewer actions.
-    let short = shorten(env.as_mut(), 0, &solved.trajectory, 5000).expect("shorten");
+    // Shortened, the demo still reaches the treasure, with no lower score and no life lost,
+    // in fewer actions.
+    let short =
+        shorten(env.as_mut(), 0, &solved.trajectory, &ShortenConfig::default()).expect("shorten");
     assert!(short.cuts > 0 && short.actions.len() < solved.trajectory.len(), "{short:?}");
     let r = replay(env.as_mut(), 0, &short.actions).expect("replay");
     assert!(r.success && r.score >= solved.score && r.lives == Some(5), "{r:?}");
     // A trajectory that does not succeed is refused with the reason.
-    let e = shorten(env.as_mut(), 0, &solved.trajectory[..10], 100).expect_err("no success");
+    let e = shorten(env.as_mut(), 0, &solved.trajectory[..10], &ShortenConfig::default())
+        .expect_err("no success");
     assert!(e.to_string().contains("does not end in success"), "{e}");
 }
 

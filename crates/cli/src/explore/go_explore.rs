@@ -61,7 +61,7 @@ fn demo_of(env: &str, ge: &GoExplore) -> Option<Demo> {
     })
 }
 
-/// The demo with its loops cut ([`mod@spelunk_intrinsic::goexplore::shorten`]), replayed on the
+/// The demo shortened ([`mod@spelunk_intrinsic::goexplore::shorten`]), replayed on the
 /// registry's defaults (no sticky actions), as the demo was recorded.
 fn shortened(demo: &Demo) -> Result<Demo> {
     let mut env = crate::registry().make(&demo.env)?;
@@ -73,16 +73,13 @@ fn shortened(demo: &Demo) -> Result<Demo> {
             DemoAction::Continuous(_) => bail!("Go-Explore demos have discrete actions"),
         })
         .collect::<Result<_>>()?;
-    let s =
-        spelunk_intrinsic::goexplore::shorten(env.as_mut(), demo.seed, &actions, SHORTEN_REPLAYS)?;
+    let cfg = spelunk_intrinsic::goexplore::ShortenConfig::default();
+    let s = spelunk_intrinsic::goexplore::shorten(env.as_mut(), demo.seed, &actions, &cfg)?;
     Ok(Demo {
         actions: s.actions.iter().map(|&a| DemoAction::Discrete(i64::from(a))).collect(),
         ..demo.clone()
     })
 }
-
-/// Replays the loop cutting may spend (each ≈ 0.4 ms on Montezuma-Lite).
-const SHORTEN_REPLAYS: usize = 5000;
 
 fn metrics_line(s: &Stats) -> String {
     serde_json::json!({
@@ -96,7 +93,7 @@ fn metrics_line(s: &Stats) -> String {
     .to_string()
 }
 
-/// `demo_found.json` as found, `demo.json` with its loops cut (what robustification should
+/// `demo_found.json` as found, `demo.json` shortened (what robustification should
 /// start from); returns the latter.
 fn save_demos(demo: &Demo, dir: &Path) -> Result<Demo> {
     demo.save(&dir.join("demo_found.json"))?;
@@ -133,7 +130,7 @@ pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
             reported = true;
             let solved = ge.solved().map_or(0, |x| x.frames);
             pb.println(format!(
-                "solved after {solved} frames: score {:.0}, {} actions ({} with loops cut) → {}",
+                "solved after {solved} frames: score {:.0}, {} actions ({} shortened) → {}",
                 demo.score.unwrap_or(0.0),
                 demo.actions.len(),
                 short.actions.len(),
@@ -179,7 +176,7 @@ struct GeRun {
     frames: u64,
     solved_at: Option<u64>,
     demo_length: Option<usize>,
-    /// The demo's length with its loops cut.
+    /// The demo's length after shortening.
     short_length: Option<usize>,
     final_cells: usize,
     final_rooms: usize,
@@ -292,7 +289,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
         }))?,
     )?;
     let mut md = format!(
-        "# Go-Explore on Montezuma-Lite\n\n`spelunk explore --experiment go-explore --seeds {}` (frame budget {budget} per run; a run stops at\nthe first check after it solves the level). Phase 1 returns by restoring snapshots; frames\ncount exploration steps only.\n\n| cells | env | seed | solved at frame | demo length | loops cut | cells | rooms | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "# Go-Explore on Montezuma-Lite\n\n`spelunk explore --experiment go-explore --seeds {}` (frame budget {budget} per run; a run stops at\nthe first check after it solves the level). Phase 1 returns by restoring snapshots; frames\ncount exploration steps only.\n\n| cells | env | seed | solved at frame | demo length | shortened | cells | rooms | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
         args.seeds
     );
     for r in &runs {
@@ -333,7 +330,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     }
     if let Some(r) = &robust {
         md.push_str(&format!(
-            "\nRobustification (seed 0's domain-cell demo with its loops cut, {} actions): PPO with privileged starts\n(backward algorithm: threshold 0.3, step back 3, window 10; entropy bonus 0.01), `sticky_action_prob = 0.25`, {} iterations, {} env steps; the start\nreached demo step {} of {}. Success from the real start, no restoring, sticky actions,\nsampled actions over {} episodes: **{:.1}%**.\n",
+            "\nRobustification (seed 0's domain-cell demo, shortened, {} actions): PPO with privileged starts\n(backward algorithm: threshold 0.3, step back 3, window 10; entropy bonus 0.01), `sticky_action_prob = 0.25`, {} iterations, {} env steps; the start\nreached demo step {} of {}. Success from the real start, no restoring, sticky actions,\nsampled actions over {} episodes: **{:.1}%**.\n",
             r.demo_length, r.iterations, r.env_steps, r.final_start, r.demo_length, r.eval_episodes, 100.0 * r.eval_success
         ));
     }

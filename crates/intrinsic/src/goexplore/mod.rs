@@ -34,7 +34,7 @@ use spelunk_core::{Action, ByteReader, ByteWriter, Env, Info, ObsBuf, Rng, Space
 
 pub use archive::{better, Admit, CellArchive, CellHasher, CellMap, Entry, SelectionConfig};
 pub use cell::{choose_downscale, AdaptConfig, Cell, CellFn, DomainCells, PixelCells};
-pub use shorten::{replay, shorten, Replay, Shortened};
+pub use shorten::{replay, shorten, Replay, ShortenConfig, Shortened};
 
 use crate::{Error, Result};
 
