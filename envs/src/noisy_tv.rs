@@ -389,6 +389,9 @@ impl Env for NoisyTvMaze {
         w.bool(self.done);
         Ok(w.finish(SNAPSHOT_KIND))
     }
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
         let mut r = snapshot.expect_kind(SNAPSHOT_KIND)?;
         let pos = (r.i32()?, r.i32()?);

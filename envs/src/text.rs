@@ -239,6 +239,9 @@ impl Env for TextView {
     fn snapshot(&self) -> Result<Snapshot> {
         self.inner.snapshot()
     }
+    fn reseed(&mut self, seed: u64) {
+        self.inner.reseed(seed);
+    }
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
         self.inner.restore(snapshot)?;
         self.inner.observe(self.inner_obs.as_mut())?;

@@ -281,6 +281,14 @@ pub trait Env: Send {
         let _ = snapshot;
         Err(Error::NotSnapshottable { env: self.id().to_owned() })
     }
+    /// Re-seed the env's own randomness (sticky actions, noise, reward draws) from `seed`
+    /// without changing its state. A snapshot carries the generator of the episode it was
+    /// taken in, so episodes started from one snapshot would all see the same noise; starting
+    /// points that should differ (privileged starts) restore, then re-seed. Envs without
+    /// randomness after reset keep the default, which does nothing.
+    fn reseed(&mut self, seed: u64) {
+        let _ = seed;
+    }
     /// A human-readable text rendering of the state, if the environment has one.
     fn render_text(&self) -> Option<String> {
         None

@@ -215,11 +215,13 @@ impl TrainConfig {
 pub type MakeEnv<'a> =
     dyn Fn(Option<&serde_json::Value>) -> spelunk_core::Result<Box<dyn Env>> + 'a;
 
-/// Where an episode begins: `reset(seed)`, or `reset(seed)` then a restored snapshot.
+/// Where an episode begins: `reset(seed)`, or `reset(seed)` then a restored snapshot, then
+/// (privileged starts) the env's randomness re-seeded, so that episodes from one snapshot do
+/// not all draw the snapshot's noise (sticky actions) in lockstep.
 #[derive(Clone, Debug)]
 enum Start {
     Seed(u64),
-    Restore(u64, Arc<Snapshot>),
+    Restore(u64, Arc<Snapshot>, Option<u64>),
 }
 
 impl Default for Start {
@@ -234,9 +236,12 @@ fn begin(env: &mut dyn Env, start: &Start, buf: &mut ObsBuf) -> Result<()> {
         Start::Seed(seed) => {
             env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
         }
-        Start::Restore(seed, snap) => {
+        Start::Restore(seed, snap, noise) => {
             env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
             env.restore(snap).map_err(e)?;
+            if let Some(n) = noise {
+                env.reseed(*n);
+            }
             env.observe(buf.as_mut()).map_err(e)?;
         }
     }
@@ -756,10 +761,10 @@ impl<'a> Trainer<'a> {
             let starts: Vec<Start> = match (&self.demo, privileged, &cfg.privileged) {
                 (Some((demo, snaps)), Some(c), Some(p)) => {
                     let (lo, hi) = c.range(p);
-                    (0..want)
-                        .map(|_| {
+                    (0..want as u64)
+                        .map(|k| {
                             let at = lo + self.rng.index(hi - lo + 1);
-                            Start::Restore(demo.seed, Arc::clone(&snaps[at]))
+                            Start::Restore(demo.seed, Arc::clone(&snaps[at]), Some(base + k))
                         })
                         .collect()
                 }
@@ -918,7 +923,7 @@ impl<'a> Trainer<'a> {
                 let Some((env, buf)) = self.replay.as_mut() else { unreachable!() };
                 begin(env.as_mut(), &ep.start, buf)?;
                 let seed = match ep.start {
-                    Start::Seed(s) | Start::Restore(s, _) => s,
+                    Start::Seed(s) | Start::Restore(s, _, _) => s,
                 };
                 let codec = self.policy.codec().clone();
                 for k in 0..step {
@@ -928,7 +933,7 @@ impl<'a> Trainer<'a> {
                 let snap = env.snapshot().map_err(|e| {
                     Error::Config(format!("tree rollouts need an env that can snapshot: {e}"))
                 })?;
-                starts.push(Start::Restore(seed, Arc::new(snap)));
+                starts.push(Start::Restore(seed, Arc::new(snap), None));
             }
         }
         Ok((self.rollouts(&starts, per, false)?, per))

@@ -355,6 +355,9 @@ impl Env for Bandit {
         self.pulls.iter().for_each(|p| w.u32(u32::from(*p)));
         Ok(w.finish(SNAPSHOT_KIND))
     }
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
         let mut r = snapshot.expect_kind(SNAPSHOT_KIND)?;
         let read_vec = |r: &mut spelunk_core::ByteReader<'_>, want: usize| -> Result<Vec<f64>> {

@@ -813,6 +813,9 @@ impl Env for Montezuma {
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
         self.read_snapshot(snapshot)
     }
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::seed_from_u64(seed);
+    }
     fn render_text(&self) -> Option<String> {
         Some(self.render_room())
     }
