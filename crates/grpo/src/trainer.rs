@@ -19,6 +19,9 @@
 //!
 //! Metrics per iteration (JSON lines by the CLI): `charts/episodic_return`,
 //! `charts/success_rate`, `charts/episode_length`, `charts/env_steps`, `charts/kept_groups`,
+//! `charts/truncated_rate` (episodes cut by the time limit), for envs that report them
+//! `charts/lives_lost` (per episode) and `charts/end_room/<room>` (fraction of episodes ending
+//! there),
 //! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
 //! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
 
@@ -276,6 +279,44 @@ struct Episode {
     step_ret: Vec<f32>,
     success: bool,
     steps: usize,
+    /// Cut by the time limit rather than ended.
+    truncated: bool,
+    /// Lives when the episode began and when it ended (envs that report lives).
+    lives: (Option<u32>, Option<u32>),
+    /// Room the episode ended in (envs that report rooms).
+    end_room: Option<u32>,
+}
+
+/// How an iteration's episodes ended: cut by the time limit, lives lost, the room they ended
+/// in — where a policy gets stuck, for envs that report lives and rooms.
+#[derive(Default)]
+struct Ends {
+    truncated: usize,
+    lives_lost: u64,
+    with_lives: usize,
+    rooms: BTreeMap<u32, usize>,
+}
+
+impl Ends {
+    fn record(&mut self, e: &Episode) {
+        self.truncated += usize::from(e.truncated);
+        if let (Some(a), Some(b)) = e.lives {
+            self.lives_lost += u64::from(a.saturating_sub(b));
+            self.with_lives += 1;
+        }
+        if let Some(r) = e.end_room {
+            *self.rooms.entry(r).or_default() += 1;
+        }
+    }
+    fn write(&self, m: &mut BTreeMap<String, f64>, n_eps: f64) {
+        m.insert("charts/truncated_rate".into(), self.truncated as f64 / n_eps);
+        if self.with_lives > 0 {
+            m.insert("charts/lives_lost".into(), self.lives_lost as f64 / self.with_lives as f64);
+        }
+        for (r, &n) in &self.rooms {
+            m.insert(format!("charts/end_room/{r}"), n as f64 / n_eps);
+        }
+    }
 }
 
 /// Flat f32 features of an observation buffer: values divided by the space's largest finite
@@ -667,6 +708,7 @@ impl<'a> Trainer<'a> {
             let start = &starts[i / per_seed];
             begin(env.as_mut(), start, buf)?;
             eps[i].start = start.clone();
+            eps[i].lives.0 = env.info().lives;
         }
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim();
@@ -732,6 +774,9 @@ impl<'a> Trainer<'a> {
                         raw_tokens(&pool[i].1, &span, &mut ep.last_obs);
                     }
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
+                    ep.truncated = s.truncated && !s.terminated;
+                    ep.lives.1 = s.info.lives;
+                    ep.end_room = s.info.room;
                     alive[i] = false;
                 }
             }
@@ -746,6 +791,7 @@ impl<'a> Trainer<'a> {
         let mut kept: Vec<Episode> = Vec::new();
         let mut advantages: Vec<f32> = Vec::new();
         let mut all_returns = Vec::new();
+        let mut ends = Ends::default();
         let mut successes = 0usize;
         let mut lengths = 0usize;
         let mut sampled_groups = 0usize;
@@ -807,6 +853,7 @@ impl<'a> Trainer<'a> {
             for e in &eps {
                 successes += usize::from(e.success);
                 lengths += e.steps;
+                ends.record(e);
             }
             all_returns.extend_from_slice(&returns);
             sampled_groups += want;
@@ -842,6 +889,7 @@ impl<'a> Trainer<'a> {
         }
         let mut m = BTreeMap::new();
         let n_eps = all_returns.len().max(1) as f64;
+        ends.write(&mut m, n_eps);
         m.insert(
             "charts/episodic_return".into(),
             all_returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n_eps,

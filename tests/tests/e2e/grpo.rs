@@ -438,6 +438,13 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
     for _ in 0..12 {
         let m = t.iterate().expect("iteration");
         assert_eq!(m["charts/demo_length"], len as f64);
+        // How episodes ended: the rooms' fractions add up to one, lives lost and time-outs
+        // are reported for an env with lives and rooms.
+        let rooms: f64 =
+            m.iter().filter(|(k, _)| k.starts_with("charts/end_room/")).map(|(_, v)| v).sum();
+        assert!((rooms - 1.0).abs() < 1e-9, "end rooms sum to {rooms}");
+        assert!((0.0..=5.0).contains(&m["charts/lives_lost"]), "{m:?}");
+        assert!((0.0..=1.0).contains(&m["charts/truncated_rate"]), "{m:?}");
     }
     let now = t.curriculum.expect("curriculum");
     assert!(now.cursor + 15 <= first.cursor, "moved back at least 3 times: {first:?} → {now:?}");
