@@ -81,6 +81,11 @@ pub struct MontezumaConfig {
     pub hud: bool,
     /// Probability of repeating the previous action.
     pub sticky_action_prob: f64,
+    /// Whether the status vector (`local`, `grid`) shows the lives left (0 in its place
+    /// otherwise; the pixel HUD is `hud`'s). A policy
+    /// robustified from a demonstration only ever starts with full lives; hiding them keeps
+    /// the states after a lost life from looking new to it.
+    pub obs_lives: bool,
     /// Time limit; `None` keeps the level's `max_steps`.
     pub max_steps: Option<u32>,
 }
@@ -94,6 +99,7 @@ impl Default for MontezumaConfig {
             pixels_per_tile: 4,
             hud: true,
             sticky_action_prob: 0.0,
+            obs_lives: true,
             max_steps: None,
         }
     }
@@ -366,7 +372,7 @@ impl Montezuma {
         out[1] = s.x as u8;
         out[2] = s.y as u8;
         out[3..7].copy_from_slice(&s.keys);
-        out[7] = s.lives.min(255) as u8;
+        out[7] = if self.config.obs_lives { s.lives.min(255) as u8 } else { 0 };
         out[8] = s.level as u8;
     }
 

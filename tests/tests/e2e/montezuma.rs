@@ -166,6 +166,11 @@ fn observations_show_the_agent_where_it_is() {
     let o = obs.as_u8().expect("bytes");
     assert_eq!(o[4 * 9 + 4], tile::AGENT);
     assert_eq!(&o[81..84], &[0, 3, 2]);
+    assert_eq!(o[88], 5, "lives in the status vector");
+    // `obs_lives = false` leaves a 0 in their place; info still has them.
+    let mut env = reg.make_with("Montezuma-Lite-v0", &json!({"obs_lives": false})).expect("make");
+    let info = env.reset(Some(0), None, obs.as_mut()).expect("reset");
+    assert_eq!((obs.as_u8().expect("bytes")[88], info.lives), (0, Some(5)));
     // Pixels: the agent's tile is white, the wall tile at (0, 0) is wall-coloured.
     let mut env =
         reg.make_with("Montezuma-Lite-Pixels-v0", &json!({"pixels_per_tile": 2})).expect("make");
