@@ -193,6 +193,11 @@ impl TrainConfig {
         if self.minibatches == 0 || self.minibatches > self.groups_per_step * self.group_size {
             return bad("minibatches must be in 1..=groups_per_step × group_size");
         }
+        if self.intrinsic.is_some() && self.algorithm == Algorithm::Ppo {
+            // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is
+            // added to group advantages, which only GRPO uses — it would silently do nothing.
+            return bad("intrinsic: the intrinsic stream works with algorithm = \"grpo\" only");
+        }
         if let Some(p) = &self.privileged {
             if !(0.0..=1.0).contains(&p.threshold) || p.step_back == 0 {
                 return bad("privileged: threshold must be in [0, 1] and step_back positive");

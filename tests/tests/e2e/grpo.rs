@@ -260,6 +260,14 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
     let reg = spelunk_envs::registry();
     assert!(spelunk_grpo::Trainer::new(bad, Box::new(move |_| reg.make("MiniGrid-Empty-5x5-v0")))
         .is_err());
+    // An intrinsic stream under PPO would be ignored; it is refused instead.
+    let ppo = spelunk_grpo::TrainConfig {
+        algorithm: spelunk_grpo::Algorithm::Ppo,
+        intrinsic: Some(spelunk_grpo::IntrinsicConfig::default()),
+        ..cfg.clone()
+    };
+    let e = ppo.validate().expect_err("ppo + intrinsic").to_string();
+    assert!(e.contains("grpo"), "{e}");
     let reg = spelunk_envs::registry();
     let e = spelunk_grpo::Trainer::new(cfg, Box::new(move |_| reg.make("MiniGrid-Emty-5x5-v0")))
         .expect_err("typo")
