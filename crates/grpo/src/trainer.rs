@@ -20,8 +20,8 @@
 //! Metrics per iteration (JSON lines by the CLI): `charts/episodic_return`,
 //! `charts/success_rate`, `charts/episode_length`, `charts/env_steps`, `charts/kept_groups`,
 //! `charts/truncated_rate` (episodes cut by the time limit), for envs that report them
-//! `charts/lives_lost` (per episode) and `charts/end_room/<room>` (fraction of episodes ending
-//! there),
+//! `charts/lives_lost` (per episode), `charts/end_room/<room>` (fraction of episodes ending
+//! there) and `charts/end_items/<inventory>` (fraction ending with those items held),
 //! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
 //! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
 
@@ -288,18 +288,20 @@ struct Episode {
     truncated: bool,
     /// Lives when the episode began and when it ended (envs that report lives).
     lives: (Option<u32>, Option<u32>),
-    /// Room the episode ended in (envs that report rooms).
+    /// Room the episode ended in and the items then held (envs that report them).
     end_room: Option<u32>,
+    end_items: Option<u64>,
 }
 
 /// How an iteration's episodes ended: cut by the time limit, lives lost, the room they ended
-/// in — where a policy gets stuck, for envs that report lives and rooms.
+/// in and the items held — where a policy gets stuck, for envs that report them.
 #[derive(Default)]
 struct Ends {
     truncated: usize,
     lives_lost: u64,
     with_lives: usize,
     rooms: BTreeMap<u32, usize>,
+    items: BTreeMap<u64, usize>,
 }
 
 impl Ends {
@@ -312,6 +314,9 @@ impl Ends {
         if let Some(r) = e.end_room {
             *self.rooms.entry(r).or_default() += 1;
         }
+        if let Some(i) = e.end_items {
+            *self.items.entry(i).or_default() += 1;
+        }
     }
     fn write(&self, m: &mut BTreeMap<String, f64>, n_eps: f64) {
         m.insert("charts/truncated_rate".into(), self.truncated as f64 / n_eps);
@@ -320,6 +325,9 @@ impl Ends {
         }
         for (r, &n) in &self.rooms {
             m.insert(format!("charts/end_room/{r}"), n as f64 / n_eps);
+        }
+        for (i, &n) in &self.items {
+            m.insert(format!("charts/end_items/{i}"), n as f64 / n_eps);
         }
     }
 }
@@ -782,6 +790,7 @@ impl<'a> Trainer<'a> {
                     ep.truncated = s.truncated && !s.terminated;
                     ep.lives.1 = s.info.lives;
                     ep.end_room = s.info.room;
+                    ep.end_items = s.info.inventory;
                     alive[i] = false;
                 }
             }

@@ -451,6 +451,9 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
         let rooms: f64 =
             m.iter().filter(|(k, _)| k.starts_with("charts/end_room/")).map(|(_, v)| v).sum();
         assert!((rooms - 1.0).abs() < 1e-9, "end rooms sum to {rooms}");
+        let items: f64 =
+            m.iter().filter(|(k, _)| k.starts_with("charts/end_items/")).map(|(_, v)| v).sum();
+        assert!((items - 1.0).abs() < 1e-9, "end items sum to {items}");
         assert!((0.0..=5.0).contains(&m["charts/lives_lost"]), "{m:?}");
         assert!((0.0..=1.0).contains(&m["charts/truncated_rate"]), "{m:?}");
     }
