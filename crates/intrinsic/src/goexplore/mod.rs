@@ -117,11 +117,7 @@ struct Worker {
     /// The explorer's per-task map from cell to its place in the visit list (kept for its
     /// capacity).
     local: CellMap<usize>,
-    /// Visit-list positions by a hash-free index of the cell's position (`u32::MAX`: empty).
-    recent: [u32; RECENT],
 }
-
-const RECENT: usize = 256;
 
 /// A cell visited during one task.
 struct Visit {
@@ -214,12 +210,7 @@ impl GoExplore {
         for _ in 0..threads {
             let env = make_env().map_err(env_err("making the env"))?;
             let buf = ObsBuf::for_space(env.observation_space());
-            workers.push(Worker {
-                env,
-                buf,
-                local: CellMap::default(),
-                recent: [u32::MAX; RECENT],
-            });
+            workers.push(Worker { env, buf, local: CellMap::default() });
         }
         let actions = match workers[0].env.action_space() {
             Space::Discrete { n, .. } if *n <= 256 => *n as usize,
@@ -595,7 +586,6 @@ fn explore_from(
     // by the worker between tasks, points into the list; one lookup per frame.
     let local = &mut w.local;
     local.clear();
-    w.recent.fill(u32::MAX);
     let mut visits: Vec<Visit> = Vec::with_capacity(32);
     let mut sample = Vec::new();
     // The last frame's cell and score, and how many frames since then stayed in both.
@@ -637,16 +627,7 @@ fn explore_from(
         if let Some((v, _, n)) = repeat.take() {
             visits[v].n += n;
         }
-        // A small direct-mapped table by position answers most lookups without hashing
-        // (a random walk keeps returning to the few cells around it).
-        let slot = cell.pos.filter(|_| cell.key.is_empty()).map(|[r, x, y]| {
-            (x as usize ^ (y as usize) << 4 ^ (r as usize) << 2 ^ cell.items as usize) % RECENT
-        });
-        let hit = slot.and_then(|k| {
-            let v = w.recent[k] as usize;
-            (v < visits.len() && visits[v].cell == cell).then_some(v)
-        });
-        let (v, check) = if let Some(v) = hit.or_else(|| local.get(&cell).copied()) {
+        let (v, check) = if let Some(&v) = local.get(&cell) {
             let visit = &mut visits[v];
             visit.n += 1;
             let improves = better(score, len, visit.best.0, visit.best.1);
@@ -660,9 +641,6 @@ fn explore_from(
             visits.push(Visit { cell: cell.clone(), n: 1, best: (score, len), archive: found });
             (visits.len() - 1, found.is_none_or(|(_, sc, l)| better(score, len, sc, l)))
         };
-        if let Some(k) = slot {
-            w.recent[k] = v as u32;
-        }
         if check {
             let snapshot = Some(w.env.snapshot().map_err(env_err("snapshot"))?);
             candidates.push(Candidate {
