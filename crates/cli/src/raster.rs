@@ -91,8 +91,11 @@ fn hex(c: &str) -> [u8; 3] {
 
 /// A line chart with axes from 0 and the legend on the right, as a PNG image.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Image {
-    let (w, h) = (900usize, 440usize);
-    let (l, r, t, b) = (80.0, 310.0, 44.0, 56.0);
+    // The legend's column fits its longest label: the canvas widens, the plot keeps 510 px.
+    let legend = series.iter().map(|s| text_width(&s.label, 2)).max().unwrap_or(0);
+    let r = (legend + 72).max(310) as f64;
+    let (w, h) = (590 + r as usize, 440usize);
+    let (l, t, b) = (80.0, 44.0, 56.0);
     let (wf, hf) = (w as f64, h as f64);
     let xmax =
         nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0, f64::max));
@@ -123,8 +126,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     c.line((l, hf - b), (wf - r, hf - b), 1, black);
     let xw = text_width(x_label, 2);
     c.text(((l + wf - r) as i64 - xw) / 2, h as i64 - 22, x_label, 2, false, black);
-    let yw = text_width(y_label, 2);
-    c.text(8, ((t + hf - b) as i64 + yw) / 2, y_label, 2, true, black);
+    // A y label longer than the axis is drawn at half size.
+    let ys = if text_width(y_label, 2) as f64 > hf - t - b { 1 } else { 2 };
+    let yw = text_width(y_label, ys);
+    c.text(8 + 7 * (2 - ys), ((t + hf - b) as i64 + yw) / 2, y_label, ys, true, black);
     for (i, ser) in series.iter().enumerate() {
         let col = hex(PALETTE[i % PALETTE.len()]);
         for pair in ser.points.windows(2) {
@@ -222,6 +227,26 @@ mod tests {
         assert_eq!(img.rgb[k..k + 3], hex(PALETTE[0]));
         // A corner far from everything stays white.
         assert_eq!(img.rgb[img.rgb.len() - 3..], [255, 255, 255]);
+    }
+
+    #[test]
+    fn long_legends_and_axis_labels_stay_on_the_canvas() {
+        let label = "success from the real start, no restoring, sticky actions".to_string();
+        let s = Series { label, points: vec![(0.0, 0.0), (1.0, 1.0)] };
+        let img = line_chart(
+            "T",
+            "x",
+            "a y label longer than the axis it stands beside, drawn small",
+            &[s],
+        );
+        let white = |x: usize, y: usize| {
+            let k = (y * img.width + x) * 3;
+            img.rgb[k..k + 3] == [255, 255, 255]
+        };
+        // Nothing touches the right or the top edge: the legend's column grew to fit.
+        assert!((0..img.height).all(|y| white(img.width - 1, y)), "legend clipped on the right");
+        assert!((0..img.width).all(|x| white(x, 0)), "y label clipped at the top");
+        assert!(img.width > 900);
     }
 
     #[test]

@@ -51,11 +51,32 @@ pub struct PrivilegedConfig {
     pub step_back: usize,
     /// Starts are drawn from `[cursor, cursor + window]`.
     pub window: usize,
+    /// Share of each iteration's starts drawn from the frontier, `[cursor, cursor +
+    /// step_back)`. Above 0 the start moves back on the frontier's success rate alone (the
+    /// rest of the window is practice); at 0, on the whole window's.
+    pub frontier: f64,
+    /// Demo-progress shaping (0: off): the potential of a state is `shaping · i / len`, `i`
+    /// the last demo step in the same place (`info`'s level, room, x, y and items; 0 off the
+    /// demo), added as `γ·Φ(s') − Φ(s)` per step, `Φ = 0` once terminated (Ng et al. 1999).
+    pub shaping: f64,
+    /// Imitation of the demo (0: off), self-imitation style (Oh et al. 2018): the loss adds
+    /// `imitation · mean_t w_t · −log π(a_t | s_t)` over the demo's steps, `w_t = max(R_t −
+    /// V(s_t), 0)` under PPO (`R_t` the demo's discounted return from `t`: imitate only where
+    /// the demo does better than the policy expects to), 1 under GRPO. Discrete actions.
+    pub imitation: f64,
 }
 
 impl Default for PrivilegedConfig {
     fn default() -> Self {
-        Self { demo: PathBuf::new(), threshold: 0.5, step_back: 10, window: 5 }
+        Self {
+            demo: PathBuf::new(),
+            threshold: 0.5,
+            step_back: 10,
+            window: 5,
+            frontier: 0.0,
+            shaping: 0.0,
+            imitation: 0.0,
+        }
     }
 }
 
@@ -110,6 +131,38 @@ impl Demo {
     }
 }
 
+/// A place in an env, as `info` reports it: level, room, x, y, items held.
+pub type Place = (Option<u32>, Option<u32>, i32, i32, Option<u64>);
+
+/// The place `info` reports, for envs that report a position.
+pub fn place(info: &spelunk_core::Info) -> Option<Place> {
+    Some((info.level, info.room, info.x?, info.y?, info.inventory))
+}
+
+/// Demo-progress potential: each place the demo passes, mapped to the last step there.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    last: std::collections::HashMap<Place, usize>,
+    scale: f32,
+}
+
+impl Progress {
+    /// From the demo's places, step 0 (the reset state) to the end; `coef` is the potential
+    /// of the demo's last state.
+    pub fn new(places: &[Place], coef: f64) -> Self {
+        let mut last = std::collections::HashMap::with_capacity(places.len());
+        for (i, p) in places.iter().enumerate() {
+            last.insert(*p, i);
+        }
+        let scale = (coef / places.len().saturating_sub(1).max(1) as f64) as f32;
+        Self { last, scale }
+    }
+    /// The potential of a state: 0 off the demo's places.
+    pub fn potential(&self, info: &spelunk_core::Info) -> f32 {
+        place(info).and_then(|p| self.last.get(&p)).map_or(0.0, |&i| i as f32 * self.scale)
+    }
+}
+
 /// Where privileged starts begin now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Curriculum {
@@ -128,6 +181,11 @@ impl Curriculum {
     pub fn range(&self, cfg: &PrivilegedConfig) -> (usize, usize) {
         let hi = (self.cursor + cfg.window).min(self.len.saturating_sub(1)).max(self.cursor);
         (self.cursor, hi)
+    }
+    /// The frontier: the starts whose success moves the cursor when `frontier > 0`.
+    pub fn frontier(&self, cfg: &PrivilegedConfig) -> (usize, usize) {
+        let (lo, hi) = self.range(cfg);
+        (lo, (lo + cfg.step_back.max(1) - 1).min(hi))
     }
     /// Record an iteration's success rate; returns whether the start moved back.
     pub fn record(&mut self, success_rate: f64, cfg: &PrivilegedConfig) -> bool {
@@ -289,4 +347,48 @@ pub fn lp_reg_targets(
         n += 1;
     }
     (out, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(room: u32, x: i32, y: i32, items: u64) -> spelunk_core::Info {
+        spelunk_core::Info {
+            room: Some(room),
+            x: Some(x),
+            y: Some(y),
+            inventory: Some(items),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    #[expect(clippy::float_cmp, reason = "the potentials are exact multiples of 0.5")]
+    fn progress_is_the_last_demo_step_at_the_place_scaled_to_the_coefficient() {
+        // A demo of 4 actions: out to a key and back past the start, now holding it.
+        let states = [info(0, 1, 1, 0), info(0, 2, 1, 0), info(0, 2, 1, 1), info(0, 1, 1, 1)];
+        let places: Vec<Place> = states.iter().map(|i| place(i).expect("a position")).collect();
+        let p = Progress::new(&[places.clone(), vec![places[0]]].concat(), 2.0);
+        // Five states (4 steps): the potential rises by 2 / 4 per step.
+        assert_eq!(p.potential(&states[1]), 0.5);
+        assert_eq!(p.potential(&states[2]), 1.0);
+        assert_eq!(p.potential(&states[3]), 1.5);
+        // The start is passed again at the end: its last step counts.
+        assert_eq!(p.potential(&states[0]), 2.0);
+        // Same square, other items, or off the demo: nothing.
+        assert_eq!(p.potential(&info(0, 1, 1, 7)), 0.0);
+        assert_eq!(p.potential(&info(1, 1, 1, 0)), 0.0);
+        assert_eq!(p.potential(&spelunk_core::Info::default()), 0.0, "no position");
+    }
+
+    #[test]
+    fn the_frontier_is_the_cursors_first_step_back_steps() {
+        let cfg = PrivilegedConfig { step_back: 3, window: 40, ..Default::default() };
+        let c = Curriculum { cursor: 10, len: 100 };
+        assert_eq!(c.range(&cfg), (10, 50));
+        assert_eq!(c.frontier(&cfg), (10, 12));
+        let end = Curriculum { cursor: 98, len: 100 };
+        assert_eq!(end.frontier(&cfg), (98, 99), "clipped to the demo");
+    }
 }

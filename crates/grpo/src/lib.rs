@@ -31,7 +31,8 @@ pub mod trainer;
 pub use advantage::{gae, group_advantages, informative_groups, GroupAdvantage};
 pub use error::{Error, Result};
 pub use explore::{
-    Curriculum, Demo, DemoAction, LpRegConfig, PrivilegedConfig, ProGrpoConfig, TreeConfig,
+    place, Curriculum, Demo, DemoAction, LpRegConfig, Place, PrivilegedConfig, ProGrpoConfig,
+    Progress, TreeConfig,
 };
 pub use loss::{
     kl_estimate, policy_loss, Aggregation, KlEstimator, KlPlacement, LossConfig, LossInputs,

@@ -40,8 +40,8 @@ use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy, VlaLayout, VlaPo
 
 use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
 use crate::explore::{
-    answer_confidence, branch_points, lp_reg_targets, progrpo_reweight, Curriculum, Demo,
-    DemoAction, LpRegConfig, PrivilegedConfig, ProGrpoConfig, TreeConfig,
+    answer_confidence, branch_points, lp_reg_targets, place, progrpo_reweight, Curriculum, Demo,
+    DemoAction, LpRegConfig, Place, PrivilegedConfig, ProGrpoConfig, Progress, TreeConfig,
 };
 use crate::loss::{policy_loss, LossConfig, LossInputs, StepNorm};
 use crate::{Error, Result};
@@ -202,6 +202,15 @@ impl TrainConfig {
             if !(0.0..=1.0).contains(&p.threshold) || p.step_back == 0 {
                 return bad("privileged: threshold must be in [0, 1] and step_back positive");
             }
+            if !(0.0..=1.0).contains(&p.frontier) {
+                return bad("privileged: frontier (a share of the starts) must be in [0, 1]");
+            }
+            if !(p.imitation >= 0.0 && p.imitation.is_finite()) {
+                return bad("privileged: imitation must be a finite number, 0 or more");
+            }
+            if !(p.shaping >= 0.0 && p.shaping.is_finite()) {
+                return bad("privileged: shaping must be a finite number, 0 or more");
+            }
         }
         if let Some(t) = &self.tree {
             if t.branch_points == 0 || t.children == 1 {
@@ -263,6 +272,25 @@ fn env_action<'b>(codec: &ActionCodec, values: &'b [f32]) -> Action<'b> {
     }
 }
 
+/// The demo as imitation targets: the observation before each action, the action's tokens
+/// and the discounted return from there.
+#[derive(Clone, Debug)]
+struct Imitation {
+    obs: Vec<ObsBuf>,
+    tokens: Vec<u32>,
+    returns: Vec<f32>,
+}
+
+/// A demo replayed: its snapshots (before each action and after the last), and where asked
+/// for, the place of every state, the observation before each action and each reward.
+struct Replayed {
+    demo: Demo,
+    snaps: Vec<Arc<Snapshot>>,
+    places: Vec<Place>,
+    obs: Vec<ObsBuf>,
+    rewards: Vec<f32>,
+}
+
 /// One finished episode.
 #[derive(Clone, Debug, Default)]
 struct Episode {
@@ -276,7 +304,11 @@ struct Episode {
     last_obs: Vec<f32>,
     tokens: Vec<u32>,
     old_logp: Vec<f32>,
+    /// The task's return.
     ret: f32,
+    /// Demo-progress shaping, summed (in `rewards`, not in `ret`).
+    shaping: f32,
+    /// Per-step rewards, shaping included.
     rewards: Vec<f32>,
     terminated: bool,
     /// PPO: per-step advantages and returns.
@@ -446,6 +478,10 @@ pub struct Trainer<'a> {
     demo: Option<(Demo, Vec<Arc<Snapshot>>)>,
     /// Where privileged starts begin now.
     pub curriculum: Option<Curriculum>,
+    /// Demo-progress shaping (`privileged.shaping > 0`).
+    progress: Option<Progress>,
+    /// Demo imitation (`privileged.imitation > 0`).
+    imitation: Option<Imitation>,
     /// An env for replaying episodes to their branch points.
     replay: Option<(Box<dyn Env>, ObsBuf)>,
     /// Observation statistics (with `obs_norm`).
@@ -550,12 +586,47 @@ impl<'a> Trainer<'a> {
                     Some(Box::new(spelunk_intrinsic::counts::Counts::tabular(obs_dim, 1.0)?))
                 }
             };
-        let (demo, curriculum) = match &config.privileged {
-            None => (None, None),
+        let (demo, curriculum, progress, imitation) = match &config.privileged {
+            None => (None, None, None, None),
             Some(p) => {
-                let (demo, snaps) = Self::replay_demo(&*make_env, &config, p)?;
+                let Replayed { demo, snaps, places, obs, rewards } =
+                    Self::replay_demo(&*make_env, &config, p)?;
                 let c = Curriculum::new(demo.actions.len(), p);
-                (Some((demo, snaps)), Some(c))
+                let progress = (p.shaping > 0.0).then(|| Progress::new(&places, p.shaping));
+                let imitation = if p.imitation > 0.0 {
+                    let ActionCodec::Discrete { start, .. } = policy.codec() else {
+                        return Err(Error::Config(format!(
+                            "{}: imitation needs a discrete action space",
+                            p.demo.display()
+                        )));
+                    };
+                    let tokens = demo
+                        .actions
+                        .iter()
+                        .map(|a| match a {
+                            DemoAction::Discrete(k) => u32::try_from(k - start).map_err(|_| {
+                                Error::Config(format!(
+                                    "{}: demo action {k} is outside the action space",
+                                    p.demo.display()
+                                ))
+                            }),
+                            DemoAction::Continuous(_) => Err(Error::Config(format!(
+                                "{}: imitation needs discrete demo actions",
+                                p.demo.display()
+                            ))),
+                        })
+                        .collect::<Result<Vec<u32>>>()?;
+                    let mut returns = vec![0f32; rewards.len()];
+                    let mut acc = 0f32;
+                    for t in (0..rewards.len()).rev() {
+                        acc = rewards[t] + config.gamma * acc;
+                        returns[t] = acc;
+                    }
+                    Some(Imitation { obs, tokens, returns })
+                } else {
+                    None
+                };
+                (Some((demo, snaps)), Some(c), progress, imitation)
             }
         };
         Ok(Self {
@@ -563,6 +634,8 @@ impl<'a> Trainer<'a> {
             norm_frozen: false,
             demo,
             curriculum,
+            progress,
+            imitation,
             replay: None,
             bonus,
             // The transformer head reads token ids: no scaling.
@@ -583,12 +656,13 @@ impl<'a> Trainer<'a> {
         })
     }
 
-    /// Replay a demonstration once, keeping a snapshot before every action and after the last.
+    /// Replay a demonstration once, keeping a snapshot before every action and after the last
+    /// and, for shaping, the place of every state.
     fn replay_demo(
         make_env: &MakeEnv<'_>,
         config: &TrainConfig,
         p: &PrivilegedConfig,
-    ) -> Result<(Demo, Vec<Arc<Snapshot>>)> {
+    ) -> Result<Replayed> {
         let demo = Demo::load(&p.demo)?;
         let where_ = p.demo.display();
         if demo.env != config.env {
@@ -605,15 +679,40 @@ impl<'a> Trainer<'a> {
         };
         env.reset(Some(demo.seed), None, buf.as_mut()).map_err(|e| err(0, e))?;
         let mut snaps = Vec::with_capacity(demo.actions.len() + 1);
+        let mut places = Vec::new();
+        let shaping = p.shaping > 0.0;
         let mut done = None;
+        let mut at = |info: &spelunk_core::Info, t: usize| match place(info) {
+            Some(pl) => {
+                places.push(pl);
+                Ok(())
+            }
+            None => Err(Error::Config(format!(
+                "{where_}: shaping needs an env whose info reports a position (x, y); {} does \
+                 not at step {t}",
+                demo.env
+            ))),
+        };
+        let imitate = p.imitation > 0.0;
+        let (mut obs, mut rewards) = (Vec::new(), Vec::new());
         for (t, a) in demo.actions.iter().enumerate() {
             snaps.push(Arc::new(env.snapshot().map_err(|e| err(t, e))?));
+            if shaping {
+                at(&env.info(), t)?;
+            }
+            if imitate {
+                obs.push(buf.clone());
+            }
             let act = match a {
                 DemoAction::Discrete(k) => Action::Discrete(*k),
                 DemoAction::Continuous(v) => Action::Continuous(v),
             };
             let s = env.step(act, buf.as_mut()).map_err(|e| err(t, e))?;
+            rewards.push(s.reward);
             if s.terminated || s.truncated {
+                if shaping {
+                    at(&s.info, t + 1)?;
+                }
                 done = Some((t, s));
                 break;
             }
@@ -640,7 +739,7 @@ impl<'a> Trainer<'a> {
                 )))
             }
         }
-        Ok((demo, snaps))
+        Ok(Replayed { demo, snaps, places, obs, rewards })
     }
 
     /// Sample (or pick) one token per action dimension; returns tokens, their
@@ -723,6 +822,11 @@ impl<'a> Trainer<'a> {
             eps[i].start = start.clone();
             eps[i].lives.0 = env.info().lives;
         }
+        let gamma = self.config.gamma;
+        let mut phi: Vec<f32> = match &self.progress {
+            Some(p) => pool.iter().map(|(env, _)| p.potential(&env.info())).collect(),
+            None => Vec::new(),
+        };
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim();
         let mut batch = Vec::with_capacity(n * obs_dim);
@@ -774,7 +878,15 @@ impl<'a> Trainer<'a> {
                 let (env, buf) = &mut pool[i];
                 let s = env.step(act, buf.as_mut()).map_err(|e| Error::Config(e.to_string()))?;
                 ep.ret += s.reward;
-                ep.rewards.push(s.reward);
+                let mut r = s.reward;
+                if let Some(p) = &self.progress {
+                    let next = if s.terminated { 0.0 } else { p.potential(&s.info) };
+                    let f = gamma * next - phi[i];
+                    phi[i] = next;
+                    ep.shaping += f;
+                    r += f;
+                }
+                ep.rewards.push(r);
                 ep.terminated = s.terminated;
                 ep.steps += 1;
                 self.env_steps += 1;
@@ -807,6 +919,8 @@ impl<'a> Trainer<'a> {
         let mut all_returns = Vec::new();
         let mut ends = Ends::default();
         let mut successes = 0usize;
+        let (mut front_successes, mut front_eps) = (0usize, 0usize);
+        let mut shaping_sum = 0f64;
         let mut lengths = 0usize;
         let mut sampled_groups = 0usize;
         let mut kept_groups = 0usize;
@@ -818,12 +932,18 @@ impl<'a> Trainer<'a> {
         while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
             let want = cfg.groups_per_step - kept_groups;
             let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
+            // Whether each start lies on the curriculum's frontier.
+            let mut on_frontier = Vec::with_capacity(want);
             let starts: Vec<Start> = match (&self.demo, privileged, &cfg.privileged) {
                 (Some((demo, snaps)), Some(c), Some(p)) => {
                     let (lo, hi) = c.range(p);
+                    let (_, front_hi) = c.frontier(p);
+                    let n_front = (p.frontier * want as f64).ceil() as usize;
                     (0..want as u64)
                         .map(|k| {
-                            let at = lo + self.rng.index(hi - lo + 1);
+                            let top = if (k as usize) < n_front { front_hi } else { hi };
+                            let at = lo + self.rng.index(top - lo + 1);
+                            on_frontier.push(at <= front_hi);
                             Start::Restore(demo.seed, Arc::clone(&snaps[at]), Some(base + k))
                         })
                         .collect()
@@ -831,7 +951,7 @@ impl<'a> Trainer<'a> {
                 _ => (0..want as u64).map(|k| Start::Seed(base + k)).collect(),
             };
             let eps = self.rollouts(&starts, g, false)?;
-            let returns: Vec<f32> = eps.iter().map(|e| e.ret).collect();
+            let returns: Vec<f32> = eps.iter().map(|e| e.ret + e.shaping).collect();
             let mut adv = group_advantages(&returns, g, cfg.advantage)?;
             let mut informative = informative_groups(&returns, g)?;
             if let Some(pc) = &cfg.progrpo {
@@ -864,12 +984,17 @@ impl<'a> Trainer<'a> {
                     }
                 }
             }
-            for e in &eps {
+            for (i, e) in eps.iter().enumerate() {
+                if on_frontier.get(i / g).copied().unwrap_or(false) {
+                    front_eps += 1;
+                    front_successes += usize::from(e.success);
+                }
                 successes += usize::from(e.success);
                 lengths += e.steps;
                 ends.record(e);
             }
-            all_returns.extend_from_slice(&returns);
+            all_returns.extend(eps.iter().map(|e| e.ret));
+            shaping_sum += eps.iter().map(|e| f64::from(e.shaping)).sum::<f64>();
             sampled_groups += want;
             let tree = match cfg.tree {
                 Some(t) if cfg.algorithm == Algorithm::Grpo => Some(self.branch(&eps, g, t)?),
@@ -885,7 +1010,7 @@ impl<'a> Trainer<'a> {
             }
             if let Some((kids, per)) = tree {
                 children += kids.len();
-                let r: Vec<f32> = kids.iter().map(|e| e.ret).collect();
+                let r: Vec<f32> = kids.iter().map(|e| e.ret + e.shaping).collect();
                 let a = group_advantages(&r, per, cfg.advantage)?;
                 let inf = informative_groups(&r, per)?;
                 for (k, group) in kids.chunks(per).enumerate() {
@@ -909,6 +1034,9 @@ impl<'a> Trainer<'a> {
             all_returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n_eps,
         );
         m.insert("charts/success_rate".into(), successes as f64 / n_eps);
+        if self.progress.is_some() {
+            m.insert("charts/shaping_return".into(), shaping_sum / n_eps);
+        }
         m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
         m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
         if cfg.tree.is_some() {
@@ -918,7 +1046,21 @@ impl<'a> Trainer<'a> {
             m.insert("charts/demo_start".into(), c.cursor as f64);
             m.insert("charts/demo_length".into(), c.len as f64);
             if privileged.is_some() {
-                c.record(successes as f64 / n_eps, p);
+                let front = front_successes as f64 / front_eps.max(1) as f64;
+                if front_eps > 0 {
+                    m.insert("charts/frontier_success_rate".into(), front);
+                }
+                // Too few frontier episodes to judge (none this iteration): the start stays.
+                let rate = if p.frontier > 0.0 {
+                    if front_eps > 0 {
+                        front
+                    } else {
+                        0.0
+                    }
+                } else {
+                    successes as f64 / n_eps
+                };
+                c.record(rate, p);
             }
         }
         if self.bonus.is_some() {
@@ -928,7 +1070,7 @@ impl<'a> Trainer<'a> {
         if self.value.is_some() {
             self.gae(&mut kept)?;
         }
-        let mut sums = [0f64; 5];
+        let mut sums = [0f64; 7];
         let mut updates = 0usize;
         if !kept.is_empty() {
             for _ in 0..cfg.epochs {
@@ -938,8 +1080,10 @@ impl<'a> Trainer<'a> {
                 }
                 let per = kept.len().div_ceil(cfg.minibatches);
                 for chunk in order.chunks(per) {
-                    let (st, protected) = self.update(&kept, &advantages, chunk)?;
+                    let (st, protected, im) = self.update(&kept, &advantages, chunk)?;
                     sums[4] += protected;
+                    sums[5] += im.0;
+                    sums[6] += im.1;
                     sums[0] += st.loss;
                     sums[1] += st.clip_fraction;
                     sums[2] += st.approx_kl;
@@ -955,6 +1099,10 @@ impl<'a> Trainer<'a> {
         m.insert("losses/entropy".into(), sums[3] / u);
         if cfg.lp_reg.is_some() {
             m.insert("losses/lp_reg_protected".into(), sums[4] / u);
+        }
+        if self.imitation.is_some() {
+            m.insert("losses/imitation_nll".into(), sums[5] / u);
+            m.insert("losses/imitation_weight".into(), sums[6] / u);
         }
         self.iteration += 1;
         m.insert("charts/env_steps".into(), self.env_steps as f64);
@@ -1118,7 +1266,7 @@ impl<'a> Trainer<'a> {
         eps: &[Episode],
         adv: &[f32],
         chunk: &[usize],
-    ) -> Result<(crate::loss::LossStats, f64)> {
+    ) -> Result<(crate::loss::LossStats, f64, (f64, f64))> {
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim();
         let mut obs = Vec::new();
@@ -1204,8 +1352,53 @@ impl<'a> Trainer<'a> {
             let vloss = (v - target)?.sqr()?.mean_all()?;
             loss = (loss + (vloss * self.config.value_coef)?)?;
         }
+        let mut imitation = (0.0, 0.0);
+        if let Some(term) = self.imitation_term()? {
+            imitation = (term.1, term.2);
+            loss = (loss + term.0)?;
+        }
         self.adam.backward_step(&loss)?;
-        Ok((stats, protected))
+        Ok((stats, protected, imitation))
+    }
+
+    /// Demo imitation: `coef · mean_t w_t · −log π(a_t | s_t)` over the demo's steps, with
+    /// its mean negative log-likelihood and mean weight (see `PrivilegedConfig::imitation`).
+    fn imitation_term(&self) -> Result<Option<(Tensor, f64, f64)>> {
+        let (Some(im), Some(p)) = (&self.imitation, &self.config.privileged) else {
+            return Ok(None);
+        };
+        let obs_dim = self.policy.obs_dim();
+        let n = im.obs.len();
+        let mut x = Vec::with_capacity(n * obs_dim);
+        for b in &im.obs {
+            features(b, self.scale, &mut x);
+        }
+        if let Some(norm) = &self.obs_norm {
+            norm.apply(&mut x);
+        }
+        if let Some(span) = self.policy.token_span() {
+            for (k, b) in im.obs.iter().enumerate() {
+                raw_tokens(b, &span, &mut x[k * obs_dim..(k + 1) * obs_dim]);
+            }
+        }
+        let dev = self.policy.params().device();
+        let x = Tensor::from_vec(x, (n, obs_dim), dev)?;
+        let weights: Vec<f32> = match &self.value {
+            Some((_, vnet)) => {
+                let v: Vec<f32> = vnet.forward(&x)?.squeeze(1)?.detach().to_vec1()?;
+                im.returns.iter().zip(&v).map(|(r, v)| (r - v).max(0.0)).collect()
+            }
+            None => vec![1.0; n],
+        };
+        let logits = self.policy.logits(&x)?;
+        let tok = Tensor::from_slice(&im.tokens, (n, 1), dev)?;
+        let (lp, _) = token_logp_entropy(&logits, &tok)?;
+        let nll = lp.squeeze(1)?.neg()?;
+        let w = Tensor::from_slice(&weights, n, dev)?;
+        let mean_nll = f64::from(nll.detach().mean_all()?.to_scalar::<f32>()?);
+        let mean_w = weights.iter().map(|&w| f64::from(w)).sum::<f64>() / n.max(1) as f64;
+        let term = ((nll * w)?.mean_all()? * p.imitation)?;
+        Ok(Some((term, mean_nll, mean_w)))
     }
 
     /// Lp-Reg: `coef · Σ_protected KL(π_proxy ‖ π_θ)` (not yet divided by the step's tokens)

@@ -466,6 +466,60 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
     assert_eq!(r.curriculum, t.curriculum);
     assert_eq!(r.obs_norm, t.obs_norm, "observation statistics are restored");
 
+    // With the whole batch on the frontier (the cursor's first `step_back` steps), the
+    // frontier's success rate is the iteration's, and it alone moves the start.
+    let mut c = cfg.clone();
+    c.privileged = Some(spelunk_grpo::PrivilegedConfig {
+        demo: path.clone(),
+        step_back: 2,
+        window: 6,
+        frontier: 1.0,
+        ..Default::default()
+    });
+    let mut f = trainer_with(c.clone()).expect("trainer");
+    let mut moved = 0;
+    for _ in 0..3 {
+        let before = f.curriculum.expect("curriculum").cursor;
+        let m = f.iterate().expect("iteration");
+        let rate = m["charts/frontier_success_rate"];
+        assert_eq!(rate, m["charts/success_rate"], "every start is on the frontier");
+        let after = f.curriculum.expect("curriculum").cursor;
+        assert_eq!(after, if rate >= 0.5 { before - 2 } else { before }, "{rate}");
+        moved += before - after;
+    }
+    assert!(moved > 0, "near the treasure the frontier succeeds and the start moves");
+    c.privileged.as_mut().expect("privileged").frontier = 1.5;
+    let e = trainer_with(c.clone()).expect_err("frontier above 1").to_string();
+    assert!(e.contains("frontier"), "{e}");
+
+    // Demo-progress shaping is reported beside the task's return, not in it. An episode's
+    // shaping is at most γ·Φ(end) − Φ(start) ≤ 1 − Φ(start), and these start in the demo's
+    // last two steps, where Φ is within 2 / len of the top.
+    let p = c.privileged.as_mut().expect("privileged");
+    (p.frontier, p.shaping) = (1.0, 1.0);
+    let mut s = trainer_with(c.clone()).expect("trainer");
+    let m = s.iterate().expect("iteration");
+    let shaping = m["charts/shaping_return"];
+    assert!(shaping != 0.0 && shaping <= 2.0 / len as f64 + 1e-6, "{shaping}");
+    assert!(m["charts/episodic_return"] >= 0.0, "task rewards only: {m:?}");
+    // Imitation of the demo: the demo's actions become likelier under the policy.
+    let p = c.privileged.as_mut().expect("privileged");
+    (p.shaping, p.imitation, p.threshold) = (0.0, 1.0, 1.0);
+    let mut im = trainer_with(c.clone()).expect("trainer");
+    let nll: Vec<f64> =
+        (0..4).map(|_| im.iterate().expect("iteration")["losses/imitation_nll"]).collect();
+    assert!(nll[3] < nll[0], "the demo's negative log-likelihood falls: {nll:?}");
+    // An env without positions cannot be shaped by them.
+    let demo = dir.join("bandit.json");
+    std::fs::write(&demo, "{\"env\": \"Bandit-Bernoulli-5-v0\", \"seed\": 0, \"actions\": [1]}")
+        .expect("write");
+    let mut b = spelunk_grpo::TrainConfig { env: "Bandit-Bernoulli-5-v0".into(), ..c.clone() };
+    b.env_config = None;
+    b.privileged =
+        Some(spelunk_grpo::PrivilegedConfig { demo, shaping: 1.0, ..Default::default() });
+    let e = trainer_with(b).expect_err("shaping without positions").to_string();
+    assert!(e.contains("shaping needs an env whose info reports a position"), "{e}");
+
     // Demos that do not fit are refused before any work, with the file named.
     let bad = |text: &str| {
         let p = dir.join("bad.json");

@@ -330,7 +330,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     }
     if let Some(r) = &robust {
         md.push_str(&format!(
-            "\nRobustification (seed 0's domain-cell demo, shortened, {} actions): PPO with privileged starts\n(backward algorithm: threshold 0.3, step back 3, window 40; entropy bonus 0.01), `sticky_action_prob = 0.25`, {} iterations, {} env steps; the start\nreached demo step {} of {}. Success from the real start, no restoring, sticky actions,\nsampled actions over {} episodes: **{:.1}%**.\n",
+            "\nRobustification (seed 0's domain-cell demo, shortened, {} actions): PPO with privileged starts\n(backward algorithm: threshold 0.3 on the frontier's starts, half the starts there, step back 3,\nwindow 40; imitation of the demo 0.1; entropy bonus 0.01), `sticky_action_prob = 0.25`,\n{} iterations, {} env steps; the start reached demo step {} of {}. Success from the real start,\nno restoring, sticky actions, sampled actions over {} episodes: **{:.1}%**.\n",
             r.demo_length, r.iterations, r.env_steps, r.final_start, r.demo_length, r.eval_episodes, 100.0 * r.eval_success
         ));
     }
@@ -360,14 +360,14 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
         let png = crate::raster::line_chart(
             "Robustifying the demo (PPO, privileged starts, sticky 0.25)",
             "env steps",
-            "fraction of the demo covered / success",
+            "demo covered / success",
             &[
                 crate::plot::Series {
                     label: "start: 1 - step/length".into(),
                     points: r.progress.clone(),
                 },
                 crate::plot::Series {
-                    label: "success from the start".into(),
+                    label: "success from the real start".into(),
                     points: r.success.clone(),
                 },
             ],
@@ -405,15 +405,20 @@ fn robustify(demo: &Demo, out: &Path) -> Result<Robust> {
         obs_norm: true,
         iterations: ROBUST_ITERATIONS,
         // Without an entropy bonus the policy collapsed to one action at the laser barrier
-        // (entropy 0.04 within 60 iterations); a 0.5 threshold moved the start 72 demo steps in
-        // 550 iterations against 0.3's 80 in 80; starts from a 40-step window went furthest
-        // without outrunning the policy (docs/goexplore.md).
+        // (entropy 0.04 within 60 iterations). Without imitation of the demo the start never
+        // got past the red key: no start before the key holds it, no reward marks taking it,
+        // and the policy leaves the maze without it (0% from the real start in every run);
+        // judging the start on the frontier's starts alone keeps the window's later starts
+        // from carrying it past a section not yet learned (docs/goexplore.md).
         loss: spelunk_grpo::LossConfig { entropy_coef: 0.01, ..Default::default() },
         privileged: Some(spelunk_grpo::PrivilegedConfig {
             demo: path,
             step_back: 3,
             window: 40,
             threshold: 0.3,
+            frontier: 0.5,
+            shaping: 0.0,
+            imitation: 0.1,
         }),
         ..Default::default()
     };
