@@ -1,7 +1,8 @@
 //! Go-Explore's bookkeeping against raw environment stepping, one core, Montezuma-Lite.
 //!
-//! - `raw`: the env restored to the states of an archive warmed by 300 iterations, in turn,
-//!   and stepped from each with the explorer's own action process (random actions repeated
+//! - `raw`: the env restored to states drawn from an archive warmed by 300 iterations by
+//!   Go-Explore's own selection weights, in turn, and stepped from each with the explorer's
+//!   own action process (random actions repeated
 //!   with probability 0.95, at most 100, stopping on a lost life or the episode's end) — the
 //!   cost of the same kind of frames alone (the restores included).
 //! - `go_explore`: `GoExplore::iterate` on one thread from an archive warmed by 300
@@ -12,7 +13,8 @@
 //! after the other, the two are minutes apart and this machine's speed drifts by more than
 //! the share, so the bench then measures it **paired**: 31 rounds, each 150,000 raw frames
 //! then 150,000 Go-Explore frames, and prints the median of the rounds' ratios with its
-//! quartiles.
+//! quartiles; before each round the raw side re-draws its states from Go-Explore's archive
+//! as it is then, so both sides step through the same rooms.
 //! `cargo bench -p spelunk-intrinsic --bench goexplore` (pin it: `taskset -c 1 cargo bench …`)
 
 use std::time::{Duration, Instant};
@@ -45,13 +47,31 @@ struct Raw {
 
 impl Raw {
     fn new(ge: &GoExplore) -> Self {
-        // The warmed archive's states, so the frames are the ones Go-Explore steps through.
-        let starts =
-            ge.archive().entries().iter().filter(|e| !e.done).map(|e| e.snapshot.clone()).collect();
         let mut env = spelunk_envs::registry().make("Montezuma-Lite-v0").expect("env");
         let mut obs = ObsBuf::for_space(env.observation_space());
         env.reset(Some(0), None, obs.as_mut()).expect("reset");
-        Self { env, obs, starts, rng: Rng::seed_from_u64(1), k: 0 }
+        let mut raw = Self { env, obs, starts: Vec::new(), rng: Rng::seed_from_u64(1), k: 0 };
+        raw.follow(ge);
+        raw
+    }
+
+    /// Start from the states Go-Explore would pick now: 4,096 draws from its archive by its
+    /// own selection weights (rooms differ in what a step costs, and the archive moves on
+    /// to later rooms as it grows).
+    fn follow(&mut self, ge: &GoExplore) {
+        let entries = ge.archive().entries();
+        let w = ge.archive().weights(&ge.config.selection);
+        let total: f64 = w.iter().sum();
+        self.starts.clear();
+        for _ in 0..4096 {
+            let mut u = self.rng.f64() * total;
+            let mut i = 0;
+            while i + 1 < w.len() && u >= w[i] {
+                u -= w[i];
+                i += 1;
+            }
+            self.starts.push(entries[i].snapshot.clone());
+        }
     }
 
     /// Step `frames` frames as the explorer would, without its bookkeeping.
@@ -114,6 +134,7 @@ fn paired() {
     let mut ratios = Vec::with_capacity(ROUNDS);
     let (mut raw_ns, mut ge_ns) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
+        raw.follow(&ge);
         let t = Instant::now();
         raw.run(CHUNK);
         let r = t.elapsed().as_nanos() as f64 / CHUNK as f64;
