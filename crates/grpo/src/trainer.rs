@@ -38,7 +38,7 @@ use spelunk_models::policy::{
 use spelunk_models::{Adam, AdamConfig};
 use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy, VlaLayout, VlaPolicy};
 
-use crate::advantage::{group_advantages, informative_groups, GroupAdvantage};
+use crate::advantage::{gae, group_advantages, informative_groups, GroupAdvantage};
 use crate::explore::{
     answer_confidence, branch_points, lp_reg_targets, place, progrpo_reweight, Curriculum, Demo,
     DemoAction, LpRegConfig, Place, PrivilegedConfig, ProGrpoConfig, Progress, TreeConfig,
@@ -616,12 +616,13 @@ impl<'a> Trainer<'a> {
                             ))),
                         })
                         .collect::<Result<Vec<u32>>>()?;
-                    let mut returns = vec![0f32; rewards.len()];
-                    let mut acc = 0f32;
-                    for t in (0..rewards.len()).rev() {
-                        acc = rewards[t] + config.gamma * acc;
-                        returns[t] = acc;
+                    // The demo's discounted returns: GAE with λ = 1 over zero values.
+                    let n = rewards.len();
+                    let mut ends = vec![false; n];
+                    if let Some(last) = ends.last_mut() {
+                        *last = true;
                     }
+                    let (returns, _) = gae(&rewards, &vec![0.0; n + 1], &ends, config.gamma, 1.0)?;
                     Some(Imitation { obs, tokens, returns })
                 } else {
                     None
