@@ -892,13 +892,7 @@ impl<'a> Trainer<'a> {
                 ep.steps += 1;
                 self.env_steps += 1;
                 if s.terminated || s.truncated {
-                    features(&pool[i].1, self.scale, &mut ep.last_obs);
-                    if let Some(norm) = &self.obs_norm {
-                        norm.apply(&mut ep.last_obs);
-                    }
-                    if let Some(span) = self.policy.token_span() {
-                        raw_tokens(&pool[i].1, &span, &mut ep.last_obs);
-                    }
+                    self.policy_row(&pool[i].1, &mut ep.last_obs);
                     ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
                     ep.truncated = s.truncated && !s.terminated;
                     ep.lives.1 = s.info.lives;
@@ -1047,20 +1041,12 @@ impl<'a> Trainer<'a> {
             m.insert("charts/demo_start".into(), c.cursor as f64);
             m.insert("charts/demo_length".into(), c.len as f64);
             if privileged.is_some() {
+                // No frontier episode this iteration: a rate of 0, so the start stays.
                 let front = front_successes as f64 / front_eps.max(1) as f64;
                 if front_eps > 0 {
                     m.insert("charts/frontier_success_rate".into(), front);
                 }
-                // Too few frontier episodes to judge (none this iteration): the start stays.
-                let rate = if p.frontier > 0.0 {
-                    if front_eps > 0 {
-                        front
-                    } else {
-                        0.0
-                    }
-                } else {
-                    successes as f64 / n_eps
-                };
+                let rate = if p.frontier > 0.0 { front } else { successes as f64 / n_eps };
                 c.record(rate, p);
             }
         }
@@ -1362,6 +1348,20 @@ impl<'a> Trainer<'a> {
         Ok((stats, protected, imitation))
     }
 
+    /// Append the policy's input row for one observation: scaled features, normalised by
+    /// the running statistics (not updated), token ids kept raw.
+    fn policy_row(&self, buf: &ObsBuf, out: &mut Vec<f32>) {
+        let start = out.len();
+        features(buf, self.scale, out);
+        let row = &mut out[start..];
+        if let Some(norm) = &self.obs_norm {
+            norm.apply(row);
+        }
+        if let Some(span) = self.policy.token_span() {
+            raw_tokens(buf, &span, row);
+        }
+    }
+
     /// Demo imitation: `coef · mean_t w_t · −log π(a_t | s_t)` over the demo's steps, with
     /// its mean negative log-likelihood and mean weight (see `PrivilegedConfig::imitation`).
     fn imitation_term(&self) -> Result<Option<(Tensor, f64, f64)>> {
@@ -1372,15 +1372,7 @@ impl<'a> Trainer<'a> {
         let n = im.obs.len();
         let mut x = Vec::with_capacity(n * obs_dim);
         for b in &im.obs {
-            features(b, self.scale, &mut x);
-        }
-        if let Some(norm) = &self.obs_norm {
-            norm.apply(&mut x);
-        }
-        if let Some(span) = self.policy.token_span() {
-            for (k, b) in im.obs.iter().enumerate() {
-                raw_tokens(b, &span, &mut x[k * obs_dim..(k + 1) * obs_dim]);
-            }
+            self.policy_row(b, &mut x);
         }
         let dev = self.policy.params().device();
         let x = Tensor::from_vec(x, (n, obs_dim), dev)?;
