@@ -6,6 +6,8 @@
 //! between processes. Restoring a snapshot into an environment of another family, or a
 //! truncated/corrupt one, is an error, never a panic.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -13,8 +15,9 @@ use crate::{Error, Result};
 /// The saved state of one environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// Environment family tag, e.g. `minigrid/1`.
-    pub kind: String,
+    /// Environment family tag, e.g. `minigrid/1` (borrowed from the env's constant when it
+    /// makes one, so a snapshot costs one allocation: its bytes).
+    pub kind: Cow<'static, str>,
     /// Encoded state.
     pub bytes: Vec<u8>,
 }
@@ -91,8 +94,8 @@ impl ByteWriter {
         &self.buf
     }
     /// Finish into a snapshot with the given kind tag.
-    pub fn finish(self, kind: &str) -> Snapshot {
-        Snapshot { kind: kind.to_owned(), bytes: self.buf }
+    pub fn finish(self, kind: impl Into<Cow<'static, str>>) -> Snapshot {
+        Snapshot { kind: kind.into(), bytes: self.buf }
     }
 }
 

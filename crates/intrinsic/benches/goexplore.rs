@@ -11,10 +11,12 @@
 //!
 //! Both report frames per second; the bookkeeping share is `raw / go_explore − 1`. Run one
 //! after the other, the two are minutes apart and this machine's speed drifts by more than
-//! the share, so the bench then measures it **paired**: 31 rounds, each 150,000 raw frames
-//! then 150,000 Go-Explore frames, and prints the median of the rounds' ratios with its
-//! quartiles; before each round the raw side re-draws its states from Go-Explore's archive
-//! as it is then, so both sides step through the same rooms.
+//! the share, so the bench then measures it **paired**: 31 rounds, each about 150,000
+//! Go-Explore frames, recorded (`GoExplore::record_tasks`: each task's start state and
+//! actions), then the **same frames** replayed raw — restore each task's state, step its
+//! actions, nothing else — and prints the median of the rounds' ratios with its quartiles.
+//! The replay steps the same states with the same transitions, so what differs is the
+//! bookkeeping (the recording and the action process count against Go-Explore).
 //! `cargo bench -p spelunk-intrinsic --bench goexplore` (pin it: `taskset -c 1 cargo bench …`)
 
 use std::time::{Duration, Instant};
@@ -96,6 +98,23 @@ impl Raw {
     }
 }
 
+impl Raw {
+    /// Step exactly the frames Go-Explore stepped: restore each recorded task's start state
+    /// and step its actions (the env's generator is in the snapshot, so every transition is
+    /// the same). Returns the frames stepped.
+    fn replay(&mut self, tasks: &[(std::sync::Arc<Snapshot>, Vec<u8>)]) -> u64 {
+        let mut n = 0;
+        for (start, actions) in tasks {
+            self.env.restore(start).expect("restore");
+            for &a in actions {
+                self.env.step(Action::Discrete(i64::from(a)), self.obs.as_mut()).expect("step");
+            }
+            n += actions.len() as u64;
+        }
+        n
+    }
+}
+
 /// Iterate until at least `frames` more frames are spent; returns the frames spent.
 fn explore(ge: &mut GoExplore, frames: u64) -> u64 {
     let start = ge.stats().frames;
@@ -133,14 +152,16 @@ fn paired() {
     let mut raw = Raw::new(&ge);
     let mut ratios = Vec::with_capacity(ROUNDS);
     let (mut raw_ns, mut ge_ns) = (Vec::new(), Vec::new());
+    ge.record_tasks(true);
     for _ in 0..ROUNDS {
-        raw.follow(&ge);
-        let t = Instant::now();
-        raw.run(CHUNK);
-        let r = t.elapsed().as_nanos() as f64 / CHUNK as f64;
         let t = Instant::now();
         let done = explore(&mut ge, CHUNK);
         let g = t.elapsed().as_nanos() as f64 / done as f64;
+        let tasks = ge.take_recorded();
+        let t = Instant::now();
+        let stepped = raw.replay(&tasks);
+        let r = t.elapsed().as_nanos() as f64 / stepped as f64;
+        assert_eq!(stepped, done, "the replay steps the explorer's frames");
         ratios.push(g / r);
         raw_ns.push(r);
         ge_ns.push(g);

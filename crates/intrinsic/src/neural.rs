@@ -226,7 +226,7 @@ pub(crate) fn save_state(
         w.bytes(&o.state_bytes().map_err(model_err(module))?);
     }
     w.bytes(extra.as_bytes());
-    Ok(ModuleState { module: module.to_owned(), version, bytes: w.finish(module).bytes })
+    Ok(ModuleState { module: module.to_owned(), version, bytes: w.finish(module.to_owned()).bytes })
 }
 
 /// Decode what [`save_state`] wrote into the stores; returns the extra bytes. Checks the

@@ -81,12 +81,50 @@ fn every_archived_trajectory_replays_to_its_snapshot() {
     let mut obs = ObsBuf::for_space(env.observation_space());
     for (i, e) in ge.archive().entries().iter().enumerate() {
         env.reset(Some(0), None, obs.as_mut()).expect("reset");
-        for &a in e.trajectory.iter() {
+        for &a in &e.trajectory.to_vec() {
             env.step(Action::Discrete(i64::from(a)), obs.as_mut()).expect("step");
         }
         let snap = env.snapshot().expect("snapshot");
         assert_eq!(snap, *e.snapshot, "entry {i} (cell [{}]) does not replay to its state", e.cell);
     }
+}
+
+#[test]
+fn recorded_tasks_replay_the_frames_the_explorer_stepped() {
+    // The bookkeeping bench's raw side: restoring each recorded start and stepping its actions
+    // must step exactly the explorer's frames, and each task must start in an archived cell.
+    let mut ge = domain(GoExploreConfig { threads: 2, ..GoExploreConfig::default() });
+    for _ in 0..30 {
+        ge.iterate().expect("iteration");
+    }
+    ge.record_tasks(true);
+    let before = ge.stats().frames;
+    for _ in 0..5 {
+        ge.iterate().expect("iteration");
+    }
+    let tasks = ge.take_recorded();
+    assert_eq!(tasks.len(), 5 * GoExploreConfig::default().batch);
+    let frames: usize = tasks.iter().map(|(_, a)| a.len()).sum();
+    assert_eq!(frames as u64, ge.stats().frames - before);
+    let mut env = spelunk_envs::registry().make("Montezuma-Lite-v0").expect("env");
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    for (start, actions) in &tasks {
+        // Its cell is archived (the entry may since hold a better way there).
+        env.restore(start).expect("restore");
+        let cell = DomainCells { cell_size: 1 }.cell(&obs, &env.info()).expect("cell");
+        assert!(ge.archive().get(&cell).is_some(), "cell [{cell}] is not archived");
+        let lives = env.info().lives;
+        for (k, &a) in actions.iter().enumerate() {
+            let s = env.step(Action::Discrete(i64::from(a)), obs.as_mut()).expect("step");
+            // Only the last action may end the task (a lost life, the episode's end).
+            let ended = s.terminated || s.truncated || s.info.lives < lives;
+            assert!(!ended || k + 1 == actions.len(), "the task went on after it ended");
+        }
+    }
+    assert!(ge.take_recorded().is_empty(), "taken");
+    ge.record_tasks(false);
+    ge.iterate().expect("iteration");
+    assert!(ge.take_recorded().is_empty(), "not recording");
 }
 
 #[test]

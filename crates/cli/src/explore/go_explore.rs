@@ -5,7 +5,7 @@
 //! with the GRPO/PPO core's privileged starts under sticky actions.
 //!
 //! Files of a single run (`--run DIR`): `metrics.jsonl` (one line per iteration: `iteration`,
-//! `frames`, `cells`, `rooms`, `max_score`, `solved`), `archive.bin` (every 25 iterations and
+//! `frames`, `cells`, `rooms`, `max_score`, `solved`), `archive.bin` (every 30 seconds and
 //! at the end; `--resume` continues from it), `demo.json` (once an episode succeeds: the
 //! actions from `reset(seed)`, for `spelunk train --set privileged.demo=...`).
 
@@ -33,17 +33,42 @@ pub enum Cells {
     Pixels,
 }
 
-fn build(env: &str, cells: Cells, cell_size: i32, seed: u64, threads: usize) -> Result<GoExplore> {
+/// `WIDTHxHEIGHTxLEVELS`, each positive, levels at most 255.
+pub(super) fn parse_downscale(s: &str) -> std::result::Result<(usize, usize, u8), String> {
+    let bad = || format!("`{s}` is not WIDTHxHEIGHTxLEVELS (e.g. 15x12x8)");
+    let parts: Vec<&str> = s.split(['x', 'X']).collect();
+    let [w, h, l] = parts.as_slice() else { return Err(bad()) };
+    let (w, h): (usize, usize) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    let l: u8 = l.parse().map_err(|_| format!("{}: levels must be 2 to 255", bad()))?;
+    if w == 0 || h == 0 || l < 2 {
+        return Err(format!("{}: width and height must be positive, levels 2 to 255", bad()));
+    }
+    Ok((w, h, l))
+}
+
+fn build(
+    env: &str,
+    cells: Cells,
+    cell_size: i32,
+    downscale: Option<(usize, usize, u8)>,
+    seed: u64,
+    threads: usize,
+) -> Result<GoExplore> {
     let reg = crate::registry();
     let id = env.to_owned();
     let make = move || reg.make(&id);
     let probe = crate::registry().make(env)?;
-    let cell_fn: Box<dyn CellFn> = match cells {
-        Cells::Domain => Box::new(DomainCells { cell_size }),
-        Cells::Pixels => Box::new(PixelCells::for_space(
+    let cell_fn: Box<dyn CellFn> = match (cells, downscale) {
+        (Cells::Domain, None) => Box::new(DomainCells { cell_size }),
+        (Cells::Domain, Some(_)) => bail!("--downscale sets pixel cells; add --cells pixels"),
+        (Cells::Pixels, None) => Box::new(PixelCells::for_space(
             probe.observation_space(),
             Some(AdaptConfig::default()),
         )?),
+        (Cells::Pixels, Some((width, height, levels))) => {
+            let base = PixelCells::for_space(probe.observation_space(), None)?;
+            Box::new(PixelCells { width, height, levels, ..base })
+        }
     };
     let cfg = GoExploreConfig { seed, threads, ..GoExploreConfig::default() };
     Ok(GoExplore::new(cfg, cell_fn, &make)?)
@@ -102,12 +127,16 @@ fn save_demos(demo: &Demo, dir: &Path) -> Result<Demo> {
     Ok(short)
 }
 
+/// How often a run writes its archive (and once more at the end).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One Go-Explore run into `args.run`.
 pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
     let budget = args.steps.unwrap_or(10_000_000) as u64;
     let dir = &args.run;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut ge = build(&args.env, args.cells, args.cell_size, args.seed, args.threads)?;
+    let mut ge =
+        build(&args.env, args.cells, args.cell_size, args.downscale, args.seed, args.threads)?;
     let ckpt = dir.join("archive.bin");
     if args.resume {
         ge.load(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
@@ -119,11 +148,16 @@ pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
     let pb = crate::progress_bar(budget);
     let mut reported = false;
     let mut s = ge.stats();
+    let mut last_save = std::time::Instant::now();
     while s.frames < budget && !(args.stop_on_solve && s.solved) {
         s = ge.iterate()?;
         writeln!(metrics, "{}", metrics_line(&s))?;
-        if s.iteration % 25 == 0 {
+        // By the clock, not the iteration: a large archive (pixel cells keep tens of thousands
+        // of snapshots) takes long enough to write that saving every few iterations would
+        // cost more than the exploring.
+        if last_save.elapsed() >= CHECKPOINT_EVERY {
             ge.save(&ckpt)?;
+            last_save = std::time::Instant::now();
         }
         if let (false, Some(demo)) = (reported, demo_of(&args.env, &ge)) {
             let short = save_demos(&demo, dir)?;
@@ -194,7 +228,7 @@ fn run_until(
     pb: &ProgressBar,
 ) -> Result<(GeRun, Option<Demo>)> {
     let start = std::time::Instant::now();
-    let mut ge = build(env, cells, cell_size, seed, 0)?;
+    let mut ge = build(env, cells, cell_size, None, seed, 0)?;
     let mut curve = Vec::new();
     let mut s = ge.stats();
     while s.frames < budget {
@@ -456,4 +490,19 @@ fn robustify(demo: &Demo, out: &Path) -> Result<Robust> {
         progress,
         success,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_downscale;
+
+    #[test]
+    fn downscale_parses_and_refuses_nonsense() {
+        assert_eq!(parse_downscale("15x12x8"), Ok((15, 12, 8)));
+        assert_eq!(parse_downscale("11X8X255"), Ok((11, 8, 255)));
+        for bad in ["15x12", "15x12x8x1", "ax12x8", "0x12x8", "15x12x1", "15x12x256", ""] {
+            let e = parse_downscale(bad).expect_err(bad);
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+    }
 }

@@ -143,6 +143,10 @@ pub struct ExploreArgs {
     /// Go-Explore: tiles per domain cell side.
     #[arg(long, default_value_t = 1)]
     cell_size: i32,
+    /// Go-Explore with `--cells pixels`: fixed downscaling `WIDTHxHEIGHTxLEVELS` (e.g.
+    /// `15x12x8`) instead of the automatic choice re-fitted every 50 iterations.
+    #[arg(long, value_parser = go_explore::parse_downscale)]
+    downscale: Option<(usize, usize, u8)>,
     /// Go-Explore: the seed of selection and exploration.
     #[arg(long, default_value_t = 0)]
     seed: u64,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use spelunk_core::{ByteReader, ByteWriter, Rng, Snapshot};
 
 use super::cell::Cell;
+use super::trajectory::Trajectory;
 use crate::{Error, Result};
 
 /// Selection weights.
@@ -64,7 +65,7 @@ pub struct Entry {
     /// Best score reaching it.
     pub score: f64,
     /// Actions from `reset(seed)` to the state (discrete action indices).
-    pub trajectory: Arc<Vec<u8>>,
+    pub trajectory: Trajectory,
     /// The state.
     pub snapshot: Arc<Snapshot>,
     /// Times selected to explore from.
@@ -415,7 +416,7 @@ impl CellArchive {
         for e in &self.entries {
             write_cell(w, &e.cell);
             w.f64(e.score);
-            w.bytes(&e.trajectory);
+            w.bytes(&e.trajectory.to_vec());
             w.bytes(e.snapshot.kind.as_bytes());
             w.bytes(&e.snapshot.bytes);
             w.u64(e.times_chosen);
@@ -434,7 +435,7 @@ impl CellArchive {
         for _ in 0..n {
             let cell = read_cell(r)?;
             let score = r.f64()?;
-            let trajectory = Arc::new(r.bytes()?.to_vec());
+            let trajectory = Trajectory::from_actions(r.bytes()?);
             let kind = String::from_utf8(r.bytes()?.to_vec())
                 .map_err(|_| Error::Checkpoint("snapshot kind is not UTF-8".into()))?;
             let bytes = r.bytes()?.to_vec();
@@ -442,7 +443,7 @@ impl CellArchive {
                 cell,
                 score,
                 trajectory,
-                snapshot: Arc::new(Snapshot { kind, bytes }),
+                snapshot: Arc::new(Snapshot { kind: kind.into(), bytes }),
                 times_chosen: r.u64()?,
                 times_chosen_since_new: r.u64()?,
                 times_seen: r.u64()?,
@@ -495,7 +496,7 @@ mod tests {
         Entry {
             cell: Cell { level: 0, pos: Some([0, x, 0]), items: 0, key: vec![] },
             score,
-            trajectory: Arc::new(vec![0; len]),
+            trajectory: Trajectory::from_actions(&vec![0; len]),
             snapshot: Arc::new(Snapshot { kind: "t".into(), bytes: vec![] }),
             times_chosen: 0,
             times_chosen_since_new: 0,

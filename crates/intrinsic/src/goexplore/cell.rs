@@ -88,6 +88,19 @@ pub trait CellFn: Send + Sync {
     fn name(&self) -> String;
     /// The cell of the state whose observation and info are given.
     fn cell(&self, obs: &ObsBuf, info: &Info) -> Result<Cell>;
+    /// Write the cell of the state into `cell`, which holds the previous frame's; `true` when
+    /// it changed. The explorer calls this once per frame: implementations compare in place
+    /// and reuse `cell`'s buffer, so a frame that stays in its cell costs no allocation and no
+    /// copy. The default builds the cell with [`CellFn::cell`] and compares.
+    fn update(&self, obs: &ObsBuf, info: &Info, cell: &mut Cell) -> Result<bool> {
+        let c = self.cell(obs, info)?;
+        if *cell == c {
+            Ok(false)
+        } else {
+            *cell = c;
+            Ok(true)
+        }
+    }
     /// Whether [`CellFn::cell`] reads the observation. When `false` the explorer does not ask
     /// the env to draw one for a restored state (it still checks the restored state's cell,
     /// from `info`).
@@ -131,14 +144,9 @@ impl Default for DomainCells {
     }
 }
 
-impl CellFn for DomainCells {
-    fn name(&self) -> String {
-        format!("domain/{}", self.cell_size)
-    }
-    fn reads_obs(&self) -> bool {
-        false
-    }
-    fn cell(&self, _obs: &ObsBuf, info: &Info) -> Result<Cell> {
+impl DomainCells {
+    /// Level, (room, x, y) in cells, and items of the state.
+    fn parts(self, info: &Info) -> Result<(u32, [i32; 3], u64)> {
         let (Some(x), Some(y)) = (info.x, info.y) else {
             return Err(Error::Config {
                 module: "go-explore",
@@ -151,12 +159,34 @@ impl CellFn for DomainCells {
         let room = info.room.unwrap_or(0) as i32;
         // Size 1 (the default for Montezuma-Lite) skips two integer divisions per frame.
         let (cx, cy) = if c == 1 { (x, y) } else { (x.div_euclid(c), y.div_euclid(c)) };
-        Ok(Cell {
-            level: info.level.unwrap_or(0),
-            pos: Some([room, cx, cy]),
-            items: info.inventory.unwrap_or(0),
-            key: Vec::new(),
-        })
+        Ok((info.level.unwrap_or(0), [room, cx, cy], info.inventory.unwrap_or(0)))
+    }
+}
+
+impl CellFn for DomainCells {
+    fn name(&self) -> String {
+        format!("domain/{}", self.cell_size)
+    }
+    fn reads_obs(&self) -> bool {
+        false
+    }
+    fn cell(&self, _obs: &ObsBuf, info: &Info) -> Result<Cell> {
+        let (level, pos, items) = self.parts(info)?;
+        Ok(Cell { level, pos: Some(pos), items, key: Vec::new() })
+    }
+    fn update(&self, _obs: &ObsBuf, info: &Info, cell: &mut Cell) -> Result<bool> {
+        let (level, pos, items) = self.parts(info)?;
+        let same = cell.level == level
+            && cell.pos == Some(pos)
+            && cell.items == items
+            && cell.key.is_empty();
+        if !same {
+            cell.level = level;
+            cell.pos = Some(pos);
+            cell.items = items;
+            cell.key.clear();
+        }
+        Ok(!same)
     }
 }
 
@@ -234,14 +264,19 @@ impl Integral {
     /// Mean grey of output cell (ox, oy) of an `ow × oh` grid (the same pixel spans as an
     /// area-averaging resize).
     fn mean(&self, ox: usize, oy: usize, ow: usize, oh: usize) -> u32 {
-        let x0 = ox * self.w / ow;
-        let x1 = ((ox + 1) * self.w / ow).max(x0 + 1).min(self.w);
-        let y0 = oy * self.h / oh;
-        let y1 = ((oy + 1) * self.h / oh).max(y0 + 1).min(self.h);
+        let (x0, x1) = span(ox, ow, self.w);
+        let (y0, y1) = span(oy, oh, self.h);
         let s = |x: usize, y: usize| self.sum[y * (self.w + 1) + x];
         let total = s(x1, y1) + s(x0, y0) - s(x0, y1) - s(x1, y0);
         total / ((x1 - x0) * (y1 - y0)) as u32
     }
+}
+
+/// The source pixels `[start, end)` of output cell `o` of `n` along a side of `len` pixels
+/// (never empty: when `n > len` neighbouring cells share pixels).
+fn span(o: usize, n: usize, len: usize) -> (usize, usize) {
+    let start = o * len / n;
+    (start, ((o + 1) * len / n).max(start + 1).min(len))
 }
 
 /// ITU-R BT.601 luma with integer weights.
@@ -263,21 +298,58 @@ pub fn downscale(
     out_h: usize,
     levels: u8,
 ) -> Vec<u8> {
-    let ii = Integral::new(rgb, src.0, src.1);
-    let mut out = Vec::with_capacity(out_w * out_h);
+    let mut out = Vec::new();
+    downscale_into(rgb, src, out_w, out_h, levels, &mut out);
+    out
+}
+
+/// [`downscale`] into `out`, reusing its buffer; `true` when `out` changed. Each cell's pixels
+/// are summed directly (the same spans and integer mean as [`choose_downscale`]'s integral
+/// images), so a frame costs no allocation.
+pub fn downscale_into(
+    rgb: &[u8],
+    src: (usize, usize),
+    out_w: usize,
+    out_h: usize,
+    levels: u8,
+    out: &mut Vec<u8>,
+) -> bool {
+    let n = out_w * out_h;
+    let mut changed = out.len() != n;
+    out.resize(n, 0);
+    let mut i = 0;
     for oy in 0..out_h {
+        let (y0, y1) = span(oy, out_h, src.1);
         for ox in 0..out_w {
-            out.push(quantise(ii.mean(ox, oy, out_w, out_h), levels));
+            let (x0, x1) = span(ox, out_w, src.0);
+            let mut total = 0u32;
+            for y in y0..y1 {
+                let row = &rgb[(y * src.0 + x0) * 3..(y * src.0 + x1) * 3];
+                for p in row.chunks_exact(3) {
+                    total += gray(p[0], p[1], p[2]);
+                }
+            }
+            let q = quantise(total / ((x1 - x0) * (y1 - y0)) as u32, levels);
+            if out[i] != q {
+                out[i] = q;
+                changed = true;
+            }
+            i += 1;
         }
     }
-    out
+    changed
 }
 
 impl CellFn for PixelCells {
     fn name(&self) -> String {
         format!("pixels/{}x{}", self.src.0, self.src.1)
     }
-    fn cell(&self, obs: &ObsBuf, _info: &Info) -> Result<Cell> {
+    fn cell(&self, obs: &ObsBuf, info: &Info) -> Result<Cell> {
+        let mut c = Cell { level: 0, pos: None, items: 0, key: Vec::new() };
+        self.update(obs, info, &mut c)?;
+        Ok(c)
+    }
+    fn update(&self, obs: &ObsBuf, _info: &Info, cell: &mut Cell) -> Result<bool> {
         let rgb =
             obs.as_u8().filter(|b| b.len() == self.src.0 * self.src.1 * 3).ok_or_else(|| {
                 Error::Shape {
@@ -290,12 +362,11 @@ impl CellFn for PixelCells {
                     ),
                 }
             })?;
-        Ok(Cell {
-            level: 0,
-            pos: None,
-            items: 0,
-            key: downscale(rgb, self.src, self.width, self.height, self.levels),
-        })
+        let other = cell.level != 0 || cell.pos.is_some() || cell.items != 0;
+        (cell.level, cell.pos, cell.items) = (0, None, 0);
+        let key =
+            downscale_into(rgb, self.src, self.width, self.height, self.levels, &mut cell.key);
+        Ok(other || key)
     }
     fn wants_frames(&self) -> bool {
         self.adapt.is_some()
@@ -419,6 +490,50 @@ mod tests {
         assert_eq!(downscale(&f, (4, 2), 2, 1, 4), vec![3, 0]);
         assert_eq!(downscale(&f, (4, 2), 1, 1, 2), vec![0], "mean 127 of 255 is the lower half");
         assert_eq!(downscale(&f, (4, 2), 4, 2, 8), vec![7, 7, 0, 0, 7, 7, 0, 0]);
+    }
+
+    #[test]
+    fn direct_downscale_matches_the_integral_images() {
+        // The explorer's per-frame downscale and the parameter search's integral images must
+        // give the same cells, also when cells are narrower than a pixel (shared pixels).
+        let (w, h) = (13, 7);
+        let mut rng = spelunk_core::Rng::seed_from_u64(3);
+        let f: Vec<u8> = (0..w * h * 3).map(|_| rng.index(256) as u8).collect();
+        let ii = Integral::new(&f, w, h);
+        let mut reused = vec![9; 3];
+        for (ow, oh) in [(1, 1), (4, 3), (13, 7), (20, 9)] {
+            let want: Vec<u8> = (0..oh)
+                .flat_map(|oy| (0..ow).map(move |ox| (ox, oy)))
+                .map(|(ox, oy)| quantise(ii.mean(ox, oy, ow, oh), 16))
+                .collect();
+            assert_eq!(downscale(&f, (w, h), ow, oh, 16), want, "{ow}×{oh}");
+            assert!(downscale_into(&f, (w, h), ow, oh, 16, &mut reused), "{ow}×{oh} changed");
+            assert_eq!(reused, want);
+            assert!(!downscale_into(&f, (w, h), ow, oh, 16, &mut reused), "same frame again");
+        }
+    }
+
+    #[test]
+    fn update_reports_changes_and_agrees_with_cell() {
+        let info = |x: i32, keys: u64| Info {
+            x: Some(x),
+            y: Some(2),
+            room: Some(1),
+            inventory: Some(keys),
+            ..Info::default()
+        };
+        let obs = ObsBuf::F32(Vec::new());
+        let d = DomainCells { cell_size: 2 };
+        let mut c = d.cell(&obs, &info(4, 0)).expect("cell");
+        assert!(!d.update(&obs, &info(5, 0), &mut c).expect("update"), "same 2-tile square");
+        assert!(d.update(&obs, &info(6, 0), &mut c).expect("update"), "next square");
+        assert_eq!(c, d.cell(&obs, &info(6, 0)).expect("cell"));
+        assert!(d.update(&obs, &info(6, 1), &mut c).expect("update"), "an item");
+        assert_eq!(c, d.cell(&obs, &info(6, 1)).expect("cell"));
+        // From a cell of another representation (a key): changed, and cleared.
+        let mut c = Cell { level: 0, pos: None, items: 0, key: vec![1, 2] };
+        assert!(d.update(&obs, &info(6, 1), &mut c).expect("update"));
+        assert_eq!(c, d.cell(&obs, &info(6, 1)).expect("cell"));
     }
 
     #[test]

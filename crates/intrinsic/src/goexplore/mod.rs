@@ -26,15 +26,19 @@
 pub mod archive;
 pub mod cell;
 pub mod shorten;
+pub mod trajectory;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use spelunk_core::{Action, ByteReader, ByteWriter, Env, Info, ObsBuf, Rng, Space};
+use spelunk_core::{Action, ByteReader, ByteWriter, Env, Info, ObsBuf, Rng, Snapshot, Space};
 
 pub use archive::{better, Admit, CellArchive, CellHasher, CellMap, Entry, SelectionConfig};
-pub use cell::{choose_downscale, AdaptConfig, Cell, CellFn, DomainCells, PixelCells};
+pub use cell::{
+    choose_downscale, downscale, downscale_into, AdaptConfig, Cell, CellFn, DomainCells, PixelCells,
+};
 pub use shorten::{replay, shorten, Replay, ShortenConfig, Shortened};
+pub use trajectory::Trajectory;
 
 use crate::{Error, Result};
 
@@ -117,6 +121,9 @@ struct Worker {
     /// The explorer's per-task map from cell to its place in the visit list (kept for its
     /// capacity).
     local: CellMap<usize>,
+    /// The per-task visit list (kept for its capacity: a few kilobytes, past the allocator's
+    /// fast path).
+    visits: Vec<Visit>,
 }
 
 /// A cell visited during one task.
@@ -145,7 +152,7 @@ struct Candidate {
 struct TaskResult {
     source: usize,
     /// The source entry's trajectory when the task restored its snapshot.
-    source_trajectory: Arc<Vec<u8>>,
+    source_trajectory: Trajectory,
     candidates: Vec<Candidate>,
     /// The task's actions.
     suffix: Vec<u8>,
@@ -168,6 +175,8 @@ pub struct GoExplore {
     iteration: u64,
     solved: Option<Solved>,
     recent: std::collections::VecDeque<Vec<u8>>,
+    /// Each task's start state and actions, while recording ([`GoExplore::record_tasks`]).
+    recorded: Option<Vec<(Arc<Snapshot>, Vec<u8>)>>,
 }
 
 impl std::fmt::Debug for GoExplore {
@@ -210,7 +219,7 @@ impl GoExplore {
         for _ in 0..threads {
             let env = make_env().map_err(env_err("making the env"))?;
             let buf = ObsBuf::for_space(env.observation_space());
-            workers.push(Worker { env, buf, local: CellMap::default() });
+            workers.push(Worker { env, buf, local: CellMap::default(), visits: Vec::new() });
         }
         let actions = match workers[0].env.action_space() {
             Space::Discrete { n, .. } if *n <= 256 => *n as usize,
@@ -232,6 +241,7 @@ impl GoExplore {
             iteration: 0,
             solved: None,
             recent: std::collections::VecDeque::new(),
+            recorded: None,
         };
         let w = &mut ge.workers[0];
         let info =
@@ -244,7 +254,7 @@ impl GoExplore {
         ge.archive.admit(Entry {
             cell,
             score: 0.0,
-            trajectory: Arc::new(Vec::new()),
+            trajectory: Trajectory::new(),
             snapshot: Arc::new(snapshot),
             times_chosen: 0,
             times_chosen_since_new: 0,
@@ -278,6 +288,18 @@ impl GoExplore {
             max_score: self.archive.max_score(),
             solved: self.solved.is_some(),
         }
+    }
+
+    /// Start (or stop) recording each task's start state and the actions it took, in task
+    /// order: restoring each state and stepping its actions steps the very frames the explorer
+    /// stepped, without its bookkeeping (the bookkeeping bench's raw side).
+    pub fn record_tasks(&mut self, on: bool) {
+        self.recorded = on.then(Vec::new);
+    }
+
+    /// The tasks recorded since the last call (empty when not recording).
+    pub fn take_recorded(&mut self) -> Vec<(Arc<Snapshot>, Vec<u8>)> {
+        self.recorded.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// One iteration: select, return, explore, admit.
@@ -340,8 +362,19 @@ impl GoExplore {
                     .collect()
             })
         };
+        // The start states as the tasks restored them (merging may replace an entry).
+        let starts: Vec<Arc<Snapshot>> = if self.recorded.is_some() {
+            tasks.iter().map(|&(i, _)| self.archive.entries()[i].snapshot.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut k = 0;
         for r in results {
             for t in r? {
+                if let Some(rec) = self.recorded.as_mut() {
+                    rec.push((starts[k].clone(), t.suffix.clone()));
+                }
+                k += 1;
                 self.merge(t);
             }
         }
@@ -367,12 +400,8 @@ impl GoExplore {
         self.frames += t.frames;
         for c in t.candidates {
             let len = src.len() + c.steps;
-            let trajectory = || {
-                let mut traj = Vec::with_capacity(len);
-                traj.extend_from_slice(&src);
-                traj.extend_from_slice(&t.suffix[..c.steps]);
-                traj
-            };
+            // The source's trajectory, shared, then the task's first `steps` actions.
+            let trajectory = || src.then(&t.suffix[..c.steps]);
             if c.success {
                 let better = self
                     .solved
@@ -381,7 +410,7 @@ impl GoExplore {
                 if better {
                     self.solved = Some(Solved {
                         score: c.score,
-                        trajectory: trajectory(),
+                        trajectory: trajectory().to_vec(),
                         frames: start_frames + c.steps as u64,
                     });
                 }
@@ -395,7 +424,7 @@ impl GoExplore {
             self.archive.admit(Entry {
                 cell: c.cell,
                 score: c.score,
-                trajectory: Arc::new(trajectory()),
+                trajectory: trajectory(),
                 snapshot: Arc::new(snapshot),
                 times_chosen: 0,
                 times_chosen_since_new: 0,
@@ -564,29 +593,33 @@ fn explore_from(
     }
 
     let info0: Info = w.env.info();
-    let back = cells.cell(&w.buf, &info0)?;
-    if back != entry.cell {
+    // The current frame's cell, updated in place each frame.
+    let mut cell = cells.cell(&w.buf, &info0)?;
+    if cell != entry.cell {
         return Err(Error::Config {
             module: "go-explore",
             message: format!(
                 "the cell function `{}` is not a function of the state: the snapshot stored for \
-                 cell [{}] maps to [{back}] when restored",
+                 cell [{}] maps to [{cell}] when restored",
                 cells.name(),
                 entry.cell
             ),
         });
     }
     let lives0 = info0.lives;
+    let base = entry.trajectory.len();
     let mut score = entry.score;
     let mut suffix: Vec<u8> = Vec::with_capacity(cfg.explore_steps as usize);
     let mut candidates: Vec<Candidate> = Vec::with_capacity(4);
     // Per cell visited in this task, in first-visit order: visits, the best (score, length)
     // already checked, and the archive's entry for it (position, score, length) looked up
-    // once — a later visit is checked (and snapshotted) only if it beats both. The map, kept
-    // by the worker between tasks, points into the list; one lookup per frame.
+    // once — a later visit is checked (and snapshotted) only if it beats both. The map and
+    // the list are the worker's, kept between tasks; the map points into the list. One lookup
+    // per frame that changes cell.
     let local = &mut w.local;
     local.clear();
-    let mut visits: Vec<Visit> = Vec::with_capacity(32);
+    let visits = &mut w.visits;
+    visits.clear();
     let mut sample = Vec::new();
     // The last frame's cell and score, and how many frames since then stayed in both.
     let mut repeat: Option<(usize, f64, u64)> = None;
@@ -595,7 +628,13 @@ fn explore_from(
     for step in 0..cfg.explore_steps {
         let a = if step > 0 && rng.bernoulli(cfg.repeat_prob) { last } else { rng.index(actions) };
         last = a;
-        let s = w.env.step(Action::Discrete(a as i64), w.buf.as_mut()).map_err(env_err("step"))?;
+        // Read in place: moving the step out of its `Result` copied it through unaligned stack
+        // slots, a store-forwarding stall on every frame.
+        let stepped = w.env.step(Action::Discrete(a as i64), w.buf.as_mut());
+        let s = match stepped {
+            Ok(ref s) => s,
+            Err(e) => return Err(env_err("step")(e)),
+        };
         frames += 1;
         suffix.push(a as u8);
         score += f64::from(s.reward);
@@ -610,14 +649,13 @@ fn explore_from(
         if s.truncated && !s.terminated {
             break;
         }
-        let cell = cells.cell(&w.buf, &s.info)?;
-        let len = entry.trajectory.len() + suffix.len();
+        let changed = cells.update(&w.buf, &s.info, &mut cell)?;
+        let len = base + suffix.len();
         // Still in the cell of the last frame with the same score: this visit is longer, so
         // it cannot beat the one already checked. Count it without a lookup.
         if !s.terminated
-            && repeat.as_ref().is_some_and(|&(v, sc, _)| {
-                visits[v].cell == cell && sc.to_bits() == score.to_bits()
-            })
+            && !changed
+            && repeat.as_ref().is_some_and(|&(_, sc, _)| sc.to_bits() == score.to_bits())
         {
             if let Some(r) = repeat.as_mut() {
                 r.2 += 1;
@@ -644,7 +682,7 @@ fn explore_from(
         if check {
             let snapshot = Some(w.env.snapshot().map_err(env_err("snapshot"))?);
             candidates.push(Candidate {
-                cell,
+                cell: cell.clone(),
                 score,
                 steps: suffix.len(),
                 snapshot,
@@ -654,7 +692,7 @@ fn explore_from(
             });
         } else if s.terminated && s.info.is_success.unwrap_or(false) {
             candidates.push(Candidate {
-                cell,
+                cell: cell.clone(),
                 score,
                 steps: suffix.len(),
                 snapshot: None,
@@ -671,7 +709,7 @@ fn explore_from(
     if let Some((v, _, n)) = repeat {
         visits[v].n += n;
     }
-    let seen = visits.into_iter().map(|v| (v.cell, v.archive.map(|a| a.0), v.n)).collect();
+    let seen = visits.drain(..).map(|v| (v.cell, v.archive.map(|a| a.0), v.n)).collect();
     Ok(TaskResult {
         source,
         source_trajectory: entry.trajectory.clone(),
