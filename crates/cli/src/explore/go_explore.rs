@@ -51,9 +51,13 @@ fn build(
     cells: Cells,
     cell_size: i32,
     downscale: Option<(usize, usize, u8)>,
+    target_fraction: f64,
     seed: u64,
     threads: usize,
 ) -> Result<GoExplore> {
+    if !(target_fraction > 0.0 && target_fraction <= 10.0) {
+        bail!("--target-fraction must be in (0, 10], got {target_fraction}");
+    }
     let reg = crate::registry();
     let id = env.to_owned();
     let make = move || reg.make(&id);
@@ -63,7 +67,7 @@ fn build(
         (Cells::Domain, Some(_)) => bail!("--downscale sets pixel cells; add --cells pixels"),
         (Cells::Pixels, None) => Box::new(PixelCells::for_space(
             probe.observation_space(),
-            Some(AdaptConfig::default()),
+            Some(AdaptConfig { target_fraction, ..AdaptConfig::default() }),
         )?),
         (Cells::Pixels, Some((width, height, levels))) => {
             let base = PixelCells::for_space(probe.observation_space(), None)?;
@@ -135,8 +139,15 @@ pub(super) fn run_single(args: &ExploreArgs) -> Result<()> {
     let budget = args.steps.unwrap_or(10_000_000) as u64;
     let dir = &args.run;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut ge =
-        build(&args.env, args.cells, args.cell_size, args.downscale, args.seed, args.threads)?;
+    let mut ge = build(
+        &args.env,
+        args.cells,
+        args.cell_size,
+        args.downscale,
+        args.target_fraction,
+        args.seed,
+        args.threads,
+    )?;
     let ckpt = dir.join("archive.bin");
     if args.resume {
         ge.load(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
@@ -228,7 +239,8 @@ fn run_until(
     pb: &ProgressBar,
 ) -> Result<(GeRun, Option<Demo>)> {
     let start = std::time::Instant::now();
-    let mut ge = build(env, cells, cell_size, None, seed, 0)?;
+    let target = AdaptConfig::default().target_fraction;
+    let mut ge = build(env, cells, cell_size, None, target, seed, 0)?;
     let mut curve = Vec::new();
     let mut s = ge.stats();
     while s.frames < budget {

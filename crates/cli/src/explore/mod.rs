@@ -147,6 +147,10 @@ pub struct ExploreArgs {
     /// `15x12x8`) instead of the automatic choice re-fitted every 50 iterations.
     #[arg(long, value_parser = go_explore::parse_downscale)]
     downscale: Option<(usize, usize, u8)>,
+    /// Go-Explore with `--cells pixels` and no `--downscale`: the automatic choice's target
+    /// number of cells, as a fraction of the sampled frames.
+    #[arg(long, default_value_t = 0.25)]
+    target_fraction: f64,
     /// Go-Explore: the seed of selection and exploration.
     #[arg(long, default_value_t = 0)]
     seed: u64,
