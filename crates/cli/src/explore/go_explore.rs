@@ -230,17 +230,20 @@ struct GeRun {
     seconds: f64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_until(
     env: &str,
     cells: Cells,
     cell_size: i32,
+    downscale: Option<(usize, usize, u8)>,
     seed: u64,
     budget: u64,
+    threads: usize,
     pb: &ProgressBar,
 ) -> Result<(GeRun, Option<Demo>)> {
     let start = std::time::Instant::now();
     let target = AdaptConfig::default().target_fraction;
-    let mut ge = build(env, cells, cell_size, None, target, seed, 0)?;
+    let mut ge = build(env, cells, cell_size, downscale, target, seed, threads)?;
     let mut curve = Vec::new();
     let mut s = ge.stats();
     while s.frames < budget {
@@ -276,6 +279,97 @@ fn run_until(
     ))
 }
 
+/// `{prefix}_cells.png` and `{prefix}_rooms.png`: the archive over frames, one line per run.
+fn curve_charts(runs: &[GeRun], title: &str, out: &Path, prefix: &str) -> Result<()> {
+    for (what, idx) in [("cells", 1), ("rooms", 2)] {
+        let series: Vec<crate::plot::Series> = runs
+            .iter()
+            .map(|r| crate::plot::Series {
+                label: format!("{:?} seed {}", r.cells, r.seed),
+                points: r
+                    .curve
+                    .iter()
+                    .map(|c| (c.0 as f64, if idx == 1 { c.1 as f64 } else { c.2 as f64 }))
+                    .collect(),
+            })
+            .collect();
+        let png = crate::raster::line_chart(
+            &format!("{title}: {what}"),
+            "frames",
+            &format!("{what} in the archive"),
+            &series,
+        );
+        crate::raster::write(&out.join(format!("{prefix}_{what}.png")), &png)?;
+    }
+    Ok(())
+}
+
+/// `--experiment go-explore-pixels`: pixel cells at a fixed downscale (`--downscale`, 15 × 12
+/// × 8 by default: a cell pixel per tile) over seeds, each until it solves or spends the
+/// budget (`--steps`, 120M frames by default).
+pub(super) fn pixels_experiment(args: &ExploreArgs) -> Result<()> {
+    if args.seeds < 1 {
+        bail!("--seeds must be at least 1");
+    }
+    let budget = args.steps.unwrap_or(120_000_000) as u64;
+    let (w, h, l) = args.downscale.unwrap_or((15, 12, 8));
+    let env = "Montezuma-Lite-Pixels-v0";
+    std::fs::create_dir_all(&args.out)?;
+    let pb = crate::progress_bar(args.seeds);
+    let mut runs = Vec::new();
+    for seed in 0..args.seeds {
+        let (run, _) =
+            run_until(env, Cells::Pixels, 1, Some((w, h, l)), seed, budget, args.threads, &pb)?;
+        if !std::io::stderr().is_terminal() {
+            eprintln!(
+                "{env} seed {seed}: {} after {} frames ({:.0} s)",
+                if run.solved_at.is_some() { "solved" } else { "not solved" },
+                run.frames,
+                run.seconds
+            );
+        }
+        runs.push(run);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    std::fs::write(
+        args.out.join("go_explore_pixels.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "budget_frames": budget,
+            "downscale": [w, h, l],
+            "runs": runs,
+        }))?,
+    )?;
+    let mut md = format!(
+        "# Go-Explore on Montezuma-Lite from pixels
+
+`spelunk explore --experiment go-explore-pixels --seeds {}` (cells: the room's frame in grey,
+area-averaged to {w} × {h} and quantised to {l} levels, fixed; frame budget {budget} per run; a run
+stops at the first check after it solves the level). Frames count exploration steps only.
+
+| seed | solved at frame | demo length | shortened | cells | rooms | seconds |
+|---:|---:|---:|---:|---:|---:|---:|
+",
+        args.seeds
+    );
+    for r in &runs {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} |
+",
+            r.seed,
+            r.solved_at.map_or("—".into(), |f| f.to_string()),
+            r.demo_length.map_or("—".into(), |f| f.to_string()),
+            r.short_length.map_or("—".into(), |f| f.to_string()),
+            r.final_cells,
+            r.final_rooms,
+            r.seconds
+        ));
+    }
+    std::fs::write(args.out.join("go_explore_pixels.md"), &md)?;
+    print!("{md}");
+    curve_charts(&runs, "Go-Explore from pixels", &args.out, "go_explore_pixels")
+}
+
 /// `--experiment go-explore`.
 pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     if args.seeds < 1 {
@@ -293,7 +387,8 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
         // every 50 iterations the downscaling search runs): one seed.
         let seeds = if cells == Cells::Pixels { 1 } else { args.seeds };
         for seed in 0..seeds {
-            let (run, demo) = run_until(env, cells, args.cell_size, seed, budget, &pb)?;
+            let (run, demo) =
+                run_until(env, cells, args.cell_size, None, seed, budget, args.threads, &pb)?;
             if !std::io::stderr().is_terminal() {
                 eprintln!(
                     "{env} {cells:?} seed {seed}: {} after {} frames ({:.0} s)",
@@ -382,26 +477,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
     }
     std::fs::write(args.out.join("go_explore.md"), &md)?;
     print!("{md}");
-    for (what, idx) in [("cells", 1), ("rooms", 2)] {
-        let series: Vec<crate::plot::Series> = runs
-            .iter()
-            .map(|r| crate::plot::Series {
-                label: format!("{:?} seed {}", r.cells, r.seed),
-                points: r
-                    .curve
-                    .iter()
-                    .map(|c| (c.0 as f64, if idx == 1 { c.1 as f64 } else { c.2 as f64 }))
-                    .collect(),
-            })
-            .collect();
-        let png = crate::raster::line_chart(
-            &format!("Go-Explore on Montezuma-Lite: {what}"),
-            "frames",
-            &format!("{what} in the archive"),
-            &series,
-        );
-        crate::raster::write(&args.out.join(format!("go_explore_{what}.png")), &png)?;
-    }
+    curve_charts(&runs, "Go-Explore on Montezuma-Lite", &args.out, "go_explore")?;
     if let Some(r) = &robust {
         let png = crate::raster::line_chart(
             "Robustifying the demo (PPO, privileged starts, sticky 0.25)",

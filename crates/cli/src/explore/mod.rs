@@ -55,6 +55,8 @@ pub enum Experiment {
     /// Go-Explore on Montezuma-Lite: domain and pixel cells over seeds, the bonus agents at
     /// the same budget, and the robustified demonstration.
     GoExplore,
+    /// Go-Explore on Montezuma-Lite-Pixels with pixel cells at a fixed downscale, over seeds.
+    GoExplorePixels,
     /// STAX against novelty search (ground-truth descriptor), TAXONS and random search on the
     /// deceptive maze, redundant arm and curling table.
     Stax,
@@ -201,6 +203,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         Experiment::NoisyTv => noisy_tv::run(args),
         Experiment::Coverage => coverage::run(args),
         Experiment::GoExplore => go_explore::experiment(args),
+        Experiment::GoExplorePixels => go_explore::pixels_experiment(args),
         Experiment::Stax => stax::run(args),
     }
 }
