@@ -582,7 +582,52 @@ fn robustify(demo: &Demo, out: &Path) -> Result<Robust> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_downscale;
+    use clap::Parser;
+
+    use super::{parse_downscale, pixels_experiment, ExploreArgs};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ExploreArgs,
+    }
+
+    #[test]
+    fn the_pixel_experiment_writes_its_table_data_and_charts() {
+        let out = std::env::temp_dir().join(format!("spelunk-gep-{}", std::process::id()));
+        let cli = Cli::try_parse_from([
+            "x",
+            "--experiment",
+            "go-explore-pixels",
+            "--seeds",
+            "2",
+            "--steps",
+            "3000",
+            "--downscale",
+            "5x4x8",
+            "--threads",
+            "1",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ])
+        .expect("arguments");
+        pixels_experiment(&cli.args).expect("experiment");
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("go_explore_pixels.json")).expect("json"),
+        )
+        .expect("parses");
+        assert_eq!(json["downscale"], serde_json::json!([5, 4, 8]));
+        let runs = json["runs"].as_array().expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert!(runs.iter().all(|r| r["frames"].as_u64().is_some_and(|f| f >= 3000)));
+        let md = std::fs::read_to_string(out.join("go_explore_pixels.md")).expect("md");
+        assert!(md.contains("5 × 4") && md.contains("| 1 |"), "{md}");
+        for png in ["go_explore_pixels_cells.png", "go_explore_pixels_rooms.png"] {
+            let bytes = std::fs::read(out.join(png)).expect(png);
+            assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");
+        }
+        std::fs::remove_dir_all(&out).expect("clean up");
+    }
 
     #[test]
     fn downscale_parses_and_refuses_nonsense() {
