@@ -279,6 +279,36 @@ fn run_until(
     ))
 }
 
+/// A run's outcome on stderr when no progress bar shows it.
+fn report(run: &GeRun) {
+    if !std::io::stderr().is_terminal() {
+        eprintln!(
+            "{} {:?} seed {}: {} after {} frames ({:.0} s)",
+            run.env,
+            run.cells,
+            run.seed,
+            if run.solved_at.is_some() { "solved" } else { "not solved" },
+            run.frames,
+            run.seconds
+        );
+    }
+}
+
+/// A run's table cells from "solved at frame" on: solved at, demo length, shortened, cells,
+/// rooms, seconds.
+fn row_tail(r: &GeRun) -> String {
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    format!(
+        "{} | {} | {} | {} | {} | {:.0} |",
+        or_dash(r.solved_at.map(|f| f.to_string())),
+        or_dash(r.demo_length.map(|f| f.to_string())),
+        or_dash(r.short_length.map(|f| f.to_string())),
+        r.final_cells,
+        r.final_rooms,
+        r.seconds
+    )
+}
+
 /// `{prefix}_cells.png` and `{prefix}_rooms.png`: the archive over frames, one line per run.
 fn curve_charts(runs: &[GeRun], title: &str, out: &Path, prefix: &str) -> Result<()> {
     for (what, idx) in [("cells", 1), ("rooms", 2)] {
@@ -320,14 +350,7 @@ pub(super) fn pixels_experiment(args: &ExploreArgs) -> Result<()> {
     for seed in 0..args.seeds {
         let (run, _) =
             run_until(env, Cells::Pixels, 1, Some((w, h, l)), seed, budget, args.threads, &pb)?;
-        if !std::io::stderr().is_terminal() {
-            eprintln!(
-                "{env} seed {seed}: {} after {} frames ({:.0} s)",
-                if run.solved_at.is_some() { "solved" } else { "not solved" },
-                run.frames,
-                run.seconds
-            );
-        }
+        report(&run);
         runs.push(run);
         pb.inc(1);
     }
@@ -341,29 +364,11 @@ pub(super) fn pixels_experiment(args: &ExploreArgs) -> Result<()> {
         }))?,
     )?;
     let mut md = format!(
-        "# Go-Explore on Montezuma-Lite from pixels
-
-`spelunk explore --experiment go-explore-pixels --seeds {}` (cells: the room's frame in grey,
-area-averaged to {w} × {h} and quantised to {l} levels, fixed; frame budget {budget} per run; a run
-stops at the first check after it solves the level). Frames count exploration steps only.
-
-| seed | solved at frame | demo length | shortened | cells | rooms | seconds |
-|---:|---:|---:|---:|---:|---:|---:|
-",
+        "# Go-Explore on Montezuma-Lite from pixels\n\n`spelunk explore --experiment go-explore-pixels --seeds {}` (cells: the room's frame in grey,\narea-averaged to {w} × {h} and quantised to {l} levels, fixed; frame budget {budget} per run; a run\nstops at the first check after it solves the level). Frames count exploration steps only.\n\n| seed | solved at frame | demo length | shortened | cells | rooms | seconds |\n|---:|---:|---:|---:|---:|---:|---:|\n",
         args.seeds
     );
     for r in &runs {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} |
-",
-            r.seed,
-            r.solved_at.map_or("—".into(), |f| f.to_string()),
-            r.demo_length.map_or("—".into(), |f| f.to_string()),
-            r.short_length.map_or("—".into(), |f| f.to_string()),
-            r.final_cells,
-            r.final_rooms,
-            r.seconds
-        ));
+        md.push_str(&format!("| {} | {}\n", r.seed, row_tail(r)));
     }
     std::fs::write(args.out.join("go_explore_pixels.md"), &md)?;
     print!("{md}");
@@ -389,14 +394,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
         for seed in 0..seeds {
             let (run, demo) =
                 run_until(env, cells, args.cell_size, None, seed, budget, args.threads, &pb)?;
-            if !std::io::stderr().is_terminal() {
-                eprintln!(
-                    "{env} {cells:?} seed {seed}: {} after {} frames ({:.0} s)",
-                    if run.solved_at.is_some() { "solved" } else { "not solved" },
-                    run.frames,
-                    run.seconds
-                );
-            }
+            report(&run);
             if cells == Cells::Domain && seed == 0 {
                 demo0 = demo;
             }
@@ -434,18 +432,7 @@ pub(super) fn experiment(args: &ExploreArgs) -> Result<()> {
         args.seeds
     );
     for r in &runs {
-        md.push_str(&format!(
-            "| {:?} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
-            r.cells,
-            r.env,
-            r.seed,
-            r.solved_at.map_or("—".into(), |f| f.to_string()),
-            r.demo_length.map_or("—".into(), |f| f.to_string()),
-            r.short_length.map_or("—".into(), |f| f.to_string()),
-            r.final_cells,
-            r.final_rooms,
-            r.seconds
-        ));
+        md.push_str(&format!("| {:?} | {} | {} | {}\n", r.cells, r.env, r.seed, row_tail(r)));
     }
     md.push_str(&format!(
         "\nSame budget, {bonus_steps} frames: rooms in Go-Explore's archive at that point, against the\ncoverage experiment's count-bonus agent and random actions (8 envs; rooms one env visited, the\nmost of the 8; RND, RDD and the latent bonuses reach 3 to 5 rooms there, `coverage.md`):\n\n| agent | seed | rooms (of 11) | treasure reached |\n|---|---:|---:|---|\n"
