@@ -16,8 +16,9 @@
 //!
 //! Actions: 0 up, 1 right, 2 down, 3 left, 4 remote (a no-op move; it only switches the TV
 //! on in the `remote` setting). `info.inventory` is the bit set of trackers found and
-//! `info.is_success` is true while the agent watches the TV, so experiments can count
-//! trackers found and the fraction of steps spent watching.
+//! `info.watching_tv` is true while the agent watches the TV, so experiments can count
+//! trackers found and the fraction of steps spent watching. The maze has no goal:
+//! `info.is_success` is `None`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -276,7 +277,7 @@ impl NoisyTvMaze {
             room: Some(u32::from(self.pos.1 >= SIZE / 2) * 2 + u32::from(self.pos.0 >= SIZE / 2)),
             inventory: Some(u64::from(self.found)),
             score: Some(self.score),
-            is_success: Some(self.watching),
+            watching_tv: Some(self.watching),
             ..Info::default()
         }
     }

@@ -382,7 +382,7 @@ impl std::fmt::Debug for LanguageModel {
 
 /// The fields of a Hugging Face `config.json` this loader reads (others are ignored).
 #[derive(Debug, Deserialize)]
-#[allow(clippy::struct_excessive_bools, reason = "it mirrors the flags of config.json")]
+#[expect(clippy::struct_excessive_bools, reason = "it mirrors the flags of config.json")]
 struct HfConfig {
     model_type: Option<String>,
     vocab_size: usize,

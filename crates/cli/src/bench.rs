@@ -234,7 +234,7 @@ fn fmt_rate(r: f64) -> String {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let reg = crate::registry();
+    let reg = spelunk_experiments::registry();
     let seconds = args.seconds.unwrap_or(match args.suite {
         Suite::Ci => 1.5,
         Suite::Full => 3.0,
@@ -246,7 +246,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("--num-envs and --threads must be at least 1");
     }
     let budget = Duration::from_secs_f64(seconds);
-    let cfg = crate::config::env_config(args.config.as_deref(), &args.sets)?;
+    let cfg = spelunk_experiments::config::env_config(args.config.as_deref(), &args.sets)?;
     if !cfg.is_null() && args.envs.is_empty() {
         bail!("--config/--set apply to the envs named with --env; name at least one");
     }
@@ -266,7 +266,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let bandit_jobs =
         if args.skip_bandits { 0 } else { spelunk_envs::bandit::baselines::SUITE_LEN };
-    let pb = crate::progress_bar((ids.len() * 3 + bandit_jobs) as u64);
+    let pb = spelunk_experiments::observers::progress_bar((ids.len() * 3 + bandit_jobs) as u64);
     let mut results = Vec::new();
     // Each number is the best of three interleaved rounds: on a shared machine the best
     // round is the one least disturbed by others, and interleaving keeps drift out of the
@@ -339,28 +339,33 @@ fn write_plots(dir: &std::path::Path, r: &Report) -> Result<()> {
     if !r.envs.is_empty() {
         let bars: Vec<(String, f64)> =
             r.envs.iter().map(|e| (e.id.clone(), e.single_steps_per_sec)).collect();
-        let svg = crate::plot::log_bar_chart(
+        let svg = spelunk_experiments::report::svg::log_bar_chart(
             "Env steps per second, one env on one thread",
             "steps/s",
             &bars,
         );
-        crate::plot::write(&dir.join("bench_steps.svg"), &svg)?;
+        spelunk_experiments::report::svg::write(&dir.join("bench_steps.svg"), &svg)?;
     }
     let mut envs: Vec<&str> = r.bandits.iter().map(|b| b.env.as_str()).collect();
     envs.dedup();
     for env in envs {
-        let series: Vec<crate::plot::Series> = r
+        let series: Vec<spelunk_experiments::report::svg::Series> = r
             .bandits
             .iter()
             .filter(|b| b.env == env)
-            .map(|b| crate::plot::Series {
+            .map(|b| spelunk_experiments::report::svg::Series {
                 label: format!("{} ({:.1})", b.agent, b.mean_regret),
                 points: b.curve.iter().enumerate().map(|(t, &y)| ((t + 1) as f64, y)).collect(),
             })
             .collect();
         let title = format!("{env}: cumulative regret, mean of {} tasks", r.bandits[0].seeds);
-        let svg = crate::plot::line_chart(&title, "pulls", "expected regret", &series);
-        crate::plot::write(&dir.join(format!("regret_{env}.svg")), &svg)?;
+        let svg = spelunk_experiments::report::svg::line_chart(
+            &title,
+            "pulls",
+            "expected regret",
+            &series,
+        );
+        spelunk_experiments::report::svg::write(&dir.join(format!("regret_{env}.svg")), &svg)?;
     }
     Ok(())
 }

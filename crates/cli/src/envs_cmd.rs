@@ -14,7 +14,7 @@ pub struct EnvsArgs {
 }
 
 pub fn run(args: &EnvsArgs) -> Result<()> {
-    let reg = crate::registry();
+    let reg = spelunk_experiments::registry();
     let mut rows = Vec::new();
     for entry in reg.entries() {
         if let Some(f) = &args.filter {

@@ -4,41 +4,19 @@
 //!   bandit baselines' regret); table on stdout, JSON with `--json`.
 //! - `spelunk envs` — registered environment ids with their spaces.
 //! - `spelunk play ENV` — play a gridworld in the terminal.
-//! - `spelunk explore` — exploration experiments with the intrinsic bonuses.
+//! - `spelunk explore` — exploration experiments with the intrinsic bonuses, Go-Explore runs.
+//! - `spelunk train` / `spelunk eval` — GRPO/PPO runs and their evaluation, experiments.
+//!
+//! The work lives in the library crates (`spelunk-experiments` and below); this binary parses
+//! arguments and prints.
 
 mod bench;
-mod config;
 mod envs_cmd;
 mod explore;
 mod play;
-mod plot;
-mod png;
-mod raster;
 mod train;
-mod vla;
 
 use clap::{Parser, Subcommand};
-
-/// Every environment id: gridworlds, bandits and text views (`spelunk-envs`) and the physics
-/// tasks (`spelunk-sims`).
-pub fn registry() -> spelunk_core::Registry {
-    let mut reg = spelunk_envs::registry();
-    spelunk_sims::register(&mut reg);
-    reg
-}
-
-/// The progress bar every long command shows (hidden by indicatif when stderr is not a
-/// terminal; the commands then print a line now and then instead).
-pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::new(len);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    pb
-}
 
 #[derive(Parser)]
 #[command(

@@ -136,8 +136,8 @@ impl Session {
 }
 
 pub fn run(args: &PlayArgs) -> Result<()> {
-    let reg = crate::registry();
-    let config = crate::config::env_config(args.config.as_deref(), &args.sets)?;
+    let reg = spelunk_experiments::registry();
+    let config = spelunk_experiments::config::env_config(args.config.as_deref(), &args.sets)?;
     let mut env = reg.make_with(&args.env, &config)?;
     let Some(n) = env.action_space().n() else {
         // Continuous actions cannot be typed; a picture of the first state still can be had.
@@ -145,7 +145,7 @@ pub fn run(args: &PlayArgs) -> Result<()> {
             let mut obs = ObsBuf::for_space(env.observation_space());
             env.reset(Some(args.seed), None, obs.as_mut())?;
             let Some(img) = env.render_rgb() else { bail!("{} has no picture to write", args.env) };
-            crate::png::write(path, &img)?;
+            spelunk_experiments::report::png::write(path, &img)?;
             println!("wrote {} ({}x{})", path.display(), img.width, img.height);
             return Ok(());
         }
@@ -172,7 +172,7 @@ pub fn run(args: &PlayArgs) -> Result<()> {
             s.act(a)?;
         }
         let Some(img) = s.env.render_rgb() else { bail!("{} has no picture to write", args.env) };
-        crate::png::write(path, &img)?;
+        spelunk_experiments::report::png::write(path, &img)?;
         println!("wrote {} ({}x{})", path.display(), img.width, img.height);
         return Ok(());
     }

@@ -209,6 +209,9 @@ pub struct Info {
     pub regret: Option<f32>,
     /// Whether the task is solved at this step.
     pub is_success: Option<bool>,
+    /// Whether the agent is watching a source of noise at this step (the noisy-TV maze's TV);
+    /// not a success, so trainers never count it as one.
+    pub watching_tv: Option<bool>,
 }
 
 /// An RGB image, row-major `(height, width, 3)`.

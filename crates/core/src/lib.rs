@@ -11,15 +11,19 @@
 //! - [`registry`]: versioned environment ids built from typed serde configs.
 //! - [`rng`]: the seeded generator environments draw from (xoshiro256++).
 //! - [`np_random`]: numpy's default generator bit for bit, for envs ported from Python.
+//! - [`demo`]: demonstrations (env id, config, seed, actions) as files.
+//! - [`events`]: the run-event seam — typed events and the [`Observer`] trait.
 //! - [`digest`]: a stable 64-bit digest for golden determinism tests.
 //!
 //! This crate has no heavy dependencies (serde, `serde_json`, thiserror, crossbeam-utils) and
 //! never will:
 //! CI checks that it pulls no GPU, GUI or visualisation crate.
 
+pub mod demo;
 pub mod digest;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod np_random;
 pub mod registry;
 pub mod rng;
@@ -27,9 +31,14 @@ pub mod snapshot;
 pub mod space;
 pub mod vec_env;
 
+pub use demo::{Demo, DemoAction};
 pub use digest::Digest;
 pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, Step};
 pub use error::{Error, Result};
+pub use events::{
+    ArchiveUpdate, Checkpoint, EpisodeFinished, Frame, IterationMetrics, Observer, ObserverError,
+    ObserverResult, Observers, RunFinished, RunStarted, Scalar,
+};
 pub use np_random::NpRandom;
 pub use registry::{EnvEntry, Registry};
 pub use rng::Rng;

@@ -15,6 +15,17 @@ pub enum Error {
     /// From an intrinsic-reward module.
     #[error(transparent)]
     Intrinsic(#[from] spelunk_intrinsic::Error),
+    /// From an environment (a failed step, reset or restore mid-rollout).
+    #[error(transparent)]
+    Env(#[from] spelunk_core::Error),
+    /// A file that could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// From candle.
     #[error("tensor error: {0}")]
     Candle(#[from] candle_core::Error),

@@ -33,7 +33,7 @@
 //! (the paper's fixed threshold) and rho 0.05 (ours: our minibatches hold thousands of tokens,
 //! a 1% quantile would protect almost none).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -80,56 +80,7 @@ impl Default for PrivilegedConfig {
     }
 }
 
-/// One action of a demonstration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DemoAction {
-    /// A discrete action.
-    Discrete(i64),
-    /// A continuous action.
-    Continuous(Vec<f32>),
-}
-
-/// A demonstration: the actions that solve `env` from `reset(seed)`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Demo {
-    /// Environment id.
-    pub env: String,
-    /// Reset seed.
-    pub seed: u64,
-    /// Env config overrides the demo was recorded with, if any.
-    #[serde(default)]
-    pub env_config: Option<serde_json::Value>,
-    /// The actions.
-    pub actions: Vec<DemoAction>,
-    /// The return the demo collects (for reports).
-    #[serde(default)]
-    pub score: Option<f64>,
-}
-
-impl Demo {
-    /// Read a demo file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        let demo: Demo = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: not a demo file: {e}", path.display())))?;
-        if demo.actions.is_empty() {
-            return Err(Error::Config(format!("{}: the demo has no actions", path.display())));
-        }
-        Ok(demo)
-    }
-
-    /// Write the demo (whole file, then renamed).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
-        let text = serde_json::to_string(self).map_err(|e| Error::Config(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
-    }
-}
+pub use spelunk_core::demo::{Demo, DemoAction};
 
 /// A place in an env, as `info` reports it: level, room, x, y, items held.
 pub type Place = (Option<u32>, Option<u32>, i32, i32, Option<u64>);

@@ -150,7 +150,7 @@ impl TextTrainer {
                 config.temperature
             )));
         }
-        let env = make_env().map_err(|e| Error::Config(e.to_string()))?;
+        let env = make_env()?;
         if !matches!(env.observation_space(), spelunk_core::Space::Text { .. })
             || env.action_space().n().is_none()
         {
@@ -260,7 +260,7 @@ impl TextTrainer {
     /// prompts are equal (all of them at the first step) share one prompt pass. Per episode:
     /// its turns, return, invalid-step count and steps.
     fn group(&mut self, seed: u64, g: usize) -> Result<Vec<TextEpisode>> {
-        let env_err = |e: spelunk_core::Error| Error::Config(e.to_string());
+        let env_err = Error::Env;
         let mut envs = Vec::with_capacity(g);
         let mut bufs = Vec::with_capacity(g);
         for _ in 0..g {

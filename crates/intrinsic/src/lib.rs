@@ -15,6 +15,8 @@
 //! - [`novelty`]: novelty search over neural controllers, TAXONS' learned behaviour space,
 //!   SERENE's reward emitters and STAX, with the STAX paper's tasks (deceptive maze,
 //!   redundant arm, curling table) and metrics (coverage, uniformity, reward areas).
+//! - [`factory`]: every bonus module built by name ([`make_bonus`]), the one place the
+//!   trainer and the experiments make them.
 //! - [`normalize`]: the normalisations a bonus stream can use (none, running std of the
 //!   discounted intrinsic return as RND does, EMA mean/std), and [`BonusStream`], which keeps
 //!   an intrinsic stream apart from the extrinsic reward with its own coefficient and decay.
@@ -28,6 +30,7 @@ pub mod counts;
 pub mod distill;
 pub mod empowerment;
 pub mod error;
+pub mod factory;
 pub mod goexplore;
 pub mod icm;
 mod neural;
@@ -35,6 +38,7 @@ pub mod normalize;
 pub mod novelty;
 
 pub use error::{Error, Result};
+pub use factory::{make_bonus, BonusKind, BonusSpec};
 pub use normalize::{BonusStream, Normalization};
 
 /// The actions of a batch of transitions.

@@ -30,12 +30,12 @@ fn the_screen_is_dark_until_the_agent_watches() {
     for id in ["NoisyTV-Maze-None-v0", "NoisyTV-Maze-Brownian-v0", "NoisyTV-Maze-PixelNoise-v0"] {
         let nook = to_nook();
         let (mut env, mut obs, steps) = walk(id, &nook);
-        let watched = steps.iter().filter(|s| s.info.is_success == Some(true)).count();
+        let watched = steps.iter().filter(|s| s.info.watching_tv == Some(true)).count();
         assert!(
-            watched <= 2 && steps[0].info.is_success == Some(false),
+            watched <= 2 && steps[0].info.watching_tv == Some(false),
             "{id}: watching only inside the nook"
         );
-        assert_eq!(steps.last().and_then(|s| s.info.is_success), Some(true), "{id}: in the nook");
+        assert_eq!(steps.last().and_then(|s| s.info.watching_tv), Some(true), "{id}: in the nook");
         let screens: Vec<Vec<u8>> = (0..40)
             .map(|k| {
                 env.step(Action::Discrete(if k % 2 == 0 { 0 } else { 2 }), obs.as_mut())
@@ -64,10 +64,10 @@ fn the_screen_is_dark_until_the_agent_watches() {
 #[test]
 fn the_remote_switches_noise_on_anywhere() {
     let (_, obs, steps) = walk("NoisyTV-Maze-Remote-v0", &[4]);
-    assert_eq!(steps[0].info.is_success, Some(true));
+    assert_eq!(steps[0].info.watching_tv, Some(true));
     assert!(obs.as_u8().expect("bytes")[SCREEN].iter().any(|&v| v != 0));
     let (_, obs, steps) = walk("NoisyTV-Maze-Remote-v0", &to_nook());
-    assert!(steps.iter().all(|s| s.info.is_success == Some(false)), "the nook does nothing here");
+    assert!(steps.iter().all(|s| s.info.watching_tv == Some(false)), "the nook does nothing here");
     assert!(obs.as_u8().expect("bytes")[SCREEN].iter().all(|&v| v == 0));
 }
 

@@ -574,7 +574,10 @@ impl GoExplore {
 const MAGIC: &str = "spelunk-goexplore-archive/1";
 
 /// Return to `entry` and explore from it.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a worker's task: the shared archive, the cell function and the task's own inputs, borrowed separately so workers share them"
+)]
 fn explore_from(
     w: &mut Worker,
     cells: &dyn CellFn,

@@ -126,7 +126,10 @@ pub fn replay(env: &mut dyn Env, seed: u64, actions: &[u8]) -> Result<Replay> {
 
 /// Breadth-first from `start`: for each key of `targets` (key → latest step) reached, the
 /// shortest action sequence, as (saving, step, actions), best first.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one search step's inputs, borrowed from the caller's loop state"
+)]
 fn search(
     env: &mut dyn Env,
     buf: &mut ObsBuf,

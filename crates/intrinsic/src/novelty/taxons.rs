@@ -11,7 +11,7 @@ use spelunk_models::{Activation, Adam, AdamConfig, Device, Mlp, ParamStore};
 
 use crate::{Error, Result};
 
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(err)`
+#[expect(clippy::needless_pass_by_value, reason = "used as `map_err(err)`")]
 fn err(e: spelunk_models::Error) -> Error {
     Error::Shape { module: "taxons", message: e.to_string() }
 }

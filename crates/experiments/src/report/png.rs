@@ -1,10 +1,9 @@
 //! A minimal PNG writer: RGB, 8 bits, no filter, zlib-compressed by `miniz_oxide` (pure
 //! Rust).
 
-use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{write_file, Result};
 use spelunk_core::Image;
 
 fn crc32(chunks: &[&[u8]]) -> u32 {
@@ -53,7 +52,5 @@ pub fn encode(img: &Image) -> Vec<u8> {
 
 /// Write an image as a PNG file.
 pub fn write(path: &Path, img: &Image) -> Result<()> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(&encode(img)).with_context(|| format!("writing {}", path.display()))
+    write_file(path, encode(img))
 }

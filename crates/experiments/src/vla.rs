@@ -2,10 +2,29 @@
 //! Reach — one target (the instruction is always "red") and three (the instruction picks one
 //! of three visible spheres) — with PPO and with GRPO, the same budget and seeds.
 
-use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
 use spelunk_grpo::{Algorithm, TrainConfig};
 
-use crate::train::{config_from, train_curve, TrainArgs};
+use crate::error::{bail, create_dir, write_file, Context as _, Result};
+use crate::report::{mean_points, raster, svg::Series};
+use crate::train::train_curve;
+
+/// The experiment's settings.
+#[derive(Clone, Debug)]
+pub struct VlaConfig {
+    /// A run config file (default: the built-in `examples/vla_reach.toml`).
+    pub config: Option<PathBuf>,
+    /// `--set key=value` overrides over it.
+    pub sets: Vec<String>,
+    /// Folder for `vla_reach.{md}`, `vla_reach_t<n>.json` and charts.
+    pub out: PathBuf,
+    /// Seeds per setting.
+    pub seeds: u64,
+    /// Target counts (each writes `vla_reach_t<n>.json`; the table in `vla_reach.md` is made
+    /// from every such file in `out`, so counts can run in parallel).
+    pub targets: Vec<u64>,
+}
 
 /// The built-in run config (`examples/vla_reach.toml`).
 const BASE: &str = include_str!("../../../examples/vla_reach.toml");
@@ -26,22 +45,22 @@ struct VlaRun {
 }
 
 /// Run the experiment.
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let base = match &args.config {
-        Some(p) => crate::train::load_config(Some(p), &args.sets)?,
-        None => {
-            config_from(toml::from_str(BASE).context("examples/vla_reach.toml")?, None, &args.sets)?
-        }
+pub fn run(args: &VlaConfig) -> Result<String> {
+    let base = if let Some(p) = &args.config {
+        crate::config::train_config(Some(p), &args.sets)?
+    } else {
+        let table: toml::Table = toml::from_str(BASE)
+            .map_err(|e| crate::Error::Invalid(format!("examples/vla_reach.toml: {e}")))?;
+        crate::config::train_config_from(table, None, &args.sets)?
     };
     if let Some(bad) = args.targets.iter().find(|&&n| !(1..=3).contains(&n)) {
         bail!("--targets: {bad} is not a target count (1, 2 or 3)");
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    create_dir(&args.out)?;
     let algorithms = [("PPO", Algorithm::Ppo), ("GRPO", Algorithm::Grpo)];
     let total =
         (args.targets.len() * algorithms.len()) as u64 * args.seeds * base.iterations as u64;
-    let pb = crate::progress_bar(total);
+    let pb = crate::observers::progress_bar(total);
     for &n in &args.targets {
         let mut env_config = base.env_config.clone().unwrap_or_else(|| serde_json::json!({}));
         env_config["targets"] = serde_json::json!(n);
@@ -73,44 +92,32 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
         }
         let path = args.out.join(format!("vla_reach_t{n}.json"));
-        std::fs::write(&path, serde_json::to_string_pretty(&runs)?)?;
-        let series: Vec<crate::plot::Series> = algorithms
+        write_file(&path, serde_json::to_string_pretty(&runs)?)?;
+        let series: Vec<Series> = algorithms
             .iter()
             .map(|(label, _)| {
                 let rs: Vec<&VlaRun> = runs.iter().filter(|r| r.algorithm == *label).collect();
-                crate::plot::Series { label: (*label).to_owned(), points: mean_curve(&rs) }
+                Series {
+                    label: (*label).to_owned(),
+                    points: mean_points(&rs.iter().map(|r| &r.curve).collect::<Vec<_>>()),
+                }
             })
             .collect();
-        let png = crate::raster::line_chart(
+        let png = raster::line_chart(
             &format!("VLA head, Arm-Reach-v0, {n} target(s)"),
             "env steps",
             "success rate (sampled)",
             &series,
         );
-        crate::raster::write(&args.out.join(format!("vla_reach_{n}.png")), &png)?;
+        raster::write(&args.out.join(format!("vla_reach_{n}.png")), &png)?;
     }
     pb.finish_and_clear();
     write_table(&base, args)?;
-    println!("wrote {}/vla_reach.md, vla_reach_t*.json and vla_reach_*.png", args.out.display());
-    Ok(())
-}
-
-/// Per iteration, the mean over runs of (env steps, success).
-fn mean_curve(rs: &[&VlaRun]) -> Vec<(f64, f64)> {
-    let k = rs.len().max(1) as f64;
-    let len = rs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
-    (0..len)
-        .map(|i| {
-            (
-                rs.iter().map(|r| r.curve[i].0).sum::<f64>() / k,
-                rs.iter().map(|r| r.curve[i].1).sum::<f64>() / k,
-            )
-        })
-        .collect()
+    Ok(format!("wrote {}/vla_reach.md, vla_reach_t*.json and vla_reach_*.png", args.out.display()))
 }
 
 /// `vla_reach.md` from every `vla_reach_t*.json` in the output folder.
-fn write_table(base: &TrainConfig, args: &TrainArgs) -> Result<()> {
+fn write_table(base: &TrainConfig, args: &VlaConfig) -> Result<()> {
     let mut runs: Vec<VlaRun> = Vec::new();
     for n in 1..=3 {
         let path = args.out.join(format!("vla_reach_t{n}.json"));
@@ -163,8 +170,7 @@ fn write_table(base: &TrainConfig, args: &TrainArgs) -> Result<()> {
             mean(&|r| r.seconds) / 60.0,
         ));
     }
-    std::fs::write(args.out.join("vla_reach.md"), md)?;
-    Ok(())
+    write_file(&args.out.join("vla_reach.md"), md)
 }
 
 /// What the policy sees (the observation's image, enlarged 8×) beside the picture for people,
@@ -207,5 +213,5 @@ fn write_pictures(
         }
     }
     let img = spelunk_core::Image { width, height, rgb };
-    crate::png::write(&out.join(format!("vla_reach_{n}_view.png")), &img)
+    crate::report::png::write(&out.join(format!("vla_reach_{n}_view.png")), &img)
 }

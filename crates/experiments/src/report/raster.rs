@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use crate::error::Result;
 use spelunk_core::Image;
 
-use crate::plot::{fmt, nice_max, Series, PALETTE};
+use super::svg::{fmt, nice_max, Series, PALETTE};
 
 /// An RGB canvas.
 struct Canvas {
@@ -145,12 +145,11 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 
 /// Write a chart as a PNG file.
 pub fn write(path: &Path, img: &Image) -> Result<()> {
-    crate::png::write(path, img)
+    super::png::write(path, img)
 }
 
 /// The 5×7 glyph of a character (rows top to bottom, bit 4 the leftmost column); lower case
 /// draws as upper case, and characters without a glyph as a box.
-#[allow(clippy::too_many_lines, reason = "one table row per glyph")]
 fn glyph(ch: char) -> [u8; 7] {
     let b = |rows: [&str; 7]| rows.map(|r| u8::from_str_radix(r, 2).unwrap_or(0));
     match ch.to_ascii_uppercase() {

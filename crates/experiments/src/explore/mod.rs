@@ -11,7 +11,7 @@
 //! The first two compare, for each bonus (counts, RND, RDD, ICM, BYOL-Explore, Curiosity in Hindsight)
 //! and a random-action baseline, over several seeds, one agent that maximises the normalised
 //! intrinsic reward alone. The agent is deliberately simple, so the bonus is the only thing
-//! that differs between methods: a model-based tabular planner ([`Planner`]) over a state key
+//! that differs between methods: a model-based tabular planner (`Planner`) over a state key
 //! the experiment chooses (position; room, inventory and position in Montezuma), ε-greedy
 //! with ε = 0.05, γ = 0.95, one Gauss–Seidel value-iteration sweep per vector step. The
 //! planner keeps each transition's raw bonus and normalises all of them with the bonus
@@ -26,27 +26,26 @@
 //! transitions. Observation features for the bonuses are the env's observation scaled to
 //! [0, 1] plus a one-hot of the agent's position, so that every method can tell places apart.
 
-mod coverage;
-mod go_explore;
-mod noisy_tv;
-mod stax;
+pub mod coverage;
+pub mod go_explore;
+pub mod noisy_tv;
+pub mod stax;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 use spelunk_core::{AutoReset, Info, Rng, VecEnv, VecEnvConfig};
-use spelunk_intrinsic::byol::{ByolConfig, ByolExplore};
-use spelunk_intrinsic::counts::Counts;
-use spelunk_intrinsic::distill::{DistillConfig, Distillation};
-use spelunk_intrinsic::icm::{ActionSpec, Icm, IcmConfig};
-use spelunk_intrinsic::{Batch, BatchActions, BonusStream, IntrinsicReward, Normalization};
+use spelunk_intrinsic::icm::ActionSpec;
+use spelunk_intrinsic::{
+    Batch, BatchActions, BonusKind, BonusSpec, BonusStream, IntrinsicReward, Normalization,
+};
 use spelunk_models::AdamConfig;
 
+use crate::error::{bail, create_dir, write_file, Context as _, Error, Result};
+
 /// Which experiment.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Experiment {
     /// The noisy-TV maze, four noise settings.
     NoisyTv,
@@ -63,7 +62,7 @@ pub enum Experiment {
 }
 
 /// Exploration methods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Uniform random actions.
@@ -84,9 +83,54 @@ pub enum Method {
     GoExplore,
 }
 
+impl Experiment {
+    /// Every experiment with its command-line name.
+    pub const NAMES: [(&'static str, Experiment); 5] = [
+        ("noisy-tv", Experiment::NoisyTv),
+        ("coverage", Experiment::Coverage),
+        ("go-explore", Experiment::GoExplore),
+        ("go-explore-pixels", Experiment::GoExplorePixels),
+        ("stax", Experiment::Stax),
+    ];
+}
+
+impl std::str::FromStr for Experiment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        from_names(s, &Self::NAMES, "experiment")
+    }
+}
+
+/// The value named `s` in `names`, or an error listing the names.
+fn from_names<T: Copy>(s: &str, names: &[(&str, T)], what: &str) -> Result<T> {
+    names.iter().find(|(n, _)| *n == s).map(|&(_, v)| v).ok_or_else(|| {
+        let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+        Error::Invalid(format!("unknown {what} `{s}`; there are: {}", all.join(", ")))
+    })
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        from_names(s, &Self::NAMES, "method")
+    }
+}
+
 impl Method {
+    /// Every method with its command-line name.
+    pub const NAMES: [(&'static str, Method); 8] = [
+        ("random", Method::Random),
+        ("counts", Method::Counts),
+        ("rnd", Method::Rnd),
+        ("rdd", Method::Rdd),
+        ("icm", Method::Icm),
+        ("byol-explore", Method::ByolExplore),
+        ("hindsight", Method::Hindsight),
+        ("go-explore", Method::GoExplore),
+    ];
+
     /// The name tables and plots use.
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Method::Random => "random actions",
             Method::Counts => "counts",
@@ -110,68 +154,78 @@ const ALL_METHODS: [Method; 7] = [
     Method::Hindsight,
 ];
 
-/// Arguments of `spelunk explore`.
-#[derive(Args)]
-pub struct ExploreArgs {
+/// Settings of `spelunk explore` (every experiment reads the fields it needs).
+#[derive(Clone, Debug)]
+pub struct ExploreConfig {
     /// The experiment.
-    #[arg(long, value_enum, default_value = "noisy-tv")]
-    experiment: Experiment,
-    /// Methods (default: all).
-    #[arg(long = "method", value_enum)]
-    methods: Vec<Method>,
-    /// Settings (default: all). noisy-tv: none, brownian, pixel_noise, remote; coverage:
+    pub experiment: Experiment,
+    /// Methods (empty: all bonus methods and random actions).
+    pub methods: Vec<Method>,
+    /// Settings (empty: all). noisy-tv: none, brownian, pixel_noise, remote; coverage:
     /// multiroom, montezuma; stax: maze, arm, curling.
-    #[arg(long = "setting")]
-    settings: Vec<String>,
+    pub settings: Vec<String>,
     /// Seeds per method and setting.
-    #[arg(long, default_value_t = 3)]
-    seeds: u64,
+    pub seeds: u64,
     /// Env steps per run, over all 8 envs (default: 40000 for noisy-tv, 400000 for coverage;
     /// Go-Explore: frames, 10M).
-    #[arg(long)]
-    steps: Option<usize>,
+    pub steps: Option<usize>,
     /// STAX: evaluations per run (default 20000).
-    #[arg(long)]
-    evaluations: Option<usize>,
+    pub evaluations: Option<usize>,
     /// Folder for the JSON, table and plots.
-    #[arg(long, default_value = "docs/results")]
-    out: PathBuf,
+    pub out: PathBuf,
     /// Go-Explore: the environment.
-    #[arg(long, default_value = "Montezuma-Lite-v0")]
-    env: String,
+    pub env: String,
+    /// Go-Explore: the env's config overrides (`{"level": "my_level.txt"}`).
+    pub env_config: Option<serde_json::Value>,
     /// Go-Explore: the cell representation.
-    #[arg(long, value_enum, default_value = "domain")]
-    cells: go_explore::Cells,
+    pub cells: go_explore::Cells,
     /// Go-Explore: tiles per domain cell side.
-    #[arg(long, default_value_t = 1)]
-    cell_size: i32,
-    /// Go-Explore with `--cells pixels`: fixed downscaling `WIDTHxHEIGHTxLEVELS` (e.g.
-    /// `15x12x8`) instead of the automatic choice re-fitted every 50 iterations.
-    #[arg(long, value_parser = go_explore::parse_downscale)]
-    downscale: Option<(usize, usize, u8)>,
-    /// Go-Explore with `--cells pixels` and no `--downscale`: the automatic choice's target
+    pub cell_size: i32,
+    /// Go-Explore with pixel cells: a fixed downscaling (width, height, levels).
+    pub downscale: Option<(usize, usize, u8)>,
+    /// Go-Explore with pixel cells and no fixed downscaling: the automatic choice's target
     /// number of cells, as a fraction of the sampled frames.
-    #[arg(long, default_value_t = 0.25)]
-    target_fraction: f64,
+    pub target_fraction: f64,
     /// Go-Explore: the seed of selection and exploration.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub seed: u64,
     /// Go-Explore: folder of the run (metrics.jsonl, archive.bin, demo.json).
-    #[arg(long, default_value = "runs/go-explore")]
-    run: PathBuf,
-    /// Go-Explore: continue the run in `--run` from its archive.
-    #[arg(long)]
-    resume: bool,
+    pub run: PathBuf,
+    /// Go-Explore: continue the run in `run` from its archive.
+    pub resume: bool,
     /// Go-Explore and STAX: worker threads (0: every core; results do not depend on it).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    pub threads: usize,
     /// Go-Explore: stop once an episode succeeds.
-    #[arg(long)]
-    stop_on_solve: bool,
+    pub stop_on_solve: bool,
 }
 
-impl ExploreArgs {
-    fn methods(&self) -> Vec<Method> {
+impl Default for ExploreConfig {
+    fn default() -> Self {
+        Self {
+            experiment: Experiment::NoisyTv,
+            methods: Vec::new(),
+            settings: Vec::new(),
+            seeds: 3,
+            steps: None,
+            evaluations: None,
+            out: PathBuf::from("docs/results"),
+            env: "Montezuma-Lite-v0".into(),
+            env_config: None,
+            cells: go_explore::Cells::Domain,
+            cell_size: 1,
+            downscale: None,
+            target_fraction: 0.25,
+            seed: 0,
+            run: PathBuf::from("runs/go-explore"),
+            resume: false,
+            threads: 0,
+            stop_on_solve: false,
+        }
+    }
+}
+
+impl ExploreConfig {
+    /// The methods to compare (all when none are named).
+    pub fn methods(&self) -> Vec<Method> {
         if self.methods.is_empty() {
             ALL_METHODS.to_vec()
         } else {
@@ -180,8 +234,18 @@ impl ExploreArgs {
     }
 }
 
-/// Run `spelunk explore`.
-pub fn run(args: &ExploreArgs) -> Result<()> {
+/// What `spelunk explore` did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An experiment: the report it wrote (a table, or a line naming its files).
+    Report(String),
+    /// One Go-Explore run.
+    GoExplore(Box<go_explore::SingleOutcome>),
+}
+
+/// Run `spelunk explore`: a Go-Explore run when the only method is `go-explore`, else the
+/// experiment.
+pub fn run(args: &ExploreConfig, observer: &mut dyn spelunk_core::Observer) -> Result<Outcome> {
     // The bonus networks are small: candle's multi-threaded kernels spend more time handing
     // work between threads than computing (3× slower here). One thread unless told otherwise.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
@@ -197,15 +261,31 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         if args.methods.len() > 1 {
             bail!("--method go-explore runs alone (it is not a bonus for the experiments)");
         }
-        return go_explore::run_single(args);
+        let run = go_explore::SingleRun {
+            spec: go_explore::GoExploreSpec {
+                env: args.env.clone(),
+                env_config: args.env_config.clone(),
+                cells: args.cells,
+                cell_size: args.cell_size,
+                downscale: args.downscale,
+                target_fraction: args.target_fraction,
+                seed: args.seed,
+                threads: args.threads,
+            },
+            budget_frames: args.steps.unwrap_or(10_000_000) as u64,
+            stop_on_solve: args.stop_on_solve,
+            dir: args.run.clone(),
+            resume: args.resume,
+        };
+        return Ok(Outcome::GoExplore(Box::new(go_explore::run_single(&run, observer)?)));
     }
-    match args.experiment {
-        Experiment::NoisyTv => noisy_tv::run(args),
-        Experiment::Coverage => coverage::run(args),
-        Experiment::GoExplore => go_explore::experiment(args),
-        Experiment::GoExplorePixels => go_explore::pixels_experiment(args),
-        Experiment::Stax => stax::run(args),
-    }
+    Ok(Outcome::Report(match args.experiment {
+        Experiment::NoisyTv => noisy_tv::run(args)?,
+        Experiment::Coverage => coverage::run(args)?,
+        Experiment::GoExplore => go_explore::experiment(args)?,
+        Experiment::GoExplorePixels => go_explore::pixels_experiment(args)?,
+        Experiment::Stax => stax::run(args)?,
+    }))
 }
 
 /// Run `one(setting, method, seed)` for every combination, with a progress bar.
@@ -215,7 +295,7 @@ fn run_all<S: Copy, R>(
     seeds: u64,
     mut one: impl FnMut(S, Method, u64) -> Result<R>,
 ) -> Result<Vec<R>> {
-    let pb = crate::progress_bar((methods.len() * settings.len()) as u64 * seeds);
+    let pb = crate::observers::progress_bar((methods.len() * settings.len()) as u64 * seeds);
     let mut runs = Vec::new();
     for &(setting, name) in settings {
         for &m in methods {
@@ -234,9 +314,8 @@ fn run_all<S: Copy, R>(
 }
 
 /// Write `{out}/{name}.json` with the runs and how they were made.
-fn write_json(args: &ExploreArgs, name: &str, steps: usize, runs: &impl Serialize) -> Result<()> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+fn write_json(args: &ExploreConfig, name: &str, steps: usize, runs: &impl Serialize) -> Result<()> {
+    create_dir(&args.out)?;
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "experiment": name,
         "steps_per_run": steps,
@@ -244,42 +323,36 @@ fn write_json(args: &ExploreArgs, name: &str, steps: usize, runs: &impl Serializ
         "runs": runs,
     }))?;
     let path = args.out.join(format!("{name}.json"));
-    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))
+    write_file(&path, json)
 }
 
-fn make_bonus(
+/// The bonus of `method` (none for random actions), trained at lr 10⁻³.
+fn bonus_for(
     method: Method,
     obs_dim: usize,
     num_actions: usize,
     seed: u64,
 ) -> Result<Option<Box<dyn IntrinsicReward>>> {
-    let optimizer = AdamConfig { lr: 1e-3, ..AdamConfig::default() };
-    let actions = ActionSpec::Discrete(num_actions);
-    let byol = ByolConfig { obs_dim, actions, seed, optimizer, ..ByolConfig::default() };
-    Ok(match method {
-        Method::Random => None,
+    let kind = match method {
+        Method::Random => return Ok(None),
         Method::GoExplore => {
             bail!("Go-Explore is not a bonus; run it with --method go-explore alone")
         }
-        Method::Counts => Some(Box::new(Counts::tabular(obs_dim, 1.0)?)),
-        Method::Rnd => Some(Box::new(Distillation::new(
-            "rnd",
-            DistillConfig { obs_dim, seed, optimizer, ..DistillConfig::default() },
-        )?)),
-        Method::Rdd => Some(Box::new(Distillation::new(
-            "rdd",
-            DistillConfig { optimizer, ..DistillConfig::rdd(obs_dim, seed) },
-        )?)),
-        Method::Icm => Some(Box::new(Icm::new(IcmConfig {
-            obs_dim,
-            actions,
-            seed,
-            optimizer,
-            ..IcmConfig::default()
-        })?)),
-        Method::ByolExplore => Some(Box::new(ByolExplore::new(byol)?)),
-        Method::Hindsight => Some(Box::new(ByolExplore::hindsight(byol)?)),
-    })
+        Method::Counts => BonusKind::Counts,
+        Method::Rnd => BonusKind::Rnd,
+        Method::Rdd => BonusKind::Rdd,
+        Method::Icm => BonusKind::Icm,
+        Method::ByolExplore => BonusKind::ByolExplore,
+        Method::Hindsight => BonusKind::Hindsight,
+    };
+    let spec = BonusSpec {
+        kind,
+        obs_dim,
+        actions: ActionSpec::Discrete(num_actions),
+        seed,
+        optimizer: Some(AdamConfig { lr: 1e-3, ..AdamConfig::default() }),
+    };
+    Ok(Some(spelunk_intrinsic::make_bonus(&spec)?))
 }
 
 const NUM_ENVS: usize = 8;
@@ -397,7 +470,7 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
         venv.reset_env(i, Some(task.reset_seed(i).unwrap_or(seed * 1000 + i as u64)))?;
     }
     let dim = task.obs_dim();
-    let mut bonus = make_bonus(method, dim, num_actions, seed)?;
+    let mut bonus = bonus_for(method, dim, num_actions, seed)?;
     let mut stream =
         BonusStream::new(Normalization::Ema { alpha: 0.99, center: true }, 1.0, None, NUM_ENVS);
     let mut rng = Rng::seed_from_u64(seed ^ 0xE7_0BE5);
@@ -484,15 +557,6 @@ fn one_hot(out: &mut [f32], value: i64) {
     out.fill(0.0);
     let k = value.clamp(0, out.len() as i64 - 1) as usize;
     out[k] = 1.0;
-}
-
-/// Mean over runs of series `k`, point by point.
-fn mean_curve(curves: &[&Vec<(usize, f64)>]) -> Vec<(f64, f64)> {
-    let n = curves.len().max(1) as f64;
-    let len = curves.iter().map(|c| c.len()).min().unwrap_or(0);
-    (0..len)
-        .map(|k| (curves[0][k].0 as f64, curves.iter().map(|c| c[k].1).sum::<f64>() / n))
-        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{write_file, Result};
 
 /// Series colours, in order.
 pub const PALETTE: [&str; 8] =
@@ -196,5 +196,5 @@ fn trim(v: f64) -> String {
 
 /// Write an SVG file.
 pub fn write(path: &Path, svg: &str) -> Result<()> {
-    std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))
+    write_file(path, svg)
 }

@@ -3,11 +3,12 @@
 //! the fraction of steps spent watching the TV; a JSON file, a Markdown table and SVG plots
 //! (trackers found over env steps, per setting).
 
-use anyhow::{bail, Result};
+use crate::error::{bail, write_file, Result};
 use serde::Serialize;
 use spelunk_core::Info;
 
-use super::{mean_curve, one_hot, run_agent, ExploreArgs, Method, Task, NUM_ENVS};
+use super::{one_hot, run_agent, ExploreConfig, Method, Task, NUM_ENVS};
+use crate::report::{mean_curve, raster, svg::Series};
 
 const SETTINGS: [(&str, &str); 4] = [
     ("none", "NoisyTV-Maze-None-v0"),
@@ -66,7 +67,7 @@ impl Task for NoisyTv {
         None
     }
     fn record(&mut self, env: usize, info: &Info) {
-        self.watching += usize::from(info.is_success == Some(true));
+        self.watching += usize::from(info.watching_tv == Some(true));
         self.total += 1;
         self.discovered[env] |= info.inventory.unwrap_or(0);
     }
@@ -95,7 +96,7 @@ pub(super) fn run_one(
     })
 }
 
-pub(super) fn run(args: &ExploreArgs) -> Result<()> {
+pub(super) fn run(args: &ExploreConfig) -> Result<String> {
     let methods = args.methods();
     let steps = args.steps.unwrap_or(40_000);
     for s in &args.settings {
@@ -115,10 +116,9 @@ pub(super) fn run(args: &ExploreArgs) -> Result<()> {
     })?;
     super::write_json(args, "noisy_tv", steps, &runs)?;
     let table = summary(&runs, &methods, &settings, args.seeds, steps);
-    std::fs::write(args.out.join("noisy_tv.md"), &table)?;
-    print!("{table}");
+    write_file(&args.out.join("noisy_tv.md"), &table)?;
     for &(setting, _) in &settings {
-        let series: Vec<crate::plot::Series> = methods
+        let series: Vec<Series> = methods
             .iter()
             .map(|&m| {
                 let curves: Vec<&Vec<(usize, f64)>> = runs
@@ -126,16 +126,15 @@ pub(super) fn run(args: &ExploreArgs) -> Result<()> {
                     .filter(|r| r.method == m && r.setting == setting)
                     .map(|r| &r.curve)
                     .collect();
-                crate::plot::Series { label: m.label().to_owned(), points: mean_curve(&curves) }
+                Series { label: m.label().to_owned(), points: mean_curve(&curves) }
             })
             .collect();
         let title = format!("Noisy-TV maze, noise: {setting}");
         let y = "distinct trackers found (of 4)";
-        let png = crate::raster::line_chart(&title, "env steps", y, &series);
-        crate::raster::write(&args.out.join(format!("noisy_tv_{setting}.png")), &png)?;
+        let png = raster::line_chart(&title, "env steps", y, &series);
+        raster::write(&args.out.join(format!("noisy_tv_{setting}.png")), &png)?;
     }
-    println!("wrote {}/noisy_tv.{{json,md}} and noisy_tv_*.png", args.out.display());
-    Ok(())
+    Ok(format!("{table}wrote {}/noisy_tv.{{json,md}} and noisy_tv_*.png", args.out.display()))
 }
 
 fn summary(

@@ -9,11 +9,12 @@
 
 use std::collections::HashSet;
 
-use anyhow::{bail, Result};
+use crate::error::{bail, write_file, Result};
 use serde::Serialize;
 use spelunk_core::{Digest, Info};
 
-use super::{mean_curve, one_hot, run_agent, ExploreArgs, Method, Task, NUM_ENVS};
+use super::{one_hot, run_agent, ExploreConfig, Method, Task, NUM_ENVS};
+use crate::report::{mean_curve, raster, svg::Series};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,7 +208,7 @@ pub(super) fn run_one_for_test(method: Method, seed: u64, steps: usize) -> Resul
     Ok((r.cells, r.rooms))
 }
 
-pub(super) fn run(args: &ExploreArgs) -> Result<()> {
+pub(super) fn run(args: &ExploreConfig) -> Result<String> {
     let methods = args.methods();
     let steps = args.steps.unwrap_or(400_000);
     for s in &args.settings {
@@ -255,10 +256,9 @@ pub(super) fn run(args: &ExploreArgs) -> Result<()> {
         }
         table.push('\n');
     }
-    std::fs::write(args.out.join("coverage.md"), &table)?;
-    print!("{table}");
+    write_file(&args.out.join("coverage.md"), &table)?;
     for &(setting, name, id) in &settings {
-        let series = |rooms: bool| -> Vec<crate::plot::Series> {
+        let series = |rooms: bool| -> Vec<Series> {
             methods
                 .iter()
                 .map(|&m| {
@@ -267,25 +267,24 @@ pub(super) fn run(args: &ExploreArgs) -> Result<()> {
                         .filter(|r| r.method == m && r.setting == setting)
                         .map(|r| if rooms { &r.rooms_curve } else { &r.curve })
                         .collect();
-                    crate::plot::Series { label: m.label().to_owned(), points: mean_curve(&curves) }
+                    Series { label: m.label().to_owned(), points: mean_curve(&curves) }
                 })
                 .collect()
         };
-        let png = crate::raster::line_chart(
+        let png = raster::line_chart(
             &format!("{id}: coverage"),
             "env steps",
             "distinct cells per env",
             &series(false),
         );
-        crate::raster::write(&args.out.join(format!("coverage_{name}.png")), &png)?;
-        let png = crate::raster::line_chart(
+        raster::write(&args.out.join(format!("coverage_{name}.png")), &png)?;
+        let png = raster::line_chart(
             &format!("{id}: rooms"),
             "env steps",
             "distinct rooms per env",
             &series(true),
         );
-        crate::raster::write(&args.out.join(format!("coverage_{name}_rooms.png")), &png)?;
+        raster::write(&args.out.join(format!("coverage_{name}_rooms.png")), &png)?;
     }
-    println!("wrote {}/coverage.{{json,md}} and coverage_*.png", args.out.display());
-    Ok(())
+    Ok(format!("{table}wrote {}/coverage.{{json,md}} and coverage_*.png", args.out.display()))
 }

@@ -3,11 +3,12 @@
 //! redundant arm and the curling table — same evaluation budget, same seeds. Writes
 //! `stax.json`, `stax.md` and one coverage-over-evaluations PNG per task.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, create_dir, write_file, Context as _, Result};
 use serde::Serialize;
 use spelunk_intrinsic::novelty::{self, tasks, Method, NoveltyConfig, Report};
 
-use super::ExploreArgs;
+use super::ExploreConfig;
+use crate::report::{mean_std, raster, svg::Series};
 
 /// Default evaluations per run.
 pub const DEFAULT_EVALUATIONS: usize = 20_000;
@@ -19,15 +20,8 @@ struct Run {
     seconds: f64,
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
-    (m, var.sqrt())
-}
-
 /// Run the experiment.
-pub fn run(args: &ExploreArgs) -> Result<()> {
+pub fn run(args: &ExploreConfig) -> Result<String> {
     let evaluations = args.evaluations.unwrap_or(DEFAULT_EVALUATIONS);
     let names: Vec<&str> = if args.settings.is_empty() {
         tasks::NAMES.to_vec()
@@ -41,7 +35,8 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
             None => bail!("unknown STAX task `{n}`; the tasks are {}", tasks::NAMES.join(", ")),
         }
     }
-    let pb = crate::progress_bar((task_list.len() * Method::ALL.len()) as u64 * args.seeds);
+    let pb =
+        crate::observers::progress_bar((task_list.len() * Method::ALL.len()) as u64 * args.seeds);
     let mut runs: Vec<Run> = Vec::new();
     for task in &task_list {
         for method in Method::ALL {
@@ -63,8 +58,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         }
     }
     pb.finish_and_clear();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    create_dir(&args.out)?;
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "experiment": "stax",
         "evaluations_per_run": evaluations,
@@ -72,7 +66,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         "config": NoveltyConfig { evaluations, ..NoveltyConfig::default() },
         "runs": runs,
     }))?;
-    std::fs::write(args.out.join("stax.json"), json)?;
+    write_file(&args.out.join("stax.json"), json)?;
 
     let mut md = format!(
         "# STAX, TAXONS, novelty search and random search\n\n`spelunk explore --experiment stax --seeds {}` ({evaluations} evaluations per run; mean ± std over\nseeds). Coverage and uniformity over a 50 × 50 grid of the ground-truth outcome space\n(reachable cells), counting every evaluation a method spent; areas: reward areas reached\n(of the task's); best reward: mean over the task's areas of the best reward reached in each\n(0 where none; 1 is an area's centre). NS-GT knows the ground-truth descriptor; TAXONS and\nSTAX learn theirs from final frames.\n\n| task | method | coverage | uniformity | areas | best reward | emitter evals | seconds |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
@@ -112,10 +106,9 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
             ));
         }
     }
-    std::fs::write(args.out.join("stax.md"), &md)?;
-    print!("{md}");
+    write_file(&args.out.join("stax.md"), &md)?;
     for task in &task_list {
-        let series: Vec<crate::plot::Series> = Method::ALL
+        let series: Vec<Series> = Method::ALL
             .iter()
             .map(|m| {
                 let rs: Vec<&Run> = runs
@@ -131,16 +124,16 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
                         (x, y)
                     })
                     .collect();
-                crate::plot::Series { label: m.name().to_owned(), points }
+                Series { label: m.name().to_owned(), points }
             })
             .collect();
-        let png = crate::raster::line_chart(
+        let png = raster::line_chart(
             &format!("{}: coverage of the 50x50 outcome grid", task.name()),
             "evaluations",
             "coverage (mean over seeds)",
             &series,
         );
-        crate::raster::write(&args.out.join(format!("stax_{}.png", task.name())), &png)?;
+        raster::write(&args.out.join(format!("stax_{}.png", task.name())), &png)?;
     }
-    Ok(())
+    Ok(md)
 }

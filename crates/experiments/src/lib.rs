@@ -1,0 +1,34 @@
+//! `spelunk-experiments`: everything the `spelunk` command does, callable from Rust.
+//!
+//! - [`train`]: the run loop over the GRPO/PPO trainer, telling [`spelunk_core::Observer`]s
+//!   what happens (run started, iteration metrics, run finished); a run folder with
+//!   JSON-lines metrics, checkpoints and resume; evaluation; the sparse-reward experiment.
+//! - [`observers`]: the observers run folders use — [`observers::JsonLines`],
+//!   [`observers::Progress`], [`observers::SaveEvery`]. Add your own beside them.
+//! - [`explore`]: reward-free exploration experiments (noisy TV, coverage) on one tabular
+//!   planner; Go-Explore runs on any env id or level file and the Go-Explore → shorten →
+//!   robustify pipeline ([`explore::go_explore`]); STAX and novelty search.
+//! - [`vla`]: the VLA head on instruction-following Reach.
+//! - [`report`]: curve averaging, mean ± s.e., Markdown tables, PNG and SVG charts.
+//! - [`config`]: config files and `--set key=value`, one grammar for every command.
+//!
+//! Experiments write their artifacts (JSON, Markdown, charts) into a folder and return a line
+//! saying what they wrote; they print nothing to stdout.
+
+pub mod config;
+pub mod error;
+pub mod explore;
+pub mod observers;
+pub mod report;
+pub mod train;
+pub mod vla;
+
+pub use error::{Error, Result};
+
+/// Every environment id: gridworlds, bandits and text views (`spelunk-envs`) and the physics
+/// tasks (`spelunk-sims`).
+pub fn registry() -> spelunk_core::Registry {
+    let mut reg = spelunk_envs::registry();
+    spelunk_sims::register(&mut reg);
+    reg
+}

@@ -1,0 +1,192 @@
+//! The observers every run folder uses: [`JsonLines`] metrics, [`Progress`] (a bar on a
+//! terminal, a line now and then otherwise) and [`SaveEvery`] checkpoints. A library user
+//! passes their own [`Observer`]s beside (or instead of) these.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use spelunk_core::events::{
+    Checkpoint, IterationMetrics, Observer, ObserverResult, RunFinished, RunStarted,
+};
+
+use crate::error::{Error, Result};
+
+/// The progress bar every long command shows (hidden by indicatif when stderr is not a
+/// terminal; the commands then print a line now and then instead).
+pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Whether a person watches stderr (else progress is printed as lines).
+pub fn is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// `metrics.jsonl`: one line of JSON per iteration, flushed as written.
+#[derive(Debug)]
+pub struct JsonLines {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl JsonLines {
+    /// Open `path` for appending (`append`) or anew (the old file removed).
+    pub fn open(path: &Path, append: bool) -> Result<Self> {
+        if !append {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Io { path: path.to_owned(), source: e })
+                }
+                _ => {}
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(Error::io(path))?;
+        Ok(Self { path: path.to_owned(), file })
+    }
+}
+
+impl Observer for JsonLines {
+    fn iteration(&mut self, metrics: &IterationMetrics, _: &dyn Checkpoint) -> ObserverResult {
+        writeln!(self.file, "{}", metrics.to_json_line())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(())
+    }
+}
+
+/// When [`SaveEvery`] saves.
+#[derive(Clone, Copy, Debug)]
+pub enum SaveSchedule {
+    /// Every this many iterations.
+    Iterations(u64),
+    /// When this long has passed since the last save (large archives take long to write).
+    Interval(Duration),
+}
+
+/// Saves the run into a folder on a schedule, and always at the end.
+#[derive(Debug)]
+pub struct SaveEvery {
+    dir: PathBuf,
+    schedule: SaveSchedule,
+    last: Instant,
+}
+
+impl SaveEvery {
+    /// Save into `dir` on `schedule`.
+    pub fn new(dir: &Path, schedule: SaveSchedule) -> Self {
+        Self { dir: dir.to_owned(), schedule, last: Instant::now() }
+    }
+}
+
+impl Observer for SaveEvery {
+    fn iteration(&mut self, metrics: &IterationMetrics, run: &dyn Checkpoint) -> ObserverResult {
+        let due = match self.schedule {
+            SaveSchedule::Iterations(n) => metrics.iteration % n.max(1) == 0,
+            SaveSchedule::Interval(d) => self.last.elapsed() >= d,
+        };
+        if due {
+            run.save_to(&self.dir)?;
+            self.last = Instant::now();
+        }
+        Ok(())
+    }
+    fn run_finished(&mut self, _: &RunFinished, run: &dyn Checkpoint) -> ObserverResult {
+        run.save_to(&self.dir)
+    }
+}
+
+/// What a [`Progress`] observer shows of an iteration.
+pub type ProgressMessage = Box<dyn Fn(&IterationMetrics) -> String>;
+
+/// A progress bar over the run's budget (iterations or frames), with a message made from
+/// each iteration's metrics; without a terminal, a line on stderr every `line_every`
+/// iterations instead.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    budget_unit: String,
+    budget: u64,
+    line_every: u64,
+    message: ProgressMessage,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Progress({} {})", self.budget, self.budget_unit)
+    }
+}
+
+impl Progress {
+    /// A bar whose message is `message(metrics)`, printing a line every `line_every`
+    /// iterations when stderr is not a terminal.
+    pub fn new(line_every: u64, message: impl Fn(&IterationMetrics) -> String + 'static) -> Self {
+        Self {
+            bar: progress_bar(0),
+            budget_unit: "iterations".into(),
+            budget: 0,
+            line_every: line_every.max(1),
+            message: Box::new(message),
+        }
+    }
+
+    /// The training runs' bar: return, success and KL.
+    pub fn training() -> Self {
+        Self::new(10, |m| {
+            format!(
+                "return {:.3} success {:.2} kl {:.4}",
+                m.value("charts/episodic_return"),
+                m.value("charts/success_rate"),
+                m.value("losses/approx_kl")
+            )
+        })
+    }
+
+    fn position(&self, m: &IterationMetrics) -> u64 {
+        if self.budget_unit == "frames" {
+            m.env_steps.min(self.budget)
+        } else {
+            m.iteration
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn run_started(&mut self, e: &RunStarted) -> ObserverResult {
+        self.budget = e.budget;
+        self.budget_unit.clone_from(&e.budget_unit);
+        self.bar.set_length(e.budget);
+        self.bar.set_position(if e.budget_unit == "frames" { 0 } else { e.start_iteration });
+        Ok(())
+    }
+    fn iteration(&mut self, m: &IterationMetrics, _: &dyn Checkpoint) -> ObserverResult {
+        let msg = (self.message)(m);
+        if !is_terminal() && m.iteration % self.line_every == 0 {
+            if self.budget_unit == "frames" {
+                eprintln!("frames {}/{}: {msg}", m.env_steps, self.budget);
+            } else {
+                eprintln!("iteration {}/{}: {msg}", m.iteration, self.budget);
+            }
+        }
+        self.bar.set_message(msg);
+        self.bar.set_position(self.position(m));
+        Ok(())
+    }
+    fn message(&mut self, text: &str) -> ObserverResult {
+        self.bar.println(text);
+        Ok(())
+    }
+    fn run_finished(&mut self, _: &RunFinished, _: &dyn Checkpoint) -> ObserverResult {
+        self.bar.finish_and_clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! The run's settings: [`TrainConfig`], one TOML table, every field with its default.
+
+use serde::{Deserialize, Serialize};
+use spelunk_models::policy::MlpPolicyConfig;
+use spelunk_models::AdamConfig;
+
+use crate::advantage::GroupAdvantage;
+use crate::explore::{LpRegConfig, PrivilegedConfig, ProGrpoConfig, TreeConfig};
+use crate::loss::LossConfig;
+use crate::{Error, Result};
+
+/// Everything a training run needs, one TOML table (`spelunk train --config run.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Environment id.
+    pub env: String,
+    /// Environment config overrides.
+    pub env_config: Option<serde_json::Value>,
+    /// Seed of the parameters, the sampling and the group seeds.
+    pub seed: u64,
+    /// Rollouts per group (G).
+    pub group_size: usize,
+    /// Groups per iteration.
+    pub groups_per_step: usize,
+    /// Iterations.
+    pub iterations: usize,
+    /// Passes over each iteration's episodes.
+    pub epochs: usize,
+    /// Minibatches (Adam steps) per pass.
+    pub minibatches: usize,
+    /// Group advantage estimator.
+    pub advantage: GroupAdvantage,
+    /// Drop groups whose returns are all equal and sample more (DAPO).
+    pub dynamic_sampling: bool,
+    /// The loss.
+    pub loss: LossConfig,
+    /// The optimiser.
+    pub adam: AdamConfig,
+    /// The policy head.
+    pub policy: MlpPolicyConfig,
+    /// Episodes of each evaluation (unseen seeds).
+    pub eval_episodes: usize,
+    /// An intrinsic-reward stream (`None`: extrinsic reward only).
+    pub intrinsic: Option<IntrinsicConfig>,
+    /// GRPO (group advantages, no critic) or PPO (GAE with a value head).
+    pub algorithm: Algorithm,
+    /// PPO's discount γ.
+    pub gamma: f32,
+    /// PPO's GAE λ.
+    pub gae_lambda: f32,
+    /// PPO's value-loss coefficient.
+    pub value_coef: f64,
+    /// Start groups from states along a demonstration ([`crate::explore`]).
+    pub privileged: Option<PrivilegedConfig>,
+    /// Branch children from the most uncertain steps ([`crate::explore`]).
+    pub tree: Option<TreeConfig>,
+    /// ProGRPO's confidence re-weighting of advantages ([`crate::explore`]).
+    pub progrpo: Option<ProGrpoConfig>,
+    /// Lp-Reg's protection of low-probability tokens ([`crate::explore`]).
+    pub lp_reg: Option<LpRegConfig>,
+    /// Normalise each observation feature by its running mean and standard deviation over
+    /// every training observation so far (clipped to ±5, as PPO implementations do); without
+    /// it, features are divided by the space's largest bound.
+    pub obs_norm: bool,
+    /// Where the policy runs: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature
+    /// (environments and bonus modules stay on the CPU).
+    pub device: String,
+}
+
+/// The estimator of advantages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Group-relative advantages of episode returns.
+    #[default]
+    Grpo,
+    /// Per-step GAE advantages from a value head (an MLP of the policy's hidden sizes),
+    /// normalised over the batch; the loss adds `value_coef · mean (V − return)²`.
+    Ppo,
+}
+
+/// Which bonus module drives the intrinsic stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntrinsicMethod {
+    /// Random Distribution Distillation (σ = 1, d = 64).
+    #[default]
+    Rdd,
+    /// Random Network Distillation.
+    Rnd,
+    /// Tabular counts, `1/√n`.
+    Counts,
+}
+
+/// The intrinsic stream's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntrinsicConfig {
+    /// The bonus.
+    pub method: IntrinsicMethod,
+    /// Weight `c` of the intrinsic advantage.
+    pub coef: f64,
+    /// Iterations over which `c` falls linearly to 0 (`None`: constant).
+    pub decay_iterations: Option<usize>,
+}
+
+impl Default for IntrinsicConfig {
+    fn default() -> Self {
+        Self { method: IntrinsicMethod::Rdd, coef: 0.5, decay_iterations: None }
+    }
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            env: "MiniGrid-Empty-5x5-v0".into(),
+            env_config: None,
+            seed: 0,
+            group_size: 8,
+            groups_per_step: 16,
+            iterations: 50,
+            epochs: 2,
+            minibatches: 4,
+            advantage: GroupAdvantage::Grpo,
+            dynamic_sampling: true,
+            loss: LossConfig::default(),
+            adam: AdamConfig { lr: 1e-3, max_grad_norm: Some(1.0), ..AdamConfig::default() },
+            policy: MlpPolicyConfig::default(),
+            eval_episodes: 64,
+            intrinsic: None,
+            algorithm: Algorithm::Grpo,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            value_coef: 0.5,
+            privileged: None,
+            tree: None,
+            progrpo: None,
+            lp_reg: None,
+            obs_norm: false,
+            device: "cpu".into(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.into()));
+        if self.group_size < 2 {
+            return bad("group_size must be at least 2");
+        }
+        if self.groups_per_step == 0 || self.iterations == 0 || self.epochs == 0 {
+            return bad("groups_per_step, iterations and epochs must be positive");
+        }
+        if self.minibatches == 0 || self.minibatches > self.groups_per_step * self.group_size {
+            return bad("minibatches must be in 1..=groups_per_step × group_size");
+        }
+        if self.intrinsic.is_some() && self.algorithm == Algorithm::Ppo {
+            // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is
+            // added to group advantages, which only GRPO uses — it would silently do nothing.
+            return bad("intrinsic: the intrinsic stream works with algorithm = \"grpo\" only");
+        }
+        if let Some(p) = &self.privileged {
+            if !(0.0..=1.0).contains(&p.threshold) || p.step_back == 0 {
+                return bad("privileged: threshold must be in [0, 1] and step_back positive");
+            }
+            if !(0.0..=1.0).contains(&p.frontier) {
+                return bad("privileged: frontier (a share of the starts) must be in [0, 1]");
+            }
+            if !(p.imitation >= 0.0 && p.imitation.is_finite()) {
+                return bad("privileged: imitation must be a finite number, 0 or more");
+            }
+            if !(p.shaping >= 0.0 && p.shaping.is_finite()) {
+                return bad("privileged: shaping must be a finite number, 0 or more");
+            }
+        }
+        if let Some(t) = &self.tree {
+            if t.branch_points == 0 || t.children == 1 {
+                return bad("tree: branch_points must be positive and children 0 or at least 2");
+            }
+        }
+        if let Some(l) = &self.lp_reg {
+            if !(l.coef >= 0.0 && (0.0..1.0).contains(&l.tau) && (0.0..=1.0).contains(&l.rho)) {
+                return bad("lp_reg: coef ≥ 0, tau in [0, 1), rho in [0, 1]");
+            }
+        }
+        self.loss.validate()
+    }
+}

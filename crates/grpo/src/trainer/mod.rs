@@ -1,0 +1,548 @@
+//! GRPO on an environment: groups of G rollouts from one seed, group-relative advantages, the
+//! clipped token loss, Adam.
+//!
+//! One iteration: sample `groups_per_step` seeds; reset G envs with each (the seed is the
+//! group's prompt, never anything derived from observations); run all G × groups episodes in
+//! lockstep, sampling action tokens from the policy and recording their log-probabilities; the
+//! episode's return is its reward sum; advantages per group ([`crate::advantage`]); with
+//! dynamic sampling, groups whose returns are all equal are dropped and more are sampled (up
+//! to three times the budget); then `epochs` passes over `minibatches` shuffled minibatches of
+//! episodes, one Adam step each, the loss normalised by the minibatch's tokens/sequences.
+//!
+//! With `[intrinsic]`, exploration is a separate stream, as in RLSP: each episode also gets
+//! an intrinsic return (the mean of a bonus module's raw bonus over its visited observations),
+//! the intrinsic returns get their own group advantages, and a group whose task returns are
+//! all equal (no task signal) takes `c·A_int` as its advantage, `c` decaying linearly to 0
+//! over `decay_iterations` (never, if unset); a group with task signal learns from it alone.
+//! Each stream is normalised within its group, so neither's scale drowns the other. The
+//! bonus module (RDD by default) trains on up to 4,096 of each iteration's observations.
+//!
+//! Metrics per iteration (JSON lines by the CLI): `charts/episodic_return`,
+//! `charts/success_rate`, `charts/episode_length`, `charts/env_steps`, `charts/kept_groups`,
+//! `charts/truncated_rate` (episodes cut by the time limit), for envs that report them
+//! `charts/lives_lost` (per episode), `charts/end_room/<room>` (fraction of episodes ending
+//! there) and `charts/end_items/<inventory>` (fraction ending with those items held),
+//! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
+//! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot, Space};
+use spelunk_models::policy::{token_logp_entropy, ActionCodec, Head, MlpPolicy, Policy};
+use spelunk_models::Adam;
+use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy, VlaLayout, VlaPolicy};
+
+use crate::advantage::{gae, group_advantages, informative_groups};
+use crate::explore::{
+    answer_confidence, branch_points, lp_reg_targets, place, progrpo_reweight, Curriculum, Demo,
+    DemoAction, LpRegConfig, Place, PrivilegedConfig, Progress, TreeConfig,
+};
+use crate::loss::{policy_loss, LossInputs, StepNorm};
+use crate::{Error, Result};
+
+mod checkpoint;
+mod config;
+mod demo;
+mod metrics;
+mod norm;
+mod rollout;
+mod update;
+
+pub use config::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig};
+use metrics::{Ends, LossSums};
+pub use norm::RunningNorm;
+use norm::{feature_scale, features, raw_tokens};
+
+/// A factory of environments (the CLI passes the registry's). The argument replaces the run's
+/// `env_config` when given (a demonstration is replayed with the config it was recorded with,
+/// e.g. without sticky actions).
+pub type MakeEnv<'a> =
+    dyn Fn(Option<&serde_json::Value>) -> spelunk_core::Result<Box<dyn Env>> + 'a;
+
+/// Where an episode begins: `reset(seed)`, or `reset(seed)` then a restored snapshot, then
+/// (privileged starts) the env's randomness re-seeded, so that episodes from one snapshot do
+/// not all draw the snapshot's noise (sticky actions) in lockstep.
+#[derive(Clone, Debug)]
+enum Start {
+    Seed(u64),
+    Restore(u64, Arc<Snapshot>, Option<u64>),
+}
+
+impl Default for Start {
+    fn default() -> Self {
+        Start::Seed(0)
+    }
+}
+
+fn begin(env: &mut dyn Env, start: &Start, buf: &mut ObsBuf) -> Result<()> {
+    let e = Error::Env;
+    match start {
+        Start::Seed(seed) => {
+            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
+        }
+        Start::Restore(seed, snap, noise) => {
+            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
+            env.restore(snap).map_err(e)?;
+            if let Some(n) = noise {
+                env.reseed(*n);
+            }
+            env.observe(buf.as_mut()).map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+fn env_action<'b>(codec: &ActionCodec, values: &'b [f32]) -> Action<'b> {
+    match codec {
+        ActionCodec::Discrete { .. } => Action::Discrete(values[0] as i64),
+        ActionCodec::Binned { .. } => Action::Continuous(values),
+    }
+}
+
+/// The demo as imitation targets: the observation before each action, the action's tokens
+/// and the discounted return from there.
+#[derive(Clone, Debug)]
+struct Imitation {
+    obs: Vec<ObsBuf>,
+    tokens: Vec<u32>,
+    returns: Vec<f32>,
+}
+
+/// A demo replayed: its snapshots (before each action and after the last), and where asked
+/// for, the place of every state, the observation before each action and each reward.
+struct Replayed {
+    demo: Demo,
+    snaps: Vec<Arc<Snapshot>>,
+    places: Vec<Place>,
+    obs: Vec<ObsBuf>,
+    rewards: Vec<f32>,
+}
+
+/// One finished episode.
+#[derive(Clone, Debug, Default)]
+struct Episode {
+    start: Start,
+    /// Env action values per step (`dims` each; a discrete action as its value).
+    actions: Vec<f32>,
+    /// Entropy of the policy's action tokens per step.
+    entropy: Vec<f32>,
+    obs: Vec<f32>,
+    /// The observation after the last step.
+    last_obs: Vec<f32>,
+    tokens: Vec<u32>,
+    old_logp: Vec<f32>,
+    /// The task's return.
+    ret: f32,
+    /// Demo-progress shaping, summed (in `rewards`, not in `ret`).
+    shaping: f32,
+    /// Per-step rewards, shaping included.
+    rewards: Vec<f32>,
+    terminated: bool,
+    /// PPO: per-step advantages and returns.
+    step_adv: Vec<f32>,
+    step_ret: Vec<f32>,
+    success: bool,
+    steps: usize,
+    /// Cut by the time limit rather than ended.
+    truncated: bool,
+    /// Lives when the episode began and when it ended (envs that report lives).
+    lives: (Option<u32>, Option<u32>),
+    /// Room the episode ended in and the items then held (envs that report them).
+    end_room: Option<u32>,
+    end_items: Option<u64>,
+}
+
+/// The trainer.
+pub struct Trainer<'a> {
+    /// The settings.
+    pub config: TrainConfig,
+    make_env: Box<MakeEnv<'a>>,
+    /// The policy being trained.
+    pub policy: Box<dyn Policy>,
+    adam: Adam,
+    /// Envs and observation buffers, built once, reset by seed for each episode.
+    pool: Vec<(Box<dyn Env>, ObsBuf)>,
+    value: Option<(spelunk_models::ParamStore, spelunk_models::Mlp)>,
+    rng: Rng,
+    scale: f32,
+    bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>>,
+    /// Iterations done.
+    pub iteration: usize,
+    /// Environment steps so far.
+    pub env_steps: u64,
+    /// The demonstration's snapshots (privileged starts), step 0 to the end.
+    demo: Option<(Demo, Vec<Arc<Snapshot>>)>,
+    /// Where privileged starts begin now.
+    pub curriculum: Option<Curriculum>,
+    /// Demo-progress shaping (`privileged.shaping > 0`).
+    progress: Option<Progress>,
+    /// Demo imitation (`privileged.imitation > 0`).
+    imitation: Option<Imitation>,
+    /// An env for replaying episodes to their branch points.
+    replay: Option<(Box<dyn Env>, ObsBuf)>,
+    /// Observation statistics (with `obs_norm`).
+    pub obs_norm: Option<RunningNorm>,
+    /// Evaluation: use the statistics without updating them.
+    norm_frozen: bool,
+}
+
+impl std::fmt::Debug for Trainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Checkpoint module tag of the MLP head (each head names its own: `Policy::module`).
+pub const MODULE: &str = "spelunk-grpo/mlp-policy";
+/// Checkpoint module tag of PPO's value head.
+pub const VALUE_MODULE: &str = "spelunk-grpo/mlp-value";
+
+impl<'a> Trainer<'a> {
+    /// A fresh run.
+    pub fn new(config: TrainConfig, make_env: Box<MakeEnv<'a>>) -> Result<Self> {
+        config.validate()?;
+        let env = make_env(None)?;
+        let obs_space = env.observation_space().clone();
+        let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
+        let obs_len = obs_space.flat_len();
+        let device = spelunk_models::device(&config.device)?;
+        let policy: Box<dyn Policy> = match config.policy.head {
+            Head::Mlp => {
+                Box::new(MlpPolicy::new(obs_len, codec, &config.policy, &device, config.seed)?)
+            }
+            Head::Cnn => {
+                let Some(layout) = ImageLayout::of(&obs_space) else {
+                    return Err(Error::Config(format!(
+                        "the CNN head needs an image observation ([height, width, channels], alone \
+                         or in a dict); {} observes {obs_space}",
+                        config.env
+                    )));
+                };
+                Box::new(CnnPolicy::new(layout, codec, &config.policy, &device, config.seed)?)
+            }
+            Head::Vla => {
+                let layout = VlaLayout::of(&obs_space)
+                    .map_err(|e| Error::Config(format!("{}: {e}", config.env)))?;
+                Box::new(VlaPolicy::new(
+                    layout,
+                    codec,
+                    &config.policy.vla,
+                    &config.policy.transformer,
+                    &device,
+                    config.seed,
+                )?)
+            }
+            Head::Transformer => Box::new(TransformerPolicy::new(
+                obs_len,
+                codec,
+                &config.policy.transformer,
+                &device,
+                config.seed,
+            )?),
+        };
+        let value = match config.algorithm {
+            Algorithm::Grpo => None,
+            Algorithm::Ppo => {
+                let mut ps = spelunk_models::ParamStore::new(&device, config.seed ^ 0x7661_6c75);
+                let mlp = spelunk_models::Mlp::new(
+                    &mut ps,
+                    "value",
+                    obs_space.flat_len(),
+                    &config.policy.hidden,
+                    1,
+                    config.policy.activation,
+                )?;
+                Some((ps, mlp))
+            }
+        };
+        let adam = match &value {
+            None => Adam::new(policy.params(), config.adam)?,
+            Some((ps, _)) => Adam::over_stores(&[policy.params(), ps], config.adam)?,
+        };
+        let obs_dim = obs_space.flat_len();
+        let seed = config.seed ^ 0x626f_6e75;
+        let bonus = match config.intrinsic.map(|i| i.method) {
+            None => None,
+            Some(method) => Some(spelunk_intrinsic::make_bonus(&spelunk_intrinsic::BonusSpec {
+                kind: match method {
+                    IntrinsicMethod::Rdd => spelunk_intrinsic::BonusKind::Rdd,
+                    IntrinsicMethod::Rnd => spelunk_intrinsic::BonusKind::Rnd,
+                    IntrinsicMethod::Counts => spelunk_intrinsic::BonusKind::Counts,
+                },
+                obs_dim,
+                // The stream's bonuses read observations only.
+                actions: spelunk_intrinsic::icm::ActionSpec::Discrete(1),
+                seed,
+                optimizer: None,
+            })?),
+        };
+        let (demo, curriculum, progress, imitation) = match &config.privileged {
+            None => (None, None, None, None),
+            Some(p) => {
+                let Replayed { demo, snaps, places, obs, rewards } =
+                    Self::replay_demo(&*make_env, &config, p)?;
+                let c = Curriculum::new(demo.actions.len(), p);
+                let progress = (p.shaping > 0.0).then(|| Progress::new(&places, p.shaping));
+                let imitation = if p.imitation > 0.0 {
+                    let ActionCodec::Discrete { start, .. } = policy.codec() else {
+                        return Err(Error::Config(format!(
+                            "{}: imitation needs a discrete action space",
+                            p.demo.display()
+                        )));
+                    };
+                    let tokens = demo
+                        .actions
+                        .iter()
+                        .map(|a| match a {
+                            DemoAction::Discrete(k) => u32::try_from(k - start).map_err(|_| {
+                                Error::Config(format!(
+                                    "{}: demo action {k} is outside the action space",
+                                    p.demo.display()
+                                ))
+                            }),
+                            DemoAction::Continuous(_) => Err(Error::Config(format!(
+                                "{}: imitation needs discrete demo actions",
+                                p.demo.display()
+                            ))),
+                        })
+                        .collect::<Result<Vec<u32>>>()?;
+                    // The demo's discounted returns: GAE with λ = 1 over zero values.
+                    let n = rewards.len();
+                    let mut ends = vec![false; n];
+                    if let Some(last) = ends.last_mut() {
+                        *last = true;
+                    }
+                    let (returns, _) = gae(&rewards, &vec![0.0; n + 1], &ends, config.gamma, 1.0)?;
+                    Some(Imitation { obs, tokens, returns })
+                } else {
+                    None
+                };
+                (Some((demo, snaps)), Some(c), progress, imitation)
+            }
+        };
+        Ok(Self {
+            obs_norm: config.obs_norm.then(|| RunningNorm::new(obs_dim)),
+            norm_frozen: false,
+            demo,
+            curriculum,
+            progress,
+            imitation,
+            replay: None,
+            bonus,
+            // The transformer head reads token ids: no scaling.
+            scale: if config.policy.head == Head::Transformer {
+                1.0
+            } else {
+                feature_scale(&obs_space)
+            },
+            rng: Rng::seed_from_u64(config.seed ^ 0x6772_706f),
+            config,
+            make_env,
+            policy,
+            adam,
+            pool: Vec::new(),
+            value,
+            iteration: 0,
+            env_steps: 0,
+        })
+    }
+
+    /// One iteration: rollouts, advantages, updates. Returns its metrics.
+    pub fn iterate(&mut self) -> Result<BTreeMap<String, f64>> {
+        let cfg = self.config.clone();
+        let g = cfg.group_size;
+        let mut kept: Vec<Episode> = Vec::new();
+        let mut advantages: Vec<f32> = Vec::new();
+        let mut all_returns = Vec::new();
+        let mut ends = Ends::default();
+        let mut successes = 0usize;
+        let (mut front_successes, mut front_eps) = (0usize, 0usize);
+        let mut shaping_sum = 0f64;
+        let mut lengths = 0usize;
+        let mut sampled_groups = 0usize;
+        let mut kept_groups = 0usize;
+        let mut round = 0u64;
+        let mut intrinsic_sum = 0f64;
+        let mut intrinsic_coef = 0f64;
+        let mut children = 0usize;
+        let privileged = self.curriculum.filter(|c| c.cursor > 0);
+        while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
+            let want = cfg.groups_per_step - kept_groups;
+            let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
+            // Whether each start lies on the curriculum's frontier.
+            let mut on_frontier = Vec::with_capacity(want);
+            let starts: Vec<Start> = match (&self.demo, privileged, &cfg.privileged) {
+                (Some((demo, snaps)), Some(c), Some(p)) => {
+                    let (lo, hi) = c.range(p);
+                    let (_, front_hi) = c.frontier(p);
+                    let n_front = (p.frontier * want as f64).ceil() as usize;
+                    (0..want as u64)
+                        .map(|k| {
+                            let top = if (k as usize) < n_front { front_hi } else { hi };
+                            let at = lo + self.rng.index(top - lo + 1);
+                            on_frontier.push(at <= front_hi);
+                            Start::Restore(demo.seed, Arc::clone(&snaps[at]), Some(base + k))
+                        })
+                        .collect()
+                }
+                _ => (0..want as u64).map(|k| Start::Seed(base + k)).collect(),
+            };
+            let eps = self.rollouts(&starts, g, false)?;
+            let returns: Vec<f32> = eps.iter().map(|e| e.ret + e.shaping).collect();
+            let mut adv = group_advantages(&returns, g, cfg.advantage)?;
+            let mut informative = informative_groups(&returns, g)?;
+            if let Some(pc) = &cfg.progrpo {
+                let conf: Vec<f32> =
+                    eps.iter().map(|e| answer_confidence(&e.old_logp, pc.low_fraction)).collect();
+                progrpo_reweight(&mut adv, &returns, &conf, g, pc)?;
+            }
+            if let Some(ic) = cfg.intrinsic {
+                let coef = match ic.decay_iterations {
+                    Some(n) => ic.coef * (1.0 - self.iteration as f64 / n.max(1) as f64).max(0.0),
+                    None => ic.coef,
+                };
+                let int = self.intrinsic_returns(&eps)?;
+                intrinsic_sum += int.iter().map(|&x| f64::from(x)).sum::<f64>();
+                intrinsic_coef = coef;
+                let int_adv = group_advantages(&int, g, cfg.advantage)?;
+                // Exploration speaks only where correctness is silent: a group whose task
+                // returns differ learns from them alone; a group without any task signal
+                // learns from its intrinsic returns (and is kept by dynamic sampling).
+                let int_informative = informative_groups(&int, g)?;
+                for k in 0..informative.len() {
+                    if informative[k] || coef <= 0.0 || !int_informative[k] {
+                        continue;
+                    }
+                    informative[k] = true;
+                    for (a, b) in
+                        adv[k * g..(k + 1) * g].iter_mut().zip(&int_adv[k * g..(k + 1) * g])
+                    {
+                        *a += (coef * f64::from(*b)) as f32;
+                    }
+                }
+            }
+            for (i, e) in eps.iter().enumerate() {
+                if on_frontier.get(i / g).copied().unwrap_or(false) {
+                    front_eps += 1;
+                    front_successes += usize::from(e.success);
+                }
+                successes += usize::from(e.success);
+                lengths += e.steps;
+                ends.record(e);
+            }
+            all_returns.extend(eps.iter().map(|e| e.ret));
+            shaping_sum += eps.iter().map(|e| f64::from(e.shaping)).sum::<f64>();
+            sampled_groups += want;
+            let tree = match cfg.tree {
+                Some(t) if cfg.algorithm == Algorithm::Grpo => Some(self.branch(&eps, g, t)?),
+                _ => None,
+            };
+            for (k, group) in eps.chunks(g).enumerate() {
+                if cfg.dynamic_sampling && cfg.algorithm == Algorithm::Grpo && !informative[k] {
+                    continue;
+                }
+                kept_groups += 1;
+                kept.extend(group.iter().cloned());
+                advantages.extend_from_slice(&adv[k * g..(k + 1) * g]);
+            }
+            if let Some((kids, per)) = tree {
+                children += kids.len();
+                let r: Vec<f32> = kids.iter().map(|e| e.ret + e.shaping).collect();
+                let a = group_advantages(&r, per, cfg.advantage)?;
+                let inf = informative_groups(&r, per)?;
+                for (k, group) in kids.chunks(per).enumerate() {
+                    if cfg.dynamic_sampling && !inf[k] {
+                        continue;
+                    }
+                    kept.extend(group.iter().cloned());
+                    advantages.extend_from_slice(&a[k * per..(k + 1) * per]);
+                }
+            }
+            round += 1;
+            if !cfg.dynamic_sampling || cfg.algorithm == Algorithm::Ppo {
+                break;
+            }
+        }
+        let mut m = BTreeMap::new();
+        let n_eps = all_returns.len().max(1) as f64;
+        ends.write(&mut m, n_eps);
+        m.insert(
+            "charts/episodic_return".into(),
+            all_returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n_eps,
+        );
+        m.insert("charts/success_rate".into(), successes as f64 / n_eps);
+        if self.progress.is_some() {
+            m.insert("charts/shaping_return".into(), shaping_sum / n_eps);
+        }
+        m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
+        m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+        if cfg.tree.is_some() {
+            m.insert("charts/tree_children".into(), children as f64);
+        }
+        if let (Some(c), Some(p)) = (self.curriculum.as_mut(), &cfg.privileged) {
+            m.insert("charts/demo_start".into(), c.cursor as f64);
+            m.insert("charts/demo_length".into(), c.len as f64);
+            if privileged.is_some() {
+                // No frontier episode this iteration: a rate of 0, so the start stays.
+                let front = front_successes as f64 / front_eps.max(1) as f64;
+                if front_eps > 0 {
+                    m.insert("charts/frontier_success_rate".into(), front);
+                }
+                let rate = if p.frontier > 0.0 { front } else { successes as f64 / n_eps };
+                c.record(rate, p);
+            }
+        }
+        if self.bonus.is_some() {
+            m.insert("charts/intrinsic_return".into(), intrinsic_sum / n_eps);
+            m.insert("charts/intrinsic_coef".into(), intrinsic_coef);
+        }
+        if self.value.is_some() {
+            self.gae(&mut kept)?;
+        }
+        let mut sums = LossSums::default();
+        if !kept.is_empty() {
+            for _ in 0..cfg.epochs {
+                let mut order: Vec<usize> = (0..kept.len()).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, self.rng.index(i + 1));
+                }
+                let per = kept.len().div_ceil(cfg.minibatches);
+                for chunk in order.chunks(per) {
+                    let (st, protected, im) = self.update(&kept, &advantages, chunk)?;
+                    sums.add(&st, protected, im);
+                }
+            }
+        }
+        sums.write(&mut m, cfg.lp_reg.is_some(), self.imitation.is_some());
+        self.iteration += 1;
+        m.insert("charts/env_steps".into(), self.env_steps as f64);
+        m.insert("iteration".into(), self.iteration as f64);
+        Ok(m)
+    }
+
+    /// Evaluation on unseen seeds, sampling tokens from the policy (or the most likely token
+    /// with `greedy`): (mean return, success rate). Draws from its own generator, so
+    /// evaluating does not change the training run.
+    pub fn evaluate(&mut self, episodes: usize, greedy: bool) -> Result<(f64, f64)> {
+        let seeds: Vec<u64> = (0..episodes as u64).map(|k| 1_000_000_007 + k).collect();
+        let eval_rng = Rng::seed_from_u64(self.config.seed ^ 0x6576_616c);
+        let train_rng = std::mem::replace(&mut self.rng, eval_rng);
+        let steps = self.env_steps;
+        let starts: Vec<Start> = seeds.iter().map(|&s| Start::Seed(s)).collect();
+        self.norm_frozen = true;
+        let eps = self.rollouts(&starts, 1, greedy);
+        self.norm_frozen = false;
+        self.rng = train_rng;
+        self.env_steps = steps;
+        let eps = eps?;
+        let n = eps.len().max(1) as f64;
+        Ok((
+            eps.iter().map(|e| f64::from(e.ret)).sum::<f64>() / n,
+            eps.iter().filter(|e| e.success).count() as f64 / n,
+        ))
+    }
+}
