@@ -8,6 +8,8 @@
 //! - [`optim`]: Adam/AdamW with gradient-norm clipping.
 //! - [`policy`]: policy heads over action tokens (discrete, or continuous binned per
 //!   dimension) — the MLP head; the `Policy` trait the GRPO core trains.
+//! - [`language_model`]: a language model on the transformer trunk, fresh or loaded from a
+//!   Hugging Face Llama or Qwen2 folder with its tokenizer.
 //! - [`transformer`]: a small Llama-layout decoder (RMSNorm, RoPE, causal attention, SwiGLU)
 //!   from differentiable ops, and the policy head that reads token-id observations.
 //! - [`vla`]: the vision-language-action head (image patches or a CNN token, the robot's
@@ -18,6 +20,7 @@
 
 pub mod dense;
 pub mod error;
+pub mod language_model;
 pub mod layers;
 pub mod optim;
 pub mod params;
@@ -28,11 +31,12 @@ pub mod vla;
 pub use candle_core::{DType, Device, Tensor};
 pub use dense::DenseMlp;
 pub use error::{Error, Result};
+pub use language_model::LanguageModel;
 pub use layers::{Activation, Cnn, GruCell, Mlp};
 pub use optim::{Adam, AdamConfig};
 pub use params::ParamStore;
-pub use policy::{ActionCodec, CnnPolicy, ImageLayout, MlpPolicy, MlpPolicyConfig, Policy};
-pub use transformer::{KvCache, LanguageModel, Transformer, TransformerConfig, TransformerPolicy};
+pub use policy::{ActionCodec, CnnPolicy, ImageLayout, MlpPolicy, Policy, PolicyConfig};
+pub use transformer::{KvCache, Transformer, TransformerConfig, TransformerPolicy};
 pub use vla::{ImageEncoder, VlaConfig, VlaLayout, VlaPolicy};
 
 /// For a training program's `main`, before any thread starts. glibc returns freed heap to the
@@ -123,7 +127,7 @@ mod device_tests {
 #[cfg(all(test, feature = "cuda"))]
 mod gpu_tests {
     use super::*;
-    use crate::policy::{ActionCodec, MlpPolicyConfig, Policy};
+    use crate::policy::{ActionCodec, Policy, PolicyConfig};
     use spelunk_core::{DType as SpaceType, Space};
 
     /// Largest |a − b| over two tensors (brought to the CPU).
@@ -168,9 +172,7 @@ mod gpu_tests {
         let binned = ActionCodec::Binned { bins: 11, low: vec![-1.0; 4], high: vec![1.0; 4] };
         let c = binned.clone();
         same_on_both(
-            &|d| {
-                Box::new(MlpPolicy::new(25, c.clone(), &MlpPolicyConfig::default(), d, 1).unwrap())
-            },
+            &|d| Box::new(MlpPolicy::new(25, c.clone(), &PolicyConfig::default(), d, 1).unwrap()),
             values(8 * 25, None),
             8,
         );
@@ -179,9 +181,7 @@ mod gpu_tests {
         let c = binned.clone();
         same_on_both(
             &|d| {
-                Box::new(
-                    CnnPolicy::new(layout, c.clone(), &MlpPolicyConfig::default(), d, 1).unwrap(),
-                )
+                Box::new(CnnPolicy::new(layout, c.clone(), &PolicyConfig::default(), d, 1).unwrap())
             },
             values(4 * 4800, None),
             4,

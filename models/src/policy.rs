@@ -182,7 +182,7 @@ pub enum Head {
 /// Settings of the policy head (`[policy]` in a run's config).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct MlpPolicyConfig {
+pub struct PolicyConfig {
     /// The head.
     pub head: Head,
     /// Hidden layer sizes (MLP head, and PPO's value head).
@@ -197,7 +197,7 @@ pub struct MlpPolicyConfig {
     pub vla: crate::VlaConfig,
 }
 
-impl Default for MlpPolicyConfig {
+impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             head: Head::Mlp,
@@ -207,6 +207,52 @@ impl Default for MlpPolicyConfig {
             transformer: crate::TransformerConfig::default(),
             vla: crate::VlaConfig::default(),
         }
+    }
+}
+
+impl PolicyConfig {
+    /// The head this config names, for observations of `obs_space` and actions coded by
+    /// `codec`, its parameters drawn from `seed` on `device`. The CNN head needs an image
+    /// observation and the VLA head an image, a state and an instruction; an error says what
+    /// the space lacks.
+    pub fn build(
+        &self,
+        obs_space: &Space,
+        codec: ActionCodec,
+        device: &candle_core::Device,
+        seed: u64,
+    ) -> Result<Box<dyn Policy>> {
+        let obs_len = obs_space.flat_len();
+        Ok(match self.head {
+            Head::Mlp => Box::new(MlpPolicy::new(obs_len, codec, self, device, seed)?),
+            Head::Cnn => {
+                let Some(layout) = crate::ImageLayout::of(obs_space) else {
+                    return Err(Error::Config(format!(
+                        "the CNN head needs an image observation ([height, width, channels], \
+                         alone or in a dict); the env observes {obs_space}"
+                    )));
+                };
+                Box::new(crate::CnnPolicy::new(layout, codec, self, device, seed)?)
+            }
+            Head::Vla => {
+                let layout = crate::VlaLayout::of(obs_space)?;
+                Box::new(crate::VlaPolicy::new(
+                    layout,
+                    codec,
+                    &self.vla,
+                    &self.transformer,
+                    device,
+                    seed,
+                )?)
+            }
+            Head::Transformer => Box::new(crate::TransformerPolicy::new(
+                obs_len,
+                codec,
+                &self.transformer,
+                device,
+                seed,
+            )?),
+        })
     }
 }
 
@@ -225,7 +271,7 @@ impl MlpPolicy {
     pub fn new(
         obs_dim: usize,
         codec: ActionCodec,
-        config: &MlpPolicyConfig,
+        config: &PolicyConfig,
         device: &candle_core::Device,
         seed: u64,
     ) -> Result<Self> {
@@ -302,7 +348,7 @@ impl CnnPolicy {
     pub fn new(
         layout: ImageLayout,
         codec: ActionCodec,
-        config: &MlpPolicyConfig,
+        config: &PolicyConfig,
         device: &candle_core::Device,
         seed: u64,
     ) -> Result<Self> {

@@ -56,11 +56,13 @@ pub struct ExploreArgs {
     /// Go-Explore: the environment.
     #[arg(long, default_value = "Montezuma-Lite-v0")]
     env: String,
-    /// Go-Explore: an env config file (TOML or JSON).
+    /// An env config file (TOML or JSON) for every env of the run (Go-Explore's, each setting's
+    /// of noisy-tv and coverage).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Go-Explore: override one env setting, `key=value` (repeatable), e.g.
-    /// `--set level=examples/two_rooms.txt`.
+    /// Override one env setting, `key=value` (repeatable), e.g. `--set
+    /// level=examples/two_rooms.txt` (Go-Explore, or `--experiment coverage --setting
+    /// montezuma`), `--set max_steps=500`.
     #[arg(long = "set")]
     sets: Vec<String>,
     /// Go-Explore: the cell representation (domain, pixels).

@@ -53,6 +53,13 @@ pub enum ObsMut<'a> {
 }
 
 impl<'a> ObsMut<'a> {
+    /// Borrow it again for a shorter time (to pass it on and keep it).
+    pub fn reborrow(&mut self) -> ObsMut<'_> {
+        match self {
+            ObsMut::U8(b) => ObsMut::U8(b),
+            ObsMut::F32(b) => ObsMut::F32(b),
+        }
+    }
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
@@ -113,6 +120,33 @@ impl<'a> ObsMut<'a> {
     }
 }
 
+/// A read-only observation of one element type (a row of a vector env's buffer, or an
+/// [`ObsBuf`] borrowed).
+#[derive(Clone, Copy, Debug)]
+pub enum ObsRef<'a> {
+    /// Bytes.
+    U8(&'a [u8]),
+    /// Floats.
+    F32(&'a [f32]),
+}
+
+impl<'a> ObsRef<'a> {
+    /// The bytes, if this is a byte observation.
+    pub fn as_u8(self) -> Option<&'a [u8]> {
+        match self {
+            ObsRef::U8(b) => Some(b),
+            ObsRef::F32(_) => None,
+        }
+    }
+    /// The floats, if this is a float observation.
+    pub fn as_f32(self) -> Option<&'a [f32]> {
+        match self {
+            ObsRef::F32(b) => Some(b),
+            ObsRef::U8(_) => None,
+        }
+    }
+}
+
 /// An owned observation buffer (one observation, or a batch back to back).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObsBuf {
@@ -139,6 +173,13 @@ impl ObsBuf {
         match self {
             ObsBuf::U8(b) => ObsMut::U8(b),
             ObsBuf::F32(b) => ObsMut::F32(b),
+        }
+    }
+    /// Borrow all of it read-only.
+    pub fn view(&self) -> ObsRef<'_> {
+        match self {
+            ObsBuf::U8(b) => ObsRef::U8(b),
+            ObsBuf::F32(b) => ObsRef::F32(b),
         }
     }
     /// Borrow elements `range` mutably.

@@ -33,7 +33,7 @@ pub mod vec_env;
 
 pub use demo::{Demo, DemoAction};
 pub use digest::Digest;
-pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, Step};
+pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, ObsRef, Step};
 pub use error::{Error, Result};
 pub use events::{
     ArchiveUpdate, Checkpoint, EpisodeFinished, Frame, IterationMetrics, Observer, ObserverError,

@@ -13,6 +13,10 @@
 //!   [`AutoReset::SameStep`] (the ending step resets at once; the final observation and info
 //!   are kept in [`VecEnv::final_obs`] / [`VecEnv::final_info`]), and
 //!   [`AutoReset::Disabled`] (the caller resets envs with [`VecEnv::reset_env`]).
+//! - Envs can idle: [`VecEnv::set_active`] leaves the inactive ones out of every step (their
+//!   rows keep their last values), so a batch of episodes of different lengths runs until the
+//!   last one ends; [`VecEnv::begin_env`] starts one env however the caller likes (reset,
+//!   then restore a snapshot, say) and writes its observation into its row.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,7 +26,7 @@ use std::thread::JoinHandle;
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, DType, Digest, Env, Error, Info, ObsMut, Result, Space};
+use crate::{Action, DType, Digest, Env, Error, Info, ObsMut, ObsRef, Result, Space};
 
 /// When a finished env is reset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +191,8 @@ struct Shared {
     final_infos: SharedSlice<Info>,
     has_final: SharedSlice<bool>,
     needs_reset: SharedSlice<bool>,
+    /// Envs that step (the rest idle).
+    active: SharedSlice<bool>,
     act_i64: SharedSlice<i64>,
     act_f32: SharedSlice<f32>,
     act_kind: UnsafeCell<(ActKind, usize)>,
@@ -237,6 +243,7 @@ impl Shared {
                             self.has_final.set(i, false);
                         })
                     }
+                    Cmd::Step if !self.active.get(i) => Ok(()),
                     Cmd::Step => {
                         let action = match act_kind {
                             ActKind::Discrete => Action::Discrete(self.act_i64.get(i)),
@@ -431,6 +438,7 @@ impl VecEnv {
             final_infos: SharedSlice::new(num_envs, Info::default()),
             has_final: SharedSlice::new(num_envs, false),
             needs_reset: SharedSlice::new(num_envs, false),
+            active: SharedSlice::new(num_envs, true),
             act_i64: SharedSlice::new(num_envs * act_dims, 0),
             act_f32: SharedSlice::new(num_envs * act_dims, 0.0),
             act_kind: UnsafeCell::new((ActKind::None, act_dims)),
@@ -514,6 +522,58 @@ impl VecEnv {
             shared.needs_reset.set(i, false);
             shared.has_final.set(i, false);
             Ok(info)
+        }
+    }
+
+    /// Start env `i` with `begin` (given the env and its observation row; it returns the
+    /// env's info), as [`VecEnv::reset_env`] does with a plain reset: the info is stored, the
+    /// reward and flags cleared.
+    pub fn begin_env(
+        &mut self,
+        i: usize,
+        begin: impl FnOnce(&mut dyn Env, ObsMut<'_>) -> Result<Info>,
+    ) -> Result<Info> {
+        let obs_len = self.shared.obs_len;
+        let (k, j) = self.locate(i)?;
+        let shared = &*self.shared;
+        // SAFETY: no step is running (`&mut self`), so env `i` and its rows are ours.
+        unsafe {
+            let env = &mut (&mut *shared.chunks[k].get())[j];
+            let info = begin(env.as_mut(), shared.obs.rows(i * obs_len..(i + 1) * obs_len))?;
+            shared.infos.set(i, info);
+            shared.rewards.set(i, 0.0);
+            shared.terminated.set(i, false);
+            shared.truncated.set(i, false);
+            shared.needs_reset.set(i, false);
+            shared.has_final.set(i, false);
+            Ok(info)
+        }
+    }
+
+    /// Which envs step from now on (`true`: steps; `false`: idles, its rows unchanged). All
+    /// envs are active until this is called.
+    pub fn set_active(&mut self, active: &[bool]) -> Result<()> {
+        if active.len() != self.num_envs {
+            return Err(Error::Config {
+                what: "vector env".into(),
+                message: format!("{} activity flags for {} envs", active.len(), self.num_envs),
+            });
+        }
+        // SAFETY: no step is running (`&mut self`); the flags are only read during steps.
+        unsafe { self.shared.active.rows(0..self.num_envs).copy_from_slice(active) };
+        Ok(())
+    }
+
+    /// The observation row of env `i`.
+    pub fn obs_row(&self, i: usize) -> Option<ObsRef<'_>> {
+        let n = self.shared.obs_len;
+        if i >= self.num_envs {
+            return None;
+        }
+        match (self.obs_u8(), self.obs_f32()) {
+            (Some(b), _) => Some(ObsRef::U8(&b[i * n..(i + 1) * n])),
+            (_, Some(f)) => Some(ObsRef::F32(&f[i * n..(i + 1) * n])),
+            _ => None,
         }
     }
 

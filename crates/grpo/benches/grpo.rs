@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use spelunk_core::{DType, Space};
 use spelunk_grpo::{policy_loss, LossConfig, LossInputs, StepNorm};
-use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig, Policy};
+use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, Policy, PolicyConfig};
 use spelunk_models::{Adam, AdamConfig, TransformerConfig, VlaConfig, VlaLayout, VlaPolicy};
 
 /// The VLA case's observation: Arm-Reach with three targets and a 24×24 camera.
@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
                 MlpPolicy::new(
                     148,
                     ActionCodec::Discrete { n: 7, start: 0 },
-                    &MlpPolicyConfig::default(),
+                    &PolicyConfig::default(),
                     &device,
                     1,
                 )
@@ -61,8 +61,7 @@ fn bench(c: &mut Criterion) {
         (
             "mlp-binned4x256-obs25",
             Box::new(
-                MlpPolicy::new(25, binned(), &MlpPolicyConfig::default(), &device, 1)
-                    .expect("head"),
+                MlpPolicy::new(25, binned(), &PolicyConfig::default(), &device, 1).expect("head"),
             ),
             32,
             50,

@@ -19,7 +19,7 @@ use spelunk_envs::bandit::baselines::{run_agent, BanditAgent, Thompson, Ucb};
 use spelunk_envs::bandit::{Bandit, BanditConfig, BanditKind};
 use spelunk_grpo::{TrainConfig, Trainer};
 use spelunk_models::policy::Head;
-use spelunk_models::{MlpPolicyConfig, Policy, TransformerConfig};
+use spelunk_models::{Policy, PolicyConfig, TransformerConfig};
 
 const ARMS: usize = 5;
 const TRAIN_HORIZON: u32 = 30;
@@ -31,7 +31,7 @@ fn config(iterations: usize) -> TrainConfig {
         env_config: Some(serde_json::json!({"history": TRAIN_HORIZON, "horizon": TRAIN_HORIZON})),
         iterations,
         groups_per_step: 16,
-        policy: MlpPolicyConfig {
+        policy: PolicyConfig {
             head: Head::Transformer,
             transformer: TransformerConfig {
                 vocab: 2 * ARMS + 1,

@@ -223,14 +223,21 @@ fn grpo_with_the_mlp_head_learns_minigrid_empty() {
 #[test]
 fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
     let cfg = spelunk_grpo::TrainConfig { iterations: 4, groups_per_step: 4, ..Default::default() };
-    let run = |n: usize| {
-        let mut t = empty_trainer(cfg.clone());
+    let run_on = |n: usize, threads: usize| {
+        let mut t = empty_trainer(spelunk_grpo::TrainConfig { threads, ..cfg.clone() });
         let ms: Vec<_> = (0..n).map(|_| t.iterate().expect("iteration")).collect();
         (t, ms)
     };
+    let run = |n: usize| run_on(n, 1);
     let (a, ma) = run(2);
     let (_, mb) = run(2);
     assert_eq!(ma, mb, "same seed, same metrics");
+    // Rollouts step their envs on a vector env: the same numbers at any thread count.
+    for threads in [2, 3] {
+        let (t, mt) = run_on(2, threads);
+        assert_eq!(ma, mt, "{threads} threads");
+        assert!(policy_values(&a) == policy_values(&t), "{threads} threads: same policy");
+    }
     let dir = std::env::temp_dir().join(format!("spelunk-grpo-{}", std::process::id()));
     a.save(&dir).expect("save");
     let mut resumed = empty_trainer(cfg.clone());
@@ -247,7 +254,7 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
     assert!(values(&straight) == values(&resumed));
     // A checkpoint of another shape is refused with the file named.
     let other = spelunk_grpo::TrainConfig {
-        policy: spelunk_models::MlpPolicyConfig { hidden: vec![8], ..Default::default() },
+        policy: spelunk_models::PolicyConfig { hidden: vec![8], ..Default::default() },
         ..cfg.clone()
     };
     let e = empty_trainer(other).resume(&dir).expect_err("other shape").to_string();
@@ -277,7 +284,7 @@ fn grpo_runs_are_deterministic_and_resume_from_their_checkpoint() {
 
 #[test]
 fn action_codecs_bin_continuous_actions_and_every_head_parameter_learns() {
-    use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, MlpPolicyConfig};
+    use spelunk_models::policy::{token_logp_entropy, ActionCodec, MlpPolicy, PolicyConfig};
     let space = spelunk_core::Space::uniform_box(&[2], -1.0, 1.0, spelunk_core::DType::F32);
     let codec = ActionCodec::for_space(&space, 256).expect("codec");
     assert_eq!((codec.dims(), codec.vocab()), (2, 256));
@@ -307,8 +314,7 @@ fn action_codecs_bin_continuous_actions_and_every_head_parameter_learns() {
     );
     assert!(ActionCodec::for_space(&unbounded, 256).is_err());
     // Every parameter of the head gets a gradient through the token log-probabilities.
-    let head =
-        MlpPolicy::new(5, codec, &MlpPolicyConfig::default(), &Device::Cpu, 3).expect("head");
+    let head = MlpPolicy::new(5, codec, &PolicyConfig::default(), &Device::Cpu, 3).expect("head");
     let obs = Tensor::randn(0f32, 1.0, (4, 5), &Device::Cpu).expect("obs");
     let tokens =
         Tensor::new(&[[3u32, 200], [0, 255], [17, 1], [128, 128]], &Device::Cpu).expect("t");
@@ -623,7 +629,7 @@ fn every_parameter_moves(t: &mut spelunk_grpo::Trainer<'_>, iterations: usize) {
 fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it() {
     use spelunk_models::policy::Head;
     let env_config = serde_json::json!({"history": 8, "horizon": 8});
-    let head = spelunk_models::MlpPolicyConfig {
+    let head = spelunk_models::PolicyConfig {
         head: Head::Transformer,
         transformer: spelunk_models::TransformerConfig {
             vocab: 11,
@@ -663,7 +669,7 @@ fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it()
     assert_eq!(t.iterate().expect("next"), resumed.iterate().expect("next"), "resume is exact");
     // The MLP head refuses the transformer's checkpoint, naming the file.
     let mlp = spelunk_grpo::TrainConfig {
-        policy: spelunk_models::MlpPolicyConfig::default(),
+        policy: spelunk_models::PolicyConfig::default(),
         ..cfg.clone()
     };
     let e = make(mlp).resume(&dir).expect_err("other head").to_string();
@@ -682,7 +688,7 @@ fn the_transformer_head_trains_on_bandit_histories_and_its_checkpoints_name_it()
 #[test]
 fn the_cnn_head_reads_minigrid_images_beside_their_direction() {
     use spelunk_models::policy::Head;
-    let cnn = spelunk_models::MlpPolicyConfig {
+    let cnn = spelunk_models::PolicyConfig {
         head: Head::Cnn,
         hidden: vec![32, 32],
         ..Default::default()
@@ -837,7 +843,7 @@ fn the_vla_head_trains_on_instruction_targets_with_its_ids_kept_raw() {
         "targets": 3, "max_steps": 6, "reward_type": "dense",
         "camera": {"width": 8, "height": 8, "fov_y": 30.0}
     });
-    let policy = spelunk_models::MlpPolicyConfig {
+    let policy = spelunk_models::PolicyConfig {
         head: Head::Vla,
         bins: 5,
         vla: spelunk_models::VlaConfig { patch: 4, ..Default::default() },
@@ -875,7 +881,7 @@ fn the_vla_head_trains_on_instruction_targets_with_its_ids_kept_raw() {
     resumed.resume(&dir).expect("resume");
     assert_eq!(t.iterate().expect("next"), resumed.iterate().expect("next"), "resume is exact");
     let cnn = spelunk_grpo::TrainConfig {
-        policy: spelunk_models::MlpPolicyConfig { head: Head::Cnn, ..cfg.policy.clone() },
+        policy: spelunk_models::PolicyConfig { head: Head::Cnn, ..cfg.policy.clone() },
         ..cfg.clone()
     };
     let e = make(cnn).expect("cnn head").resume(&dir).expect_err("other head").to_string();

@@ -13,7 +13,7 @@ use crate::error::{bail, write_file, Result};
 use serde::Serialize;
 use spelunk_core::{Digest, Info};
 
-use super::{one_hot, run_agent, ExploreConfig, Method, Task, NUM_ENVS};
+use super::{one_hot, run_agent, ExploreConfig, Method, Probe, NUM_ENVS};
 use crate::report::{mean_curve, raster, svg::Series};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -69,7 +69,7 @@ pub(super) struct Reach {
 
 /// Run a bonus agent on Montezuma-Lite for `steps` env steps (over its 8 envs).
 pub(super) fn montezuma_reach(method: Method, seed: u64, steps: usize) -> Result<Reach> {
-    let r = run_one(method, Setting::Montezuma, "Montezuma-Lite-v0", seed, steps)?;
+    let r = run_one(method, Setting::Montezuma, "Montezuma-Lite-v0", None, seed, steps)?;
     Ok(Reach { method: method.label(), seed, rooms: r.max_rooms, treasure: r.treasure })
 }
 
@@ -98,7 +98,7 @@ fn pos(info: &Info) -> (u64, u64) {
     (info.x.unwrap_or(0).max(0) as u64, info.y.unwrap_or(0).max(0) as u64)
 }
 
-impl Task for Coverage {
+impl Probe for Coverage {
     fn env_id(&self) -> &str {
         self.id
     }
@@ -174,6 +174,7 @@ fn run_one(
     method: Method,
     setting: Setting,
     id: &'static str,
+    env_config: Option<&serde_json::Value>,
     seed: u64,
     steps: usize,
 ) -> Result<Run> {
@@ -187,7 +188,7 @@ fn run_one(
         rooms_curve: Vec::new(),
         treasure: false,
     };
-    run_agent(&mut task, method, seed, steps)?;
+    run_agent(&mut task, env_config, method, seed, steps)?;
     Ok(Run {
         treasure: task.treasure,
         max_rooms: task.rooms.iter().map(HashSet::len).max().unwrap_or(0),
@@ -204,7 +205,7 @@ fn run_one(
 /// (cells, rooms) of a short MultiRoom run, for tests.
 #[cfg(test)]
 pub(super) fn run_one_for_test(method: Method, seed: u64, steps: usize) -> Result<(f64, f64)> {
-    let r = run_one(method, Setting::Multiroom, "MiniGrid-MultiRoom-N6-v0", seed, steps)?;
+    let r = run_one(method, Setting::Multiroom, "MiniGrid-MultiRoom-N6-v0", None, seed, steps)?;
     Ok((r.cells, r.rooms))
 }
 
@@ -224,7 +225,7 @@ pub(super) fn run(args: &ExploreConfig) -> Result<String> {
     let named: Vec<((Setting, &'static str), &str)> =
         settings.iter().map(|&(setting, name, id)| ((setting, id), name)).collect();
     let runs = super::run_all(&named, &methods, args.seeds, |(setting, id), m, seed| {
-        run_one(m, setting, id, seed, steps)
+        run_one(m, setting, id, args.env_config.as_ref(), seed, steps)
     })?;
     super::write_json(args, "coverage", steps, &runs)?;
     let mut table = format!(

@@ -175,7 +175,9 @@ pub struct ExploreConfig {
     pub out: PathBuf,
     /// Go-Explore: the environment.
     pub env: String,
-    /// Go-Explore: the env's config overrides (`{"level": "my_level.txt"}`).
+    /// Config overrides for every env of the run: Go-Explore's, and each setting's env in the
+    /// noisy-TV and coverage experiments (`{"level": "my_level.txt"}` with the `montezuma`
+    /// setting plays a level file).
     pub env_config: Option<serde_json::Value>,
     /// Go-Explore: the cell representation.
     pub cells: go_explore::Cells,
@@ -438,8 +440,9 @@ impl Planner {
     }
 }
 
-/// What an experiment tells the shared agent loop.
-trait Task {
+/// What an experiment measures, and how the shared agent loop sees its env: features for the
+/// bonuses, the planner's state key, reset seeds, and what to record after each step.
+trait Probe {
     /// Registry id of the env.
     fn env_id(&self) -> &str;
     /// Feature width handed to the bonuses.
@@ -456,20 +459,30 @@ trait Task {
     fn sample(&mut self, t: usize);
 }
 
-/// Run the agent with `method` on `task` for `steps` env steps (over the 8 envs).
-fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Result<()> {
+/// Run the agent with `method` on `probe`'s env (with `env_config` over its defaults) for
+/// `steps` env steps (over the 8 envs).
+fn run_agent(
+    probe: &mut dyn Probe,
+    env_config: Option<&serde_json::Value>,
+    method: Method,
+    seed: u64,
+    steps: usize,
+) -> Result<()> {
     let reg = crate::registry();
     let config = VecEnvConfig { num_threads: 1, autoreset: AutoReset::Disabled };
-    let mut venv = VecEnv::from_fn(NUM_ENVS, config, |_| reg.make(task.env_id()))?;
+    let mut venv = VecEnv::from_fn(NUM_ENVS, config, |_| match env_config {
+        Some(c) => reg.make_with(probe.env_id(), c),
+        None => reg.make(probe.env_id()),
+    })?;
     let raw_dim = venv.obs_len();
     let num_actions = match venv.action_space() {
         spelunk_core::Space::Discrete { n, .. } => *n as usize,
-        other => bail!("the agent needs discrete actions, {} has {other:?}", task.env_id()),
+        other => bail!("the agent needs discrete actions, {} has {other:?}", probe.env_id()),
     };
     for i in 0..NUM_ENVS {
-        venv.reset_env(i, Some(task.reset_seed(i).unwrap_or(seed * 1000 + i as u64)))?;
+        venv.reset_env(i, Some(probe.reset_seed(i).unwrap_or(seed * 1000 + i as u64)))?;
     }
-    let dim = task.obs_dim();
+    let dim = probe.obs_dim();
     let mut bonus = bonus_for(method, dim, num_actions, seed)?;
     let mut stream =
         BonusStream::new(Normalization::Ema { alpha: 0.99, center: true }, 1.0, None, NUM_ENVS);
@@ -483,7 +496,7 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
     let mut states = vec![0usize; NUM_ENVS];
     let mut next_states = vec![0usize; NUM_ENVS];
     let observe_all = |venv: &VecEnv,
-                       task: &dyn Task,
+                       probe: &dyn Probe,
                        agent: &mut Planner,
                        out: &mut [f32],
                        st: &mut [usize]|
@@ -492,12 +505,12 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
         for i in 0..NUM_ENVS {
             let info = venv.infos()[i];
             let raw = &bytes[i * raw_dim..(i + 1) * raw_dim];
-            task.features(raw, &info, &mut out[i * dim..(i + 1) * dim]);
-            st[i] = agent.state(task.key(i, raw, &info));
+            probe.features(raw, &info, &mut out[i * dim..(i + 1) * dim]);
+            st[i] = agent.state(probe.key(i, raw, &info));
         }
         Ok(())
     };
-    observe_all(&venv, task, &mut agent, &mut obs, &mut states)?;
+    observe_all(&venv, probe, &mut agent, &mut obs, &mut states)?;
     let every = (steps / 40).max(NUM_ENVS);
     let mut t = 0;
     while t < steps {
@@ -510,9 +523,9 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
         }
         venv.step_discrete(&actions)?;
         t += NUM_ENVS;
-        observe_all(&venv, task, &mut agent, &mut next, &mut next_states)?;
+        observe_all(&venv, probe, &mut agent, &mut next, &mut next_states)?;
         for i in 0..NUM_ENVS {
-            task.record(i, &venv.infos()[i]);
+            probe.record(i, &venv.infos()[i]);
         }
         if let Some(b) = bonus.as_mut() {
             let batch = Batch {
@@ -535,7 +548,7 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
             agent.sweep();
         }
         if t % every < NUM_ENVS {
-            task.sample(t);
+            probe.sample(t);
         }
         let ended: Vec<usize> =
             (0..NUM_ENVS).filter(|&i| venv.terminated()[i] || venv.truncated()[i]).collect();
@@ -544,9 +557,9 @@ fn run_agent(task: &mut dyn Task, method: Method, seed: u64, steps: usize) -> Re
             std::mem::swap(&mut states, &mut next_states);
         } else {
             for &i in &ended {
-                venv.reset_env(i, task.reset_seed(i))?;
+                venv.reset_env(i, probe.reset_seed(i))?;
             }
-            observe_all(&venv, task, &mut agent, &mut obs, &mut states)?;
+            observe_all(&venv, probe, &mut agent, &mut obs, &mut states)?;
         }
     }
     Ok(())
@@ -608,7 +621,7 @@ mod tests {
 
     #[test]
     fn runs_repeat_exactly_and_trackers_only_accumulate() {
-        let run = |m| noisy_tv::run_one(m, "brownian", "NoisyTV-Maze-Brownian-v0", 3, 1600);
+        let run = |m| noisy_tv::run_one(m, "brownian", "NoisyTV-Maze-Brownian-v0", None, 3, 1600);
         for m in [Method::Random, Method::Counts, Method::Hindsight] {
             let (a, b) = (run(m).expect("run"), run(m).expect("run"));
             assert_eq!(

@@ -7,7 +7,7 @@ use crate::error::{bail, write_file, Result};
 use serde::Serialize;
 use spelunk_core::Info;
 
-use super::{one_hot, run_agent, ExploreConfig, Method, Task, NUM_ENVS};
+use super::{one_hot, run_agent, ExploreConfig, Method, Probe, NUM_ENVS};
 use crate::report::{mean_curve, raster, svg::Series};
 
 const SETTINGS: [(&str, &str); 4] = [
@@ -46,7 +46,7 @@ impl NoisyTv {
     }
 }
 
-impl Task for NoisyTv {
+impl Probe for NoisyTv {
     fn env_id(&self) -> &str {
         self.id
     }
@@ -80,12 +80,13 @@ pub(super) fn run_one(
     method: Method,
     setting: &'static str,
     id: &'static str,
+    env_config: Option<&serde_json::Value>,
     seed: u64,
     steps: usize,
 ) -> Result<Run> {
     let mut task =
         NoisyTv { id, discovered: [0; NUM_ENVS], watching: 0, total: 0, curve: Vec::new() };
-    run_agent(&mut task, method, seed, steps)?;
+    run_agent(&mut task, env_config, method, seed, steps)?;
     Ok(Run {
         method,
         setting,
@@ -112,7 +113,7 @@ pub(super) fn run(args: &ExploreConfig) -> Result<String> {
     let named: Vec<((&'static str, &'static str), &str)> =
         settings.iter().map(|&(name, id)| ((name, id), name)).collect();
     let runs = super::run_all(&named, &methods, args.seeds, |(setting, id), m, seed| {
-        run_one(m, setting, id, seed, steps)
+        run_one(m, setting, id, args.env_config.as_ref(), seed, steps)
     })?;
     super::write_json(args, "noisy_tv", steps, &runs)?;
     let table = summary(&runs, &methods, &settings, args.seeds, steps);

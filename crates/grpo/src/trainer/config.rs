@@ -1,7 +1,7 @@
 //! The run's settings: [`TrainConfig`], one TOML table, every field with its default.
 
 use serde::{Deserialize, Serialize};
-use spelunk_models::policy::MlpPolicyConfig;
+use spelunk_models::policy::PolicyConfig;
 use spelunk_models::AdamConfig;
 
 use crate::advantage::GroupAdvantage;
@@ -38,7 +38,7 @@ pub struct TrainConfig {
     /// The optimiser.
     pub adam: AdamConfig,
     /// The policy head.
-    pub policy: MlpPolicyConfig,
+    pub policy: PolicyConfig,
     /// Episodes of each evaluation (unseen seeds).
     pub eval_episodes: usize,
     /// An intrinsic-reward stream (`None`: extrinsic reward only).
@@ -66,6 +66,11 @@ pub struct TrainConfig {
     /// Where the policy runs: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature
     /// (environments and bonus modules stay on the CPU).
     pub device: String,
+    /// Threads stepping the rollouts' envs, the calling thread included (0: every core).
+    /// Results are the same at any thread count. Worth it where env steps are expensive (the
+    /// arm tasks); on gridworlds the policy's work dominates and one thread is fastest
+    /// (`docs/results/train_threads.json`).
+    pub threads: usize,
 }
 
 /// The estimator of advantages.
@@ -117,6 +122,7 @@ impl Default for TrainConfig {
             env: "MiniGrid-Empty-5x5-v0".into(),
             env_config: None,
             seed: 0,
+            threads: 1,
             group_size: 8,
             groups_per_step: 16,
             iterations: 50,
@@ -126,7 +132,7 @@ impl Default for TrainConfig {
             dynamic_sampling: true,
             loss: LossConfig::default(),
             adam: AdamConfig { lr: 1e-3, max_grad_norm: Some(1.0), ..AdamConfig::default() },
-            policy: MlpPolicyConfig::default(),
+            policy: PolicyConfig::default(),
             eval_episodes: 64,
             intrinsic: None,
             algorithm: Algorithm::Grpo,

@@ -102,7 +102,7 @@ impl Trainer<'_> {
         let n = im.obs.len();
         let mut x = Vec::with_capacity(n * obs_dim);
         for b in &im.obs {
-            self.policy_row(b, &mut x);
+            self.policy_row(b.view(), &mut x);
         }
         let dev = self.policy.params().device();
         let x = Tensor::from_vec(x, (n, obs_dim), dev)?;

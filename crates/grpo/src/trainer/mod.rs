@@ -31,10 +31,9 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
-use spelunk_core::{Action, Env, ObsBuf, Rng, Snapshot, Space};
-use spelunk_models::policy::{token_logp_entropy, ActionCodec, Head, MlpPolicy, Policy};
+use spelunk_core::{Action, Env, Info, ObsBuf, ObsMut, Rng, Snapshot, Space, VecEnv};
+use spelunk_models::policy::{token_logp_entropy, ActionCodec, Head, Policy};
 use spelunk_models::Adam;
-use spelunk_models::{CnnPolicy, ImageLayout, TransformerPolicy, VlaLayout, VlaPolicy};
 
 use crate::advantage::{gae, group_advantages, informative_groups};
 use crate::explore::{
@@ -78,22 +77,23 @@ impl Default for Start {
     }
 }
 
-fn begin(env: &mut dyn Env, start: &Start, buf: &mut ObsBuf) -> Result<()> {
-    let e = Error::Env;
+/// Start an episode in `env` from `start`, its first observation written into `obs`;
+/// returns the env's info then.
+fn begin(env: &mut dyn Env, start: &Start, mut obs: ObsMut<'_>) -> spelunk_core::Result<Info> {
     match start {
         Start::Seed(seed) => {
-            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
+            env.reset(Some(*seed), None, obs.reborrow())?;
         }
         Start::Restore(seed, snap, noise) => {
-            env.reset(Some(*seed), None, buf.as_mut()).map_err(e)?;
-            env.restore(snap).map_err(e)?;
+            env.reset(Some(*seed), None, obs.reborrow())?;
+            env.restore(snap)?;
             if let Some(n) = noise {
                 env.reseed(*n);
             }
-            env.observe(buf.as_mut()).map_err(e)?;
+            env.observe(obs)?;
         }
     }
-    Ok(())
+    Ok(env.info())
 }
 
 fn env_action<'b>(codec: &ActionCodec, values: &'b [f32]) -> Action<'b> {
@@ -165,7 +165,8 @@ pub struct Trainer<'a> {
     pub policy: Box<dyn Policy>,
     adam: Adam,
     /// Envs and observation buffers, built once, reset by seed for each episode.
-    pool: Vec<(Box<dyn Env>, ObsBuf)>,
+    /// Vector envs of the rollouts, by size, kept between iterations.
+    pools: BTreeMap<usize, VecEnv>,
     value: Option<(spelunk_models::ParamStore, spelunk_models::Mlp)>,
     rng: Rng,
     scale: f32,
@@ -208,42 +209,12 @@ impl<'a> Trainer<'a> {
         let env = make_env(None)?;
         let obs_space = env.observation_space().clone();
         let codec = ActionCodec::for_space(env.action_space(), config.policy.bins)?;
-        let obs_len = obs_space.flat_len();
         let device = spelunk_models::device(&config.device)?;
-        let policy: Box<dyn Policy> = match config.policy.head {
-            Head::Mlp => {
-                Box::new(MlpPolicy::new(obs_len, codec, &config.policy, &device, config.seed)?)
-            }
-            Head::Cnn => {
-                let Some(layout) = ImageLayout::of(&obs_space) else {
-                    return Err(Error::Config(format!(
-                        "the CNN head needs an image observation ([height, width, channels], alone \
-                         or in a dict); {} observes {obs_space}",
-                        config.env
-                    )));
-                };
-                Box::new(CnnPolicy::new(layout, codec, &config.policy, &device, config.seed)?)
-            }
-            Head::Vla => {
-                let layout = VlaLayout::of(&obs_space)
-                    .map_err(|e| Error::Config(format!("{}: {e}", config.env)))?;
-                Box::new(VlaPolicy::new(
-                    layout,
-                    codec,
-                    &config.policy.vla,
-                    &config.policy.transformer,
-                    &device,
-                    config.seed,
-                )?)
-            }
-            Head::Transformer => Box::new(TransformerPolicy::new(
-                obs_len,
-                codec,
-                &config.policy.transformer,
-                &device,
-                config.seed,
-            )?),
-        };
+        let policy =
+            config.policy.build(&obs_space, codec, &device, config.seed).map_err(|e| match e {
+                spelunk_models::Error::Config(m) => Error::Config(format!("{}: {m}", config.env)),
+                e => e.into(),
+            })?;
         let value = match config.algorithm {
             Algorithm::Grpo => None,
             Algorithm::Ppo => {
@@ -344,7 +315,7 @@ impl<'a> Trainer<'a> {
             make_env,
             policy,
             adam,
-            pool: Vec::new(),
+            pools: BTreeMap::new(),
             value,
             iteration: 0,
             env_steps: 0,

@@ -1,12 +1,14 @@
 //! Observation features and their running normalisation: the scale of raw byte observations,
 //! the policy's input row, and Welford statistics per feature.
 
-use super::{Deserialize, ObsBuf, Serialize, Space};
+use spelunk_core::ObsRef;
+
+use super::{Deserialize, Serialize, Space};
 
 /// Flat f32 features of an observation buffer: values divided by the space's largest finite
 /// upper bound (so MiniGrid's small integer codes and pixels both land in [0, 1]).
 pub(super) fn feature_scale(space: &Space) -> f32 {
-    pub(super) fn walk(s: &Space, m: &mut f32) {
+    fn walk(s: &Space, m: &mut f32) {
         match s {
             Space::Box { high, .. } => {
                 for &h in high {
@@ -36,7 +38,7 @@ pub(super) fn feature_scale(space: &Space) -> f32 {
 
 /// Put a head's token ids (`span` of the observation) back into a feature row as they are:
 /// ids are not scaled or normalised.
-pub(super) fn raw_tokens(buf: &ObsBuf, span: &std::ops::Range<usize>, row: &mut [f32]) {
+pub(super) fn raw_tokens(buf: ObsRef<'_>, span: &std::ops::Range<usize>, row: &mut [f32]) {
     if let Some(x) = buf.as_f32() {
         row[span.clone()].copy_from_slice(&x[span.clone()]);
     } else if let Some(x) = buf.as_u8() {
@@ -46,7 +48,7 @@ pub(super) fn raw_tokens(buf: &ObsBuf, span: &std::ops::Range<usize>, row: &mut 
     }
 }
 
-pub(super) fn features(buf: &ObsBuf, scale: f32, out: &mut Vec<f32>) {
+pub(super) fn features(buf: ObsRef<'_>, scale: f32, out: &mut Vec<f32>) {
     if let Some(x) = buf.as_f32() {
         out.extend(x.iter().map(|v| v / scale));
     } else if let Some(x) = buf.as_u8() {

@@ -1,9 +1,11 @@
 //! Rollouts: the policy samples action tokens for many envs at once, episodes run in
 //! lockstep from their starts, tree rollouts branch from states of earlier episodes.
 
+use spelunk_core::{Actions, AutoReset, ObsRef, VecEnv, VecEnvConfig};
+
 use super::{
-    begin, branch_points, env_action, features, raw_tokens, Action, ActionCodec, Arc, Env, Episode,
-    Error, ObsBuf, Result, Start, Tensor, Trainer, TreeConfig,
+    begin, branch_points, env_action, features, raw_tokens, ActionCodec, Arc, Episode, Error,
+    ObsBuf, Result, Start, Tensor, Trainer, TreeConfig,
 };
 
 impl Trainer<'_> {
@@ -46,8 +48,10 @@ impl Trainer<'_> {
         Ok((tokens, lps, ents))
     }
 
-    /// Run `starts.len() × per_seed` episodes in lockstep.
-    /// Envs are built once and kept: each episode begins from its start.
+    /// Run `starts.len() × per_seed` episodes in lockstep on a vector env of that many envs
+    /// (built once per size and kept): each episode begins from its start, the policy acts for
+    /// every live episode at once, the envs step on `threads` threads, and envs whose episode
+    /// has ended idle until the last one ends.
     pub(super) fn rollouts(
         &mut self,
         starts: &[Start],
@@ -55,52 +59,59 @@ impl Trainer<'_> {
         greedy: bool,
     ) -> Result<Vec<Episode>> {
         let n = starts.len() * per_seed;
-        let mut pool = std::mem::take(&mut self.pool);
-        let mut result = Ok(());
-        while pool.len() < n && result.is_ok() {
-            match (self.make_env)(None) {
-                Ok(env) => {
-                    let buf = ObsBuf::for_space(env.observation_space());
-                    pool.push((env, buf));
-                }
-                Err(e) => result = Err(Error::Env(e)),
-            }
+        if n == 0 {
+            return Ok(Vec::new());
         }
-        let eps = result.and_then(|()| self.rollouts_in(&mut pool[..n], starts, per_seed, greedy));
-        self.pool = pool;
+        let mut venv = if let Some(v) = self.pools.remove(&n) {
+            v
+        } else {
+            let threads = match self.config.threads {
+                0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+                t => t,
+            };
+            let config =
+                VecEnvConfig { num_threads: threads.min(n), autoreset: AutoReset::Disabled };
+            VecEnv::from_fn(n, config, |_| (self.make_env)(None))?
+        };
+        let eps = self.rollouts_in(&mut venv, starts, per_seed, greedy);
+        self.pools.insert(n, venv);
         eps
     }
 
     pub(super) fn rollouts_in(
         &mut self,
-        pool: &mut [(Box<dyn Env>, ObsBuf)],
+        venv: &mut VecEnv,
         starts: &[Start],
         per_seed: usize,
         greedy: bool,
     ) -> Result<Vec<Episode>> {
-        let n = pool.len();
+        let n = venv.num_envs();
         let mut eps = vec![Episode::default(); n];
         let mut alive = vec![true; n];
-        for (i, (env, buf)) in pool.iter_mut().enumerate() {
+        for (i, ep) in eps.iter_mut().enumerate() {
             let start = &starts[i / per_seed];
-            begin(env.as_mut(), start, buf)?;
-            eps[i].start = start.clone();
-            eps[i].lives.0 = env.info().lives;
+            let info = venv.begin_env(i, |env, obs| begin(env, start, obs))?;
+            ep.start = start.clone();
+            ep.lives.0 = info.lives;
         }
         let gamma = self.config.gamma;
         let mut phi: Vec<f32> = match &self.progress {
-            Some(p) => pool.iter().map(|(env, _)| p.potential(&env.info())).collect(),
+            Some(p) => venv.infos().iter().map(|info| p.potential(info)).collect(),
             None => Vec::new(),
         };
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim();
         let mut batch = Vec::with_capacity(n * obs_dim);
-        let mut action = vec![0f32; dims];
+        let mut actions = match self.policy.codec() {
+            ActionCodec::Discrete { .. } => Actions::Discrete(vec![0; n]),
+            ActionCodec::Binned { .. } => Actions::Continuous { values: vec![0.0; n * dims], dims },
+        };
+
         while alive.iter().any(|&a| a) {
             let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
             batch.clear();
             for &i in &idx {
-                features(&pool[i].1, self.scale, &mut batch);
+                features(row(venv, i)?, self.scale, &mut batch);
             }
             if let Some(norm) = self.obs_norm.as_mut() {
                 if !self.norm_frozen {
@@ -110,7 +121,7 @@ impl Trainer<'_> {
             }
             if let Some(span) = self.policy.token_span() {
                 for (k, &i) in idx.iter().enumerate() {
-                    raw_tokens(&pool[i].1, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
+                    raw_tokens(row(venv, i)?, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
                 }
             }
             let x =
@@ -124,44 +135,50 @@ impl Trainer<'_> {
                 let toks = &tokens[k * dims..(k + 1) * dims];
                 ep.tokens.extend_from_slice(toks);
                 ep.old_logp.extend_from_slice(&lps[k * dims..(k + 1) * dims]);
-                let act = match self.policy.codec() {
-                    ActionCodec::Discrete { start, .. } => {
-                        Action::Discrete(i64::from(toks[0]) + start)
+                match (self.policy.codec(), &mut actions) {
+                    (ActionCodec::Discrete { start, .. }, Actions::Discrete(a)) => {
+                        a[i] = i64::from(toks[0]) + start;
+                        ep.actions.push(a[i] as f32);
                     }
-                    codec @ ActionCodec::Binned { .. } => {
-                        for (d, a) in action.iter_mut().enumerate() {
-                            *a = codec.decode(d, toks[d]);
+                    (codec @ ActionCodec::Binned { .. }, Actions::Continuous { values, .. }) => {
+                        let a = &mut values[i * dims..(i + 1) * dims];
+                        for (d, v) in a.iter_mut().enumerate() {
+                            *v = codec.decode(d, toks[d]);
                         }
-                        Action::Continuous(&action)
+                        ep.actions.extend_from_slice(a);
                     }
-                };
-                match act {
-                    Action::Discrete(a) => ep.actions.push(a as f32),
-                    Action::Continuous(v) => ep.actions.extend_from_slice(v),
-                    Action::MultiDiscrete(v) => ep.actions.extend(v.iter().map(|&a| a as f32)),
+                    _ => return Err(Error::Shape("actions do not match the codec".into())),
                 }
-                let (env, buf) = &mut pool[i];
-                let s = env.step(act, buf.as_mut())?;
-                ep.ret += s.reward;
-                let mut r = s.reward;
+            }
+            venv.set_active(&alive)?;
+            venv.step(&actions)?;
+            for &i in &idx {
+                let ep = &mut eps[i];
+                let (reward, info) = (venv.rewards()[i], venv.infos()[i]);
+                let (terminated, truncated) = (venv.terminated()[i], venv.truncated()[i]);
+                ep.ret += reward;
+                let mut r = reward;
                 if let Some(p) = &self.progress {
-                    let next = if s.terminated { 0.0 } else { p.potential(&s.info) };
+                    let next = if terminated { 0.0 } else { p.potential(&info) };
                     let f = gamma * next - phi[i];
                     phi[i] = next;
                     ep.shaping += f;
                     r += f;
                 }
                 ep.rewards.push(r);
-                ep.terminated = s.terminated;
+                ep.terminated = terminated;
                 ep.steps += 1;
                 self.env_steps += 1;
-                if s.terminated || s.truncated {
-                    self.policy_row(&pool[i].1, &mut ep.last_obs);
-                    ep.success = s.info.is_success.unwrap_or(s.terminated && s.reward > 0.0);
-                    ep.truncated = s.truncated && !s.terminated;
-                    ep.lives.1 = s.info.lives;
-                    ep.end_room = s.info.room;
-                    ep.end_items = s.info.inventory;
+                if terminated || truncated {
+                    let mut last = std::mem::take(&mut ep.last_obs);
+                    self.policy_row(row(venv, i)?, &mut last);
+                    let ep = &mut eps[i];
+                    ep.last_obs = last;
+                    ep.success = info.is_success.unwrap_or(terminated && reward > 0.0);
+                    ep.truncated = truncated && !terminated;
+                    ep.lives.1 = info.lives;
+                    ep.end_room = info.room;
+                    ep.end_items = info.inventory;
                     alive[i] = false;
                 }
             }
@@ -190,7 +207,7 @@ impl Trainer<'_> {
             for (e, step) in branch_points(&ents, t.branch_points) {
                 let ep = &group[e];
                 let Some((env, buf)) = self.replay.as_mut() else { unreachable!() };
-                begin(env.as_mut(), &ep.start, buf)?;
+                begin(env.as_mut(), &ep.start, buf.as_mut())?;
                 let seed = match ep.start {
                     Start::Seed(s) | Start::Restore(s, _, _) => s,
                 };
@@ -210,7 +227,7 @@ impl Trainer<'_> {
 
     /// Append the policy's input row for one observation: scaled features, normalised by
     /// the running statistics (not updated), token ids kept raw.
-    pub(super) fn policy_row(&self, buf: &ObsBuf, out: &mut Vec<f32>) {
+    pub(super) fn policy_row(&self, buf: ObsRef<'_>, out: &mut Vec<f32>) {
         let start = out.len();
         features(buf, self.scale, out);
         let row = &mut out[start..];
@@ -221,4 +238,9 @@ impl Trainer<'_> {
             raw_tokens(buf, &span, row);
         }
     }
+}
+
+/// The observation row of env `i`.
+fn row(venv: &VecEnv, i: usize) -> Result<ObsRef<'_>> {
+    venv.obs_row(i).ok_or_else(|| Error::Shape(format!("no observation row {i}")))
 }

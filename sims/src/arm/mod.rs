@@ -50,124 +50,21 @@ use spelunk_core::{
     Space, Step,
 };
 
+mod observation;
+mod scripted;
+mod task;
+mod world;
+
+pub use scripted::Scripted;
+use task::TARGET_COLOURS;
+pub use task::{ArmConfig, RewardType, Task, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS};
+pub use world::vec3;
+use world::{
+    arr, build_world, codec, euler, v, CUBE_HALF, FINGER_HALF, FINGER_MAX, PALM_MAX_ACCEL,
+    PALM_MAX_SPEED, TABLE_TOP,
+};
+
 const SNAPSHOT_KIND: &str = "arm/2";
-/// Control period, s (20 × 2 ms).
-const TABLE_TOP: f32 = 0.4;
-const FINGER_HALF: [f32; 3] = [0.01, 0.005, 0.03];
-const PALM_HALF: [f32; 3] = [0.02, 0.06, 0.01];
-/// Height of the palm's centre above the grip point.
-const PALM_ABOVE: f32 = FINGER_HALF[2] + PALM_HALF[2];
-const FINGER_MAX: f32 = 0.05;
-const PALM_MAX_SPEED: f32 = 2.0;
-const PALM_MAX_ACCEL: f32 = 40.0;
-const CUBE_HALF: f32 = 0.025;
-const PUCK_RADIUS: f32 = 0.025;
-const PUCK_HALF_HEIGHT: f32 = 0.02;
-
-/// Which task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Move the grip to the goal.
-    Reach,
-    /// Push a cube to a goal on the table (gripper blocked).
-    Push,
-    /// Pick a cube and place it at a goal on the table or in the air.
-    PickAndPlace,
-    /// Hit a puck so that it slides to a goal beyond reach (gripper blocked).
-    Slide,
-}
-
-impl Task {
-    fn has_object(self) -> bool {
-        self != Task::Reach
-    }
-    fn block_gripper(self) -> bool {
-        self != Task::PickAndPlace
-    }
-    /// Fetch's initial grip position for the task.
-    fn initial_grip(self) -> Vector {
-        match self {
-            Task::Reach | Task::PickAndPlace => Vector::new(1.341_9, 0.749_1, 0.534_7),
-            Task::Push => Vector::new(1.345_5, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
-            Task::Slide => Vector::new(0.992_7, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
-        }
-    }
-    /// (obj_range, target_range, target_offset x, target in the air).
-    fn sampling(self) -> (f64, f64, f64, bool) {
-        match self {
-            Task::Reach | Task::PickAndPlace => (0.15, 0.15, 0.0, true),
-            Task::Push => (0.15, 0.15, 0.0, false),
-            Task::Slide => (0.1, 0.3, 0.4, false),
-        }
-    }
-}
-
-/// Reward kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RewardType {
-    /// `−(d > threshold)`.
-    #[default]
-    Sparse,
-    /// `−d`.
-    Dense,
-}
-
-/// Configuration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ArmConfig {
-    /// The task.
-    pub task: Task,
-    /// Reward kind.
-    pub reward_type: RewardType,
-    /// Steps per episode.
-    pub max_steps: u32,
-    /// Success distance, m.
-    pub distance_threshold: f32,
-    /// Physics steps per control step.
-    pub substeps: u32,
-    /// Physics time step, s.
-    pub timestep: f32,
-    /// Largest force of a finger motor, N.
-    pub finger_force: f32,
-    /// A camera whose RGB image joins the observation as `image` (`None`: state only).
-    pub camera: Option<CameraConfig>,
-    /// A URDF arm in place of the free-floating gripper (`None`: the free gripper).
-    pub robot: Option<RobotConfig>,
-    /// Instruction following (Reach with a camera): `targets` spheres of different colours
-    /// (red, green, blue; at most 3) resting on the table at Fetch's goal draws (x, y), drawn
-    /// into the camera image, the goal one of them drawn uniformly, named by an `instruction` observation of word ids ("reach the red target",
-    /// see [`INSTRUCTION_WORDS`]) and by `mission()`. 0: Fetch's goal, not in the image.
-    pub targets: u32,
-}
-
-/// The words of the `instruction` observation: id `k` is `INSTRUCTION_WORDS[k]` (0 pads).
-pub const INSTRUCTION_WORDS: [&str; 7] =
-    ["<pad>", "reach", "the", "red", "green", "blue", "target"];
-/// Words per instruction.
-pub const INSTRUCTION_LEN: usize = 4;
-/// Radius of an instruction target sphere, m.
-pub const TARGET_RADIUS: f32 = 0.03;
-const TARGET_COLOURS: [&str; 3] = ["red", "green", "blue"];
-
-impl Default for ArmConfig {
-    fn default() -> Self {
-        Self {
-            task: Task::Reach,
-            reward_type: RewardType::Sparse,
-            max_steps: 50,
-            distance_threshold: 0.05,
-            substeps: 20,
-            timestep: 0.002,
-            finger_force: 300.0,
-            camera: None,
-            robot: None,
-            targets: 0,
-        }
-    }
-}
 
 /// Everything that changes during an episode besides the physics world.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -251,50 +148,6 @@ impl std::fmt::Debug for ArmEnv {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-fn codec() -> impl bincode::Options {
-    bincode::DefaultOptions::new().with_fixint_encoding().allow_trailing_bytes()
-}
-
-fn v(a: [f32; 3]) -> Vector {
-    Vector::new(a[0], a[1], a[2])
-}
-
-/// A rapier vector from an array (for callers without the math types at hand).
-pub fn vec3(a: [f32; 3]) -> Vector {
-    v(a)
-}
-
-fn arr(x: Vector) -> [f32; 3] {
-    [x.x, x.y, x.z]
-}
-
-/// Fetch's `rotations.mat2euler` of a rotation.
-fn euler(q: Rotation) -> [f32; 3] {
-    let m = glam_mat(q);
-    let eps4 = f64::EPSILON * 4.0;
-    let at = |r: usize, c: usize| f64::from(m[r][c]);
-    let cy = (at(2, 2) * at(2, 2) + at(1, 2) * at(1, 2)).sqrt();
-    if cy > eps4 {
-        [
-            (-at(1, 2).atan2(at(2, 2))) as f32,
-            (-(-at(0, 2)).atan2(cy)) as f32,
-            (-at(0, 1).atan2(at(0, 0))) as f32,
-        ]
-    } else {
-        [0.0, (-(-at(0, 2)).atan2(cy)) as f32, (-(-at(1, 0)).atan2(at(1, 1))) as f32]
-    }
-}
-
-/// The rotation matrix, row-major.
-fn glam_mat(q: Rotation) -> [[f32; 3]; 3] {
-    let (x, y, z, w) = (q.x, q.y, q.z, q.w);
-    [
-        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
-        [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
-        [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
-    ]
 }
 
 impl ArmEnv {
@@ -409,48 +262,6 @@ impl ArmEnv {
         arr(task.initial_grip())
     }
 
-    /// The pinhole camera of a camera config, as mounted now.
-    pub fn pinhole(&self, cam: &CameraConfig) -> Pinhole {
-        match &cam.mount {
-            Mount::Fixed { eye, target } => {
-                Pinhole::look_at(v(*eye), v(*target), Vector::Z, cam.fov_y, cam.width, cam.height)
-            }
-            Mount::Wrist { height } => {
-                // Behind the palm (−x), looking down past the fingers.
-                let grip = v(self.grip_pos());
-                let eye = grip + Vector::new(-0.08, 0.0, *height);
-                let target = grip + Vector::new(0.03, 0.0, -0.05);
-                Pinhole::look_at(eye, target, Vector::X, cam.fov_y, cam.width, cam.height)
-            }
-        }
-    }
-
-    /// RGB, depth and segmentation images of the world now (classes in [`class`]).
-    pub fn render_camera(&self, cam: &CameraConfig) -> Frame {
-        let markers = self.target_markers();
-        camera::render(
-            &self.world,
-            &self.pinhole(cam),
-            &self.handles.classes,
-            &markers,
-            cam.max_depth,
-        )
-    }
-
-    /// The instruction targets as spheres to draw (none without them).
-    fn target_markers(&self) -> Vec<camera::Marker> {
-        self.state
-            .markers
-            .iter()
-            .enumerate()
-            .map(|(k, &c)| camera::Marker {
-                centre: v(c),
-                radius: TARGET_RADIUS,
-                class: class::TARGET_RED + k as u8,
-            })
-            .collect()
-    }
-
     /// Whether two target centres are 8 cm apart and, seen from the camera, their spheres
     /// at least half a radius apart in angle (neither hides the other).
     fn apart(&self, p: [f32; 3], q: [f32; 3]) -> bool {
@@ -463,12 +274,6 @@ impl ArmEnv {
         let angle = a.normalize().dot(b.normalize()).clamp(-1.0, 1.0).acos();
         let size = |d: Vector| (TARGET_RADIUS / d.length()).min(1.0).asin();
         angle > 1.25 * (size(a) + size(b))
-    }
-
-    /// The instruction's word ids (`INSTRUCTION_LEN` of them).
-    fn instruction_ids(&self) -> [f32; INSTRUCTION_LEN] {
-        // reach, the, <colour>, target
-        [1.0, 2.0, 3.0 + self.state.colour as f32, 6.0]
     }
 
     /// The configuration.
@@ -504,13 +309,6 @@ impl ArmEnv {
         })
     }
 
-    fn grip_vel(&self) -> Vector {
-        match &self.handles.gripper {
-            Gripper::Free { palm, .. } => self.world.bodies[*palm].linvel(),
-            Gripper::Robot(r) => r.grip_vel(&self.world),
-        }
-    }
-
     /// Object centre, if the task has an object.
     pub fn object_pos(&self) -> Option<[f32; 3]> {
         self.handles.object.map(|h| arr(self.world.bodies[h].translation()))
@@ -539,98 +337,8 @@ impl ArmEnv {
         [f(0), f(1)]
     }
 
-    fn finger_vels(&self) -> [f32; 2] {
-        let (palm, fingers) = match &self.handles.gripper {
-            Gripper::Free { palm, fingers, .. } => (*palm, *fingers),
-            Gripper::Robot(r) => {
-                let f = |k: usize| r.fingers.get(k).map_or(0.0, |j| r.speed(&self.world, j));
-                return [f(0), f(1)];
-            }
-        };
-        let palm = self.world.bodies[palm].linvel();
-        let f = |k: usize| {
-            let p = self.world.bodies[fingers[k]].linvel();
-            let sign = if k == 0 { 1.0 } else { -1.0 };
-            sign * (p.y - palm.y)
-        };
-        [f(0), f(1)]
-    }
-
-    fn achieved(&self) -> [f32; 3] {
-        self.object_pos().unwrap_or_else(|| self.grip_pos())
-    }
-
-    fn distance(&self) -> f32 {
-        let (a, g) = (v(self.achieved()), v(self.state.goal));
-        (a - g).length()
-    }
-
     fn dt(&self) -> f32 {
         self.config.timestep * self.config.substeps as f32
-    }
-
-    fn write_obs(&self, obs: ObsMut<'_>) -> Result<()> {
-        let out = obs.expect_f32(&self.id, 6 + self.image_len + self.joints_len + self.obs_len)?;
-        out[0..3].copy_from_slice(&self.achieved());
-        out[3..6].copy_from_slice(&self.state.goal);
-        if let Some(cam) = &self.config.camera {
-            let frame = self.render_camera(cam);
-            let pixels = frame.rgb.len();
-            for (o, &p) in out[6..6 + pixels].iter_mut().zip(&frame.rgb) {
-                *o = f32::from(p);
-            }
-            if self.config.targets > 0 {
-                out[6 + pixels..6 + self.image_len].copy_from_slice(&self.instruction_ids());
-            }
-        }
-        let dt = self.dt();
-        if let Gripper::Robot(r) = &self.handles.gripper {
-            let js = &mut out[6 + self.image_len..6 + self.image_len + self.joints_len];
-            let n = r.arm.len() + r.fingers.len();
-            for (k, j) in r.arm.iter().chain(&r.fingers).enumerate() {
-                js[k] = r.position(&self.world, j);
-                js[n + k] = r.speed(&self.world, j) * dt;
-            }
-        }
-        let o = &mut out[6 + self.image_len + self.joints_len..];
-        let grip = self.grip_pos();
-        let grip_vel = arr(self.grip_vel() * dt);
-        let fingers = self.fingers();
-        let fv = self.finger_vels();
-        let finger_vel = [fv[0] * dt, fv[1] * dt];
-        match self.handles.object {
-            None => {
-                o[0..3].copy_from_slice(&grip);
-                o[3..5].copy_from_slice(&fingers);
-                o[5..8].copy_from_slice(&grip_vel);
-                o[8..10].copy_from_slice(&finger_vel);
-            }
-            Some(h) => {
-                let body = &self.world.bodies[h];
-                let pos = arr(body.translation());
-                let rel = [pos[0] - grip[0], pos[1] - grip[1], pos[2] - grip[2]];
-                let velp = arr(body.linvel() * dt);
-                let velp = [velp[0] - grip_vel[0], velp[1] - grip_vel[1], velp[2] - grip_vel[2]];
-                let velr = arr(body.angvel() * dt);
-                o[0..3].copy_from_slice(&grip);
-                o[3..6].copy_from_slice(&pos);
-                o[6..9].copy_from_slice(&rel);
-                o[9..11].copy_from_slice(&fingers);
-                o[11..14].copy_from_slice(&euler(*body.rotation()));
-                o[14..17].copy_from_slice(&velp);
-                o[17..20].copy_from_slice(&velr);
-                o[20..23].copy_from_slice(&grip_vel);
-                o[23..25].copy_from_slice(&finger_vel);
-            }
-        }
-        Ok(())
-    }
-
-    fn make_info(&self) -> Info {
-        Info {
-            is_success: Some(self.distance() < self.config.distance_threshold),
-            ..Info::default()
-        }
     }
 
     fn set_finger_targets(&mut self, opening: f32) {
@@ -689,108 +397,6 @@ impl ArmEnv {
         let high = Vector::new(c.x + 0.4, c.y + 0.4, c.z + 0.5);
         p.clamp(low, high)
     }
-}
-
-/// The world of a task, in its initial configuration.
-fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)> {
-    let mut w = PhysicsWorld::new();
-    w.gravity = Vector::new(0.0, 0.0, -9.81);
-    w.integration_parameters.dt = config.timestep;
-    // Objects are centimetres across: rapier's tolerances (allowed penetration, prediction
-    // distance) scale with the length unit, 1 m by default.
-    w.integration_parameters.length_unit = 0.1;
-    w.integration_parameters.contact_softness.natural_frequency = 120.0;
-    let slide = config.task == Task::Slide;
-    // The table: Fetch's (1.3, 0.75) table, or Slide's long low-friction one.
-    let (centre, half, friction) = if slide {
-        (Vector::new(1.32, 0.75, TABLE_TOP / 2.0), Vector::new(0.7, 0.45, TABLE_TOP / 2.0), 0.1)
-    } else {
-        (Vector::new(1.3, 0.75, TABLE_TOP / 2.0), Vector::new(0.25, 0.35, TABLE_TOP / 2.0), 1.0)
-    };
-    let mut classes = Vec::new();
-    let table = w.bodies.insert(RigidBodyBuilder::fixed().translation(centre));
-    let c = w.colliders.insert_with_parent(
-        ColliderBuilder::cuboid(half.x, half.y, half.z).friction(friction),
-        table,
-        &mut w.bodies,
-    );
-    classes.push((c, class::TABLE));
-    let grip = config.task.initial_grip();
-    let gripper = match &config.robot {
-        Some(rc) => {
-            let (model, builtin) = robot::load(rc)?;
-            let built = robot::build(&mut w, &model, builtin, rc, grip)?;
-            classes.extend(built.colliders.iter().map(|&c| (c, class::GRIPPER)));
-            w.bodies.propagate_modified_body_positions_to_colliders(&mut w.colliders);
-            Gripper::Robot(Box::new(built))
-        }
-        None => free_gripper(&mut w, config, grip, &mut classes),
-    };
-    let object = config.task.has_object().then(|| {
-        let (collider, z) = if slide {
-            let c = ColliderBuilder::cylinder(PUCK_HALF_HEIGHT, PUCK_RADIUS)
-                .rotation(Vector::new(std::f32::consts::FRAC_PI_2, 0.0, 0.0))
-                .friction(0.1);
-            (c, TABLE_TOP + PUCK_HALF_HEIGHT)
-        } else {
-            (
-                ColliderBuilder::cuboid(CUBE_HALF, CUBE_HALF, CUBE_HALF).friction(1.0),
-                TABLE_TOP + CUBE_HALF,
-            )
-        };
-        let body = w.bodies.insert(
-            RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
-        );
-        let c = w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
-        classes.push((c, class::OBJECT));
-        body
-    });
-    let handles = Handles { gripper, object, classes };
-    Ok((w, handles))
-}
-
-/// The free-floating gripper: a kinematic palm and two fingers on prismatic joints.
-fn free_gripper(
-    w: &mut PhysicsWorld,
-    config: &ArmConfig,
-    grip: Vector,
-    classes: &mut Vec<(ColliderHandle, u8)>,
-) -> Gripper {
-    let palm = w.bodies.insert(RigidBodyBuilder::kinematic_position_based().translation(grip));
-    let c = w.colliders.insert_with_parent(
-        ColliderBuilder::cuboid(PALM_HALF[0], PALM_HALF[1], PALM_HALF[2])
-            .translation(Vector::new(0.0, 0.0, PALM_ABOVE))
-            .friction(1.0),
-        palm,
-        &mut w.bodies,
-    );
-    classes.push((c, class::GRIPPER));
-    let mut fingers = Vec::new();
-    let mut joints = Vec::new();
-    for sign in [1.0f32, -1.0] {
-        let at = grip + Vector::new(0.0, sign * FINGER_HALF[1], 0.0);
-        let finger = w
-            .bodies
-            .insert(RigidBodyBuilder::dynamic().translation(at).can_sleep(false).ccd_enabled(true));
-        let c = w.colliders.insert_with_parent(
-            ColliderBuilder::cuboid(FINGER_HALF[0], FINGER_HALF[1], FINGER_HALF[2])
-                .mass(0.5)
-                .friction(1.0),
-            finger,
-            &mut w.bodies,
-        );
-        classes.push((c, class::GRIPPER));
-        let joint = PrismaticJointBuilder::new(Vector::new(0.0, sign, 0.0))
-            .contacts_enabled(false)
-            .local_anchor1(Vector::new(0.0, sign * FINGER_HALF[1], 0.0))
-            .local_anchor2(Vector::ZERO)
-            .limits([0.0, FINGER_MAX])
-            .motor_position(0.0, 30000.0, 300.0)
-            .motor_max_force(config.finger_force);
-        joints.push(w.impulse_joints.insert(palm, finger, joint, true));
-        fingers.push(finger);
-    }
-    Gripper::Free { palm, fingers: [fingers[0], fingers[1]], joints: [joints[0], joints[1]] }
 }
 
 impl Env for ArmEnv {
@@ -1137,126 +743,5 @@ pub fn register(reg: &mut Registry) {
             )?;
             Ok(Box::new(ArmEnv::new(id, config)?) as Box<dyn Env>)
         });
-    }
-}
-
-/// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
-/// (for tests, demonstrations and privileged starts). Slide needs a timed throw and is not
-/// covered.
-#[derive(Clone, Debug, Default)]
-pub struct Scripted {
-    phase: u32,
-    timer: u32,
-}
-
-impl Scripted {
-    /// A controller at the start of an episode.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The action for a flat observation of `task` (the env's flat layout, with or without a
-    /// camera image).
-    pub fn act(&mut self, task: Task, flat: &[f32]) -> [f32; 4] {
-        let goal = v([flat[3], flat[4], flat[5]]);
-        // `observation` is the dict's last member (a camera image may sit before it).
-        let obs_len = if task.has_object() { 25 } else { 10 };
-        let o = &flat[flat.len().saturating_sub(obs_len)..];
-        let grip = v([o[0], o[1], o[2]]);
-        // Cover 60% of the remaining distance per step: the palm lags its target, and a
-        // controller that asks for all of it overshoots.
-        let toward = |p: Vector, gripper: f32| -> [f32; 4] {
-            let d = (p - grip) * (0.6 / 0.05);
-            [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), gripper]
-        };
-        let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
-        match task {
-            Task::Reach => toward(goal, -1.0),
-            Task::Push => {
-                let obj = v([o[3], o[4], o[5]]);
-                let mut dir = goal - obj;
-                dir.z = 0.0;
-                let dist = dir.length();
-                let dir = if dist > 1e-6 { dir / dist } else { Vector::X };
-                let behind = obj - dir * (CUBE_HALF + FINGER_HALF[0] + 0.03);
-                let behind_low = Vector::new(behind.x, behind.y, low);
-                match self.phase {
-                    0 => {
-                        // Above the pre-push point, then down behind the cube.
-                        let above = Vector::new(behind.x, behind.y, low + 0.08);
-                        let flat_gap =
-                            Vector::new(grip.x - above.x, grip.y - above.y, 0.0).length();
-                        if flat_gap < 0.01 {
-                            self.phase = 1;
-                        }
-                        if flat_gap > 0.02 && grip.z < low + 0.06 {
-                            // Rise first, so the fingers do not sweep the cube away.
-                            return toward(Vector::new(grip.x, grip.y, low + 0.08), -1.0);
-                        }
-                        toward(above, -1.0)
-                    }
-                    1 => {
-                        if (grip - behind_low).length() < 0.01 {
-                            self.phase = 2;
-                        }
-                        toward(behind_low, -1.0)
-                    }
-                    _ => {
-                        // Push along the line through the cube to the goal; start again if
-                        // the cube has turned away from the line.
-                        let to_obj = Vector::new(obj.x - grip.x, obj.y - grip.y, 0.0);
-                        let side = to_obj.cross(dir).z.abs();
-                        if side > 0.025 || to_obj.dot(dir) < 0.0 {
-                            self.phase = 0;
-                        }
-                        // Slowly (0.5 m/s), so the cube does not slide on past the goal.
-                        let stop = goal - dir * (CUBE_HALF + FINGER_HALF[0] + 0.005);
-                        let a = toward(Vector::new(stop.x, stop.y, low), -1.0);
-                        [a[0] * 0.4, a[1] * 0.4, a[2], a[3]]
-                    }
-                }
-            }
-            Task::PickAndPlace => {
-                let obj = v([o[3], o[4], o[5]]);
-                match self.phase {
-                    0 => {
-                        let above = obj + Vector::new(0.0, 0.0, 0.08);
-                        if (grip - above).length() < 0.01 {
-                            self.phase = 1;
-                        }
-                        toward(above, 1.0)
-                    }
-                    1 => {
-                        let at = Vector::new(obj.x, obj.y, obj.z.max(low));
-                        if (grip - at).length() < 0.006 {
-                            self.phase = 2;
-                        }
-                        toward(at, 1.0)
-                    }
-                    2 => {
-                        self.timer += 1;
-                        if self.timer >= 4 {
-                            self.phase = 3;
-                        }
-                        [0.0, 0.0, 0.0, -1.0]
-                    }
-                    3 => {
-                        // Lift clear of the table before moving sideways.
-                        if obj.z > TABLE_TOP + CUBE_HALF + 0.03
-                            || goal.z <= obj.z + 0.005 && (goal - obj).length() < 0.02
-                        {
-                            self.phase = 4;
-                        }
-                        toward(grip + Vector::new(0.0, 0.0, 0.05), -1.0)
-                    }
-                    _ => {
-                        // Carry at up to 0.6 m/s, aiming the object (not the grip) at the goal.
-                        let a = toward(grip + (goal - obj), -1.0);
-                        [a[0] * 0.5, a[1] * 0.5, a[2] * 0.5, a[3]]
-                    }
-                }
-            }
-            Task::Slide => [0.0, 0.0, 0.0, -1.0],
-        }
     }
 }

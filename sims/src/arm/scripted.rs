@@ -1,0 +1,125 @@
+//! The scripted controller that solves Reach, Push and PickAndPlace from observations.
+
+use super::{v, Task, CUBE_HALF, FINGER_HALF, TABLE_TOP};
+use rapier3d::prelude::*;
+
+/// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
+/// (for tests, demonstrations and privileged starts). Slide needs a timed throw and is not
+/// covered.
+#[derive(Clone, Debug, Default)]
+pub struct Scripted {
+    phase: u32,
+    timer: u32,
+}
+
+impl Scripted {
+    /// A controller at the start of an episode.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The action for a flat observation of `task` (the env's flat layout, with or without a
+    /// camera image).
+    pub fn act(&mut self, task: Task, flat: &[f32]) -> [f32; 4] {
+        let goal = v([flat[3], flat[4], flat[5]]);
+        // `observation` is the dict's last member (a camera image may sit before it).
+        let obs_len = if task.has_object() { 25 } else { 10 };
+        let o = &flat[flat.len().saturating_sub(obs_len)..];
+        let grip = v([o[0], o[1], o[2]]);
+        // Cover 60% of the remaining distance per step: the palm lags its target, and a
+        // controller that asks for all of it overshoots.
+        let toward = |p: Vector, gripper: f32| -> [f32; 4] {
+            let d = (p - grip) * (0.6 / 0.05);
+            [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), gripper]
+        };
+        let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
+        match task {
+            Task::Reach => toward(goal, -1.0),
+            Task::Push => {
+                let obj = v([o[3], o[4], o[5]]);
+                let mut dir = goal - obj;
+                dir.z = 0.0;
+                let dist = dir.length();
+                let dir = if dist > 1e-6 { dir / dist } else { Vector::X };
+                let behind = obj - dir * (CUBE_HALF + FINGER_HALF[0] + 0.03);
+                let behind_low = Vector::new(behind.x, behind.y, low);
+                match self.phase {
+                    0 => {
+                        // Above the pre-push point, then down behind the cube.
+                        let above = Vector::new(behind.x, behind.y, low + 0.08);
+                        let flat_gap =
+                            Vector::new(grip.x - above.x, grip.y - above.y, 0.0).length();
+                        if flat_gap < 0.01 {
+                            self.phase = 1;
+                        }
+                        if flat_gap > 0.02 && grip.z < low + 0.06 {
+                            // Rise first, so the fingers do not sweep the cube away.
+                            return toward(Vector::new(grip.x, grip.y, low + 0.08), -1.0);
+                        }
+                        toward(above, -1.0)
+                    }
+                    1 => {
+                        if (grip - behind_low).length() < 0.01 {
+                            self.phase = 2;
+                        }
+                        toward(behind_low, -1.0)
+                    }
+                    _ => {
+                        // Push along the line through the cube to the goal; start again if
+                        // the cube has turned away from the line.
+                        let to_obj = Vector::new(obj.x - grip.x, obj.y - grip.y, 0.0);
+                        let side = to_obj.cross(dir).z.abs();
+                        if side > 0.025 || to_obj.dot(dir) < 0.0 {
+                            self.phase = 0;
+                        }
+                        // Slowly (0.5 m/s), so the cube does not slide on past the goal.
+                        let stop = goal - dir * (CUBE_HALF + FINGER_HALF[0] + 0.005);
+                        let a = toward(Vector::new(stop.x, stop.y, low), -1.0);
+                        [a[0] * 0.4, a[1] * 0.4, a[2], a[3]]
+                    }
+                }
+            }
+            Task::PickAndPlace => {
+                let obj = v([o[3], o[4], o[5]]);
+                match self.phase {
+                    0 => {
+                        let above = obj + Vector::new(0.0, 0.0, 0.08);
+                        if (grip - above).length() < 0.01 {
+                            self.phase = 1;
+                        }
+                        toward(above, 1.0)
+                    }
+                    1 => {
+                        let at = Vector::new(obj.x, obj.y, obj.z.max(low));
+                        if (grip - at).length() < 0.006 {
+                            self.phase = 2;
+                        }
+                        toward(at, 1.0)
+                    }
+                    2 => {
+                        self.timer += 1;
+                        if self.timer >= 4 {
+                            self.phase = 3;
+                        }
+                        [0.0, 0.0, 0.0, -1.0]
+                    }
+                    3 => {
+                        // Lift clear of the table before moving sideways.
+                        if obj.z > TABLE_TOP + CUBE_HALF + 0.03
+                            || goal.z <= obj.z + 0.005 && (goal - obj).length() < 0.02
+                        {
+                            self.phase = 4;
+                        }
+                        toward(grip + Vector::new(0.0, 0.0, 0.05), -1.0)
+                    }
+                    _ => {
+                        // Carry at up to 0.6 m/s, aiming the object (not the grip) at the goal.
+                        let a = toward(grip + (goal - obj), -1.0);
+                        [a[0] * 0.5, a[1] * 0.5, a[2] * 0.5, a[3]]
+                    }
+                }
+            }
+            Task::Slide => [0.0, 0.0, 0.0, -1.0],
+        }
+    }
+}
