@@ -40,7 +40,7 @@ pub use events::{
     ObserverResult, Observers, RunFinished, RunStarted, Scalar,
 };
 pub use np_random::NpRandom;
-pub use registry::{EnvEntry, Registry};
+pub use registry::{EnvEntry, EnvFactory, Registry};
 pub use rng::Rng;
 pub use snapshot::{ByteReader, ByteWriter, Snapshot};
 pub use space::{DType, Space};

@@ -36,6 +36,11 @@ impl std::fmt::Debug for EnvEntry {
     }
 }
 
+/// Makes environments: a fresh env with the factory's own config, or, given a config, with that
+/// one instead (a demonstration replays on the config it was recorded with). The trainer,
+/// Go-Explore and text trainers all take one; [`Registry::factory`] makes one.
+pub type EnvFactory<'a> = dyn Fn(Option<&Value>) -> Result<Box<dyn Env>> + Send + Sync + 'a;
+
 /// Registered environment ids.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
@@ -76,6 +81,16 @@ impl Registry {
     pub fn make_with(&self, id: &str, config: &Value) -> Result<Box<dyn Env>> {
         let entry = self.entry(id)?;
         (entry.factory)(config)
+    }
+
+    /// A factory of `id` envs with `config` (`None`: the defaults) that a trainer, Go-Explore
+    /// or a text trainer can own; the config it is called with, if any, replaces `config`.
+    pub fn factory(self, id: &str, config: Option<Value>) -> Box<EnvFactory<'static>> {
+        let id = id.to_owned();
+        Box::new(move |over: Option<&Value>| match over.or(config.as_ref()) {
+            Some(c) => self.make_with(&id, c),
+            None => self.make(&id),
+        })
     }
 
     /// The entry of an id, or an error listing the closest ids.

@@ -3,8 +3,9 @@
 //!
 //! - the key is dotted: `policy.hidden=[64]` lands in the `policy` table, and several `--set`s
 //!   into one table all apply (`policy.head=…` then `policy.hidden=…` keep both);
-//! - the value is TOML (`5`, `1e-3`, `true`, `[8, 8]`, `{ d_model = 32 }`, `"text"`); anything
-//!   that does not parse as a TOML value is taken as a string (`level=my_level.txt`).
+//! - the value is TOML (`5`, `1e-3`, `true`, `[8, 8]`, `{ d_model = 32 }`, `"text"`), or a JSON
+//!   object or array (`{"width": 24}`); anything else is taken as a string
+//!   (`level=my_level.txt`).
 //!
 //! Files are TOML (by the `.toml` extension) or JSON, and parse errors carry line and column.
 
@@ -23,8 +24,16 @@ pub fn parse_set(set: &str) -> Result<toml::Table> {
     if key.is_empty() || key.split('.').any(|k| k.trim().is_empty()) {
         bail!("--set {set}: the key must be names joined by dots");
     }
+    if let Ok(table) = toml::from_str(&format!("{key} = {value}")) {
+        return Ok(table);
+    }
+    // JSON values (`{"a": 1}`) as well, as env configs are often written; then a plain string.
+    let as_json = serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .and_then(|v| toml::Value::try_from(v).ok())
+        .filter(|v| v.is_table() || v.is_array());
+    let value = as_json.unwrap_or_else(|| toml::Value::String(value.to_owned()));
     toml::from_str(&format!("{key} = {value}"))
-        .or_else(|_| toml::from_str(&format!("{key} = {}", toml::Value::String(value.to_owned()))))
         .map_err(|e| Error::Invalid(format!("--set {set}: {e}")))
 }
 

@@ -37,14 +37,8 @@ use crate::report::{mean_points, raster, svg::Series};
 /// A trainer whose envs come from the registry with the run's `env_config` (or the override
 /// a demonstration carries).
 pub fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
-    let reg = crate::registry();
-    let id = cfg.env.clone();
-    let env_cfg = cfg.env_config.clone();
-    let make = move |over: Option<&serde_json::Value>| match over.or(env_cfg.as_ref()) {
-        Some(c) => reg.make_with(&id, c),
-        None => reg.make(&id),
-    };
-    Ok(Trainer::new(cfg, Box::new(make))?)
+    let make = crate::registry().factory(&cfg.env, cfg.env_config.clone());
+    Ok(Trainer::new(cfg, make)?)
 }
 
 /// How [`run_loop`] runs.

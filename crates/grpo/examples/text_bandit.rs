@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reg = spelunk_envs::registry();
     let mut t = TextTrainer::new(
         config,
-        Box::new(move || reg.make_with("Bandit-Bernoulli-5-Text-v0", &env_config)),
+        Box::new(move |_| reg.make_with("Bandit-Bernoulli-5-Text-v0", &env_config)),
     )?;
     for _ in 0..iterations {
         let m = t.iterate()?;

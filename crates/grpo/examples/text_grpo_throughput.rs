@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reg = spelunk_envs::registry();
     let mut t = TextTrainer::new(
         config,
-        Box::new(move || reg.make_with("Bandit-Bernoulli-5-Text-v0", &env_config)),
+        Box::new(move |_| reg.make_with("Bandit-Bernoulli-5-Text-v0", &env_config)),
     )?;
     // The prompt of the first pull, to count tokens.
     let prompt = "You face a bandit with 5 arms, numbered 0 to 4. You have not pulled yet. Total reward so far 0.000. Each episode has 1 pulls. Answer with an arm number.";

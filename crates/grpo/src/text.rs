@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
-use spelunk_core::{Action, Env, ObsBuf, Rng};
+use spelunk_core::{Action, ObsBuf, Rng};
 use spelunk_models::{Adam, AdamConfig, KvCache, LanguageModel, TransformerConfig};
 
 use crate::advantage::{group_advantages, GroupAdvantage};
@@ -116,7 +116,7 @@ pub struct TextTrainer {
     /// The model being trained.
     pub lm: LanguageModel,
     adam: Adam,
-    make_env: Box<dyn Fn() -> std::result::Result<Box<dyn Env>, spelunk_core::Error>>,
+    make_env: Box<spelunk_core::EnvFactory<'static>>,
     rng: Rng,
     /// Iterations done.
     pub iteration: usize,
@@ -133,7 +133,7 @@ impl TextTrainer {
     /// action space `Discrete`).
     pub fn new(
         config: TextConfig,
-        make_env: Box<dyn Fn() -> std::result::Result<Box<dyn Env>, spelunk_core::Error>>,
+        make_env: Box<spelunk_core::EnvFactory<'static>>,
     ) -> Result<Self> {
         if config.group_size < 2
             || config.groups_per_step == 0
@@ -150,7 +150,7 @@ impl TextTrainer {
                 config.temperature
             )));
         }
-        let env = make_env()?;
+        let env = make_env(None)?;
         if !matches!(env.observation_space(), spelunk_core::Space::Text { .. })
             || env.action_space().n().is_none()
         {
@@ -264,7 +264,7 @@ impl TextTrainer {
         let mut envs = Vec::with_capacity(g);
         let mut bufs = Vec::with_capacity(g);
         for _ in 0..g {
-            let mut env = (self.make_env)().map_err(env_err)?;
+            let mut env = (self.make_env)(None).map_err(env_err)?;
             let mut obs = ObsBuf::for_space(env.observation_space());
             env.reset(Some(seed), None, obs.as_mut()).map_err(env_err)?;
             envs.push(env);

@@ -28,10 +28,10 @@ use spelunk_intrinsic::goexplore::{DomainCells, GoExplore, GoExploreConfig};
 const FRAMES: u64 = 1000;
 
 fn explorer() -> GoExplore {
-    let make = || spelunk_envs::registry().make("Montezuma-Lite-v0");
+    let make = spelunk_envs::registry().factory("Montezuma-Lite-v0", None);
     let cfg = GoExploreConfig { threads: 1, ..GoExploreConfig::default() };
     let mut ge =
-        GoExplore::new(cfg, Box::new(DomainCells { cell_size: 1 }), &make).expect("explorer");
+        GoExplore::new(cfg, Box::new(DomainCells { cell_size: 1 }), &*make).expect("explorer");
     for _ in 0..300 {
         ge.iterate().expect("warm-up");
     }

@@ -14,7 +14,7 @@ use spelunk_intrinsic::goexplore::{
 fn explorer(id: &str, cells: Box<dyn CellFn>, cfg: GoExploreConfig) -> GoExplore {
     let reg = spelunk_envs::registry();
     let id = id.to_owned();
-    GoExplore::new(cfg, cells, &move || reg.make(&id)).expect("go-explore")
+    GoExplore::new(cfg, cells, &move |_| reg.make(&id)).expect("go-explore")
 }
 
 fn domain(cfg: GoExploreConfig) -> GoExplore {
@@ -214,7 +214,7 @@ fn bad_cell_functions_and_envs_without_snapshots_are_clear_errors() {
     assert!(e.contains("not a function of the state") && e.contains("drifting"), "{e}");
     // Domain cells on an env without positions in info.
     let reg = spelunk_envs::registry();
-    let make = move || reg.make("Bandit-Bernoulli-10-v0");
+    let make = move |_: Option<&serde_json::Value>| reg.make("Bandit-Bernoulli-10-v0");
     let r = GoExplore::new(GoExploreConfig::default(), Box::new(DomainCells::default()), &make);
     let e = r.expect_err("no positions").to_string();
     assert!(e.contains("position") && e.contains("pixel cells"), "{e}");

@@ -798,7 +798,7 @@ fn a_language_model_answers_the_text_bandit_and_invalid_text_is_an_action_not_a_
         let c = env_config.clone();
         spelunk_grpo::TextTrainer::new(
             cfg,
-            Box::new(move || reg.make_with("Bandit-Bernoulli-5-Text-v0", &c)),
+            Box::new(move |_| reg.make_with("Bandit-Bernoulli-5-Text-v0", &c)),
         )
     };
     // The pretrained tiny checkpoint, 2 groups of 2 episodes of 2 pulls.
@@ -827,7 +827,7 @@ fn a_language_model_answers_the_text_bandit_and_invalid_text_is_an_action_not_a_
     assert!(make(fresh).expect_err("no tokenizer").to_string().contains("tokenizer"));
     let reg = spelunk_envs::registry();
     let e =
-        spelunk_grpo::TextTrainer::new(cfg, Box::new(move || reg.make("Bandit-Bernoulli-5-v0")))
+        spelunk_grpo::TextTrainer::new(cfg, Box::new(move |_| reg.make("Bandit-Bernoulli-5-v0")))
             .expect_err("not text")
             .to_string();
     assert!(e.contains("Text observation"), "{e}");

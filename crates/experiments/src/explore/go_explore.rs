@@ -134,13 +134,8 @@ impl GoExploreSpec {
             threads: self.threads,
             ..GoExploreConfig::default()
         };
-        let reg = crate::registry();
-        let (id, env_config) = (self.env.clone(), self.env_config.clone());
-        let make = move || match &env_config {
-            Some(c) => reg.make_with(&id, c),
-            None => reg.make(&id),
-        };
-        Ok(GoExplore::new(cfg, cell_fn, &make)?)
+        let make = crate::registry().factory(&self.env, self.env_config.clone());
+        Ok(GoExplore::new(cfg, cell_fn, &*make)?)
     }
 
     /// The solving trajectory as a demo on the spec's env and config.

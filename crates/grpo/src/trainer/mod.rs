@@ -56,11 +56,10 @@ use metrics::{Ends, LossSums};
 pub use norm::RunningNorm;
 use norm::{feature_scale, features, raw_tokens};
 
-/// A factory of environments (the CLI passes the registry's). The argument replaces the run's
+/// A factory of environments (`Registry::factory` makes one). The argument replaces the run's
 /// `env_config` when given (a demonstration is replayed with the config it was recorded with,
 /// e.g. without sticky actions).
-pub type MakeEnv<'a> =
-    dyn Fn(Option<&serde_json::Value>) -> spelunk_core::Result<Box<dyn Env>> + 'a;
+pub use spelunk_core::EnvFactory as MakeEnv;
 
 /// Where an episode begins: `reset(seed)`, or `reset(seed)` then a restored snapshot, then
 /// (privileged starts) the env's randomness re-seeded, so that episodes from one snapshot do

@@ -112,8 +112,8 @@ pub struct Stats {
     pub solved: bool,
 }
 
-/// A factory of environments.
-pub type MakeEnv = dyn Fn() -> spelunk_core::Result<Box<dyn Env>> + Send + Sync;
+/// A factory of environments (called with `None`: its own config).
+pub use spelunk_core::EnvFactory as MakeEnv;
 
 struct Worker {
     env: Box<dyn Env>,
@@ -198,7 +198,7 @@ impl GoExplore {
     pub fn new(
         config: GoExploreConfig,
         cells: Box<dyn CellFn>,
-        make_env: &MakeEnv,
+        make_env: &spelunk_core::EnvFactory<'_>,
     ) -> Result<Self> {
         if config.batch == 0
             || config.explore_steps == 0
@@ -217,7 +217,7 @@ impl GoExplore {
         .min(config.batch);
         let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let env = make_env().map_err(env_err("making the env"))?;
+            let env = make_env(None).map_err(env_err("making the env"))?;
             let buf = ObsBuf::for_space(env.observation_space());
             workers.push(Worker { env, buf, local: CellMap::default(), visits: Vec::new() });
         }
