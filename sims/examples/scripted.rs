@@ -7,7 +7,7 @@
 //! its base; `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
-use spelunk_sims::arm::{ArmConfig, ArmEnv, Scripted, Task};
+use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Scripted};
 use spelunk_sims::robot::RobotConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,10 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let id = args.get(1).map_or("Arm-PickAndPlace-v0", String::as_str);
     let episodes: u64 = args.get(2).map_or(Ok(50), |s| s.parse())?;
     let task = match id {
-        "Arm-Reach-v0" => Task::Reach,
-        "Arm-Push-v0" => Task::Push,
-        "Arm-PickAndPlace-v0" => Task::PickAndPlace,
-        "Arm-Slide-v0" => Task::Slide,
+        "Arm-Reach-v0" => ArmTask::Reach,
+        "Arm-Push-v0" => ArmTask::Push,
+        "Arm-PickAndPlace-v0" => ArmTask::PickAndPlace,
+        "Arm-Slide-v0" => ArmTask::Slide,
         other => return Err(format!("unknown task {other}").into()),
     };
     let robot = std::env::var("ROBOT").ok().map(|urdf| RobotConfig {

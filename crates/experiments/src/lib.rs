@@ -1,5 +1,6 @@
 //! `spelunk-experiments`: everything the `spelunk` command does, callable from Rust.
 //!
+//! - [`bench`]: the headless benchmark suite (env steps/s on 1 and N threads, bandit regret).
 //! - [`train`]: the run loop over the GRPO/PPO trainer, telling [`spelunk_core::Observer`]s
 //!   what happens (run started, iteration metrics, run finished); a run folder with
 //!   JSON-lines metrics, checkpoints and resume; evaluation; the sparse-reward experiment.
@@ -15,6 +16,7 @@
 //! Experiments write their artifacts (JSON, Markdown, charts) into a folder and return a line
 //! saying what they wrote; they print nothing to stdout.
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod explore;

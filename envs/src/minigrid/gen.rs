@@ -6,7 +6,7 @@
 use spelunk_core::{Error, Result};
 
 use super::cell::{Cell, BALL, BLUE, BOX, CLOSED, GREEN, GREY, KEY, LOCKED, YELLOW};
-use super::{Family, MiniGrid, Task, DIR_TO_VEC};
+use super::{Family, MiniGrid, Objective, DIR_TO_VEC};
 
 /// Colour indices in MiniGrid's `COLOR_NAMES` order (sorted names).
 const COLOR_ORDER: [u8; 6] = [BLUE, GREEN, GREY, super::cell::PURPLE, super::cell::RED, YELLOW];
@@ -143,7 +143,7 @@ impl MiniGrid {
     /// Build the layout for the current family from the env's generator.
     pub(crate) fn generate(&mut self) -> Result<()> {
         self.scratch.rooms.clear();
-        self.task = Task::ReachGoal;
+        self.task = Objective::ReachGoal;
         match self.family.clone() {
             Family::Empty { size, random_start } => {
                 self.clear_grid();
@@ -539,7 +539,7 @@ impl MiniGrid {
         self.place_in_room(0, key_row, Cell::obj(KEY, door_color))?;
         self.place_agent_in_room(1, rows / 2)?;
         self.connect_all()?;
-        self.task = Task::PickUp { kind: BALL, color: ball_color };
+        self.task = Objective::PickUp { kind: BALL, color: ball_color };
         let mut m = std::mem::take(&mut self.mission);
         m.clear();
         m.push_str("pick up the ");
@@ -572,7 +572,7 @@ impl MiniGrid {
         self.place_in_room(0, 0, key)?;
         self.place_in_room(1, 0, Cell::obj(BALL, BLUE))?;
         self.place_agent_in_room(0, 0)?;
-        self.task = Task::PickUp { kind: BALL, color: BLUE };
+        self.task = Objective::PickUp { kind: BALL, color: BLUE };
         self.set_mission("pick up the blue ball");
         Ok(())
     }

@@ -127,7 +127,7 @@ impl Family {
 /// What ends an episode with reward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Task {
+pub enum Objective {
     /// Step onto the goal square.
     ReachGoal,
     /// Pick up the object of this kind and colour (`KeyCorridor`, `ObstructedMaze`).
@@ -161,7 +161,7 @@ pub struct Layout {
     #[serde(default)]
     pub see_through_walls: bool,
     /// Success condition.
-    pub task: Task,
+    pub task: Objective,
     /// Box contents, which the encoding does not show: `(column, row, kind, colour)`.
     #[serde(default)]
     pub box_contents: Vec<(i32, i32, u8, u8)>,
@@ -201,7 +201,7 @@ pub struct MiniGrid {
     agent_dir: u8,
     carrying: Option<Cell>,
     step_count: u32,
-    task: Task,
+    task: Objective,
     mission: String,
     rng: NpRandom,
     done: bool,
@@ -258,7 +258,7 @@ impl MiniGrid {
         let see_through_walls = family.see_through_walls();
         let task = match &family {
             Family::Fixed(l) => l.task,
-            _ => Task::ReachGoal,
+            _ => Objective::ReachGoal,
         };
         let observation_space = Space::Dict(vec![
             ("image".into(), Space::uniform_box(&[view, view, 3], 0.0, 255.0, DType::U8)),
@@ -328,7 +328,7 @@ impl MiniGrid {
         self.carrying
     }
     /// What ends the episode with reward.
-    pub fn task(&self) -> Task {
+    pub fn task(&self) -> Objective {
         self.task
     }
 
@@ -570,8 +570,8 @@ impl MiniGrid {
         }
         w.u32(self.step_count);
         match self.task {
-            Task::ReachGoal => w.u8(0),
-            Task::PickUp { kind, color } => {
+            Objective::ReachGoal => w.u8(0),
+            Objective::PickUp { kind, color } => {
                 w.u8(1);
                 w.u8(kind);
                 w.u8(color);
@@ -621,8 +621,8 @@ impl MiniGrid {
         let carrying = if r.bool()? { Some(read_cell(&mut r)?) } else { None };
         let step_count = r.u32()?;
         let task = match r.u8()? {
-            0 => Task::ReachGoal,
-            1 => Task::PickUp { kind: r.u8()?, color: r.u8()? },
+            0 => Objective::ReachGoal,
+            1 => Objective::PickUp { kind: r.u8()?, color: r.u8()? },
             t => return Err(Error::Snapshot(format!("corrupt snapshot: task tag {t}"))),
         };
         let mission = std::str::from_utf8(r.bytes()?)
@@ -795,7 +795,7 @@ impl Env for MiniGrid {
             _ => {}
         }
         if a == 3 {
-            if let (Task::PickUp { kind, color }, Some(c)) = (self.task, self.carrying) {
+            if let (Objective::PickUp { kind, color }, Some(c)) = (self.task, self.carrying) {
                 if c.kind == kind && c.color == color {
                     reward = self.reward();
                     terminated = true;

@@ -57,7 +57,7 @@ mod world;
 
 pub use scripted::Scripted;
 use task::TARGET_COLOURS;
-pub use task::{ArmConfig, RewardType, Task, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS};
+pub use task::{ArmConfig, ArmTask, RewardType, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS};
 pub use world::vec3;
 use world::{
     arr, build_world, codec, euler, v, CUBE_HALF, FINGER_HALF, FINGER_MAX, PALM_MAX_ACCEL,
@@ -175,7 +175,7 @@ impl ArmEnv {
         if config.targets > TARGET_COLOURS.len() as u32 {
             return Err(bad(format!("targets must be at most 3, got {}", config.targets)));
         }
-        if config.targets > 0 && (config.task != Task::Reach || config.camera.is_none()) {
+        if config.targets > 0 && (config.task != ArmTask::Reach || config.camera.is_none()) {
             return Err(bad(
                 "instruction targets need the Reach task and a camera (they are only seen)".into(),
             ));
@@ -258,7 +258,7 @@ impl ArmEnv {
     }
 
     /// The initial grip position of a task (Fetch's, except where the table is in the way).
-    pub fn initial_grip(task: Task) -> [f32; 3] {
+    pub fn initial_grip(task: ArmTask) -> [f32; 3] {
         arr(task.initial_grip())
     }
 
@@ -730,10 +730,10 @@ impl Env for ArmEnv {
 /// Register the four tasks.
 pub fn register(reg: &mut Registry) {
     for (id, task) in [
-        ("Arm-Reach-v0", Task::Reach),
-        ("Arm-Push-v0", Task::Push),
-        ("Arm-PickAndPlace-v0", Task::PickAndPlace),
-        ("Arm-Slide-v0", Task::Slide),
+        ("Arm-Reach-v0", ArmTask::Reach),
+        ("Arm-Push-v0", ArmTask::Push),
+        ("Arm-PickAndPlace-v0", ArmTask::PickAndPlace),
+        ("Arm-Slide-v0", ArmTask::Slide),
     ] {
         reg.register(id, "arm", "Fetch-style manipulation on rapier3d", move |cfg| {
             let config = spelunk_core::registry::merge_config(

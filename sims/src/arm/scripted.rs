@@ -1,6 +1,6 @@
 //! The scripted controller that solves Reach, Push and PickAndPlace from observations.
 
-use super::{v, Task, CUBE_HALF, FINGER_HALF, TABLE_TOP};
+use super::{v, ArmTask, CUBE_HALF, FINGER_HALF, TABLE_TOP};
 use rapier3d::prelude::*;
 
 /// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
@@ -20,7 +20,7 @@ impl Scripted {
 
     /// The action for a flat observation of `task` (the env's flat layout, with or without a
     /// camera image).
-    pub fn act(&mut self, task: Task, flat: &[f32]) -> [f32; 4] {
+    pub fn act(&mut self, task: ArmTask, flat: &[f32]) -> [f32; 4] {
         let goal = v([flat[3], flat[4], flat[5]]);
         // `observation` is the dict's last member (a camera image may sit before it).
         let obs_len = if task.has_object() { 25 } else { 10 };
@@ -34,8 +34,8 @@ impl Scripted {
         };
         let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
         match task {
-            Task::Reach => toward(goal, -1.0),
-            Task::Push => {
+            ArmTask::Reach => toward(goal, -1.0),
+            ArmTask::Push => {
                 let obj = v([o[3], o[4], o[5]]);
                 let mut dir = goal - obj;
                 dir.z = 0.0;
@@ -79,7 +79,7 @@ impl Scripted {
                     }
                 }
             }
-            Task::PickAndPlace => {
+            ArmTask::PickAndPlace => {
                 let obj = v([o[3], o[4], o[5]]);
                 match self.phase {
                     0 => {
@@ -119,7 +119,7 @@ impl Scripted {
                     }
                 }
             }
-            Task::Slide => [0.0, 0.0, 0.0, -1.0],
+            ArmTask::Slide => [0.0, 0.0, 0.0, -1.0],
         }
     }
 }

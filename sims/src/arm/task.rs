@@ -7,7 +7,7 @@ use rapier3d::prelude::*;
 /// Which task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Task {
+pub enum ArmTask {
     /// Move the grip to the goal.
     Reach,
     /// Push a cube to a goal on the table (gripper blocked).
@@ -18,27 +18,27 @@ pub enum Task {
     Slide,
 }
 
-impl Task {
+impl ArmTask {
     pub(super) fn has_object(self) -> bool {
-        self != Task::Reach
+        self != ArmTask::Reach
     }
     pub(super) fn block_gripper(self) -> bool {
-        self != Task::PickAndPlace
+        self != ArmTask::PickAndPlace
     }
     /// Fetch's initial grip position for the task.
     pub(super) fn initial_grip(self) -> Vector {
         match self {
-            Task::Reach | Task::PickAndPlace => Vector::new(1.341_9, 0.749_1, 0.534_7),
-            Task::Push => Vector::new(1.345_5, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
-            Task::Slide => Vector::new(0.992_7, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
+            ArmTask::Reach | ArmTask::PickAndPlace => Vector::new(1.341_9, 0.749_1, 0.534_7),
+            ArmTask::Push => Vector::new(1.345_5, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
+            ArmTask::Slide => Vector::new(0.992_7, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
         }
     }
     /// (obj_range, target_range, target_offset x, target in the air).
     pub(super) fn sampling(self) -> (f64, f64, f64, bool) {
         match self {
-            Task::Reach | Task::PickAndPlace => (0.15, 0.15, 0.0, true),
-            Task::Push => (0.15, 0.15, 0.0, false),
-            Task::Slide => (0.1, 0.3, 0.4, false),
+            ArmTask::Reach | ArmTask::PickAndPlace => (0.15, 0.15, 0.0, true),
+            ArmTask::Push => (0.15, 0.15, 0.0, false),
+            ArmTask::Slide => (0.1, 0.3, 0.4, false),
         }
     }
 }
@@ -59,7 +59,7 @@ pub enum RewardType {
 #[serde(default, deny_unknown_fields)]
 pub struct ArmConfig {
     /// The task.
-    pub task: Task,
+    pub task: ArmTask,
     /// Reward kind.
     pub reward_type: RewardType,
     /// Steps per episode.
@@ -95,7 +95,7 @@ pub(super) const TARGET_COLOURS: [&str; 3] = ["red", "green", "blue"];
 impl Default for ArmConfig {
     fn default() -> Self {
         Self {
-            task: Task::Reach,
+            task: ArmTask::Reach,
             reward_type: RewardType::Sparse,
             max_steps: 50,
             distance_threshold: 0.05,

@@ -69,7 +69,7 @@ pub(super) fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)>
     // distance) scale with the length unit, 1 m by default.
     w.integration_parameters.length_unit = 0.1;
     w.integration_parameters.contact_softness.natural_frequency = 120.0;
-    let slide = config.task == Task::Slide;
+    let slide = config.task == ArmTask::Slide;
     // The table: Fetch's (1.3, 0.75) table, or Slide's long low-friction one.
     let (centre, half, friction) = if slide {
         (Vector::new(1.32, 0.75, TABLE_TOP / 2.0), Vector::new(0.7, 0.45, TABLE_TOP / 2.0), 0.1)

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use spelunk_core::{Action, AutoReset, Digest, Env, ObsBuf, Rng, VecEnv, VecEnvConfig};
-use spelunk_sims::arm::{ArmEnv, Scripted, Task};
+use spelunk_sims::arm::{ArmEnv, ArmTask, Scripted};
 
-const IDS: [(&str, Task); 4] = [
-    ("Arm-Reach-v0", Task::Reach),
-    ("Arm-Push-v0", Task::Push),
-    ("Arm-PickAndPlace-v0", Task::PickAndPlace),
-    ("Arm-Slide-v0", Task::Slide),
+const IDS: [(&str, ArmTask); 4] = [
+    ("Arm-Reach-v0", ArmTask::Reach),
+    ("Arm-Push-v0", ArmTask::Push),
+    ("Arm-PickAndPlace-v0", ArmTask::PickAndPlace),
+    ("Arm-Slide-v0", ArmTask::Slide),
 ];
 
 fn make(id: &str) -> Box<dyn Env> {
@@ -161,7 +161,7 @@ fn goals_and_starts_are_drawn_as_fetch_draws_them() {
             let go = &row["goal_offset"];
             close(goal[0] - init[0], num(&go[0]), "goal x offset");
             close(goal[1] - init[1], num(&go[1]), "goal y offset");
-            if task == Task::Reach {
+            if task == ArmTask::Reach {
                 close(goal[2] - init[2], num(&go[2]), "goal z offset");
             } else {
                 let o = &flat[6 + 3..6 + 6];
@@ -219,7 +219,7 @@ fn the_camera_sees_the_object_where_the_geometry_puts_it() {
     use spelunk_sims::arm::{class, ArmConfig};
     use spelunk_sims::camera::{CameraConfig, Mount};
     let mut env =
-        ArmEnv::new("Arm-Push-v0", ArmConfig { task: Task::Push, ..ArmConfig::default() })
+        ArmEnv::new("Arm-Push-v0", ArmConfig { task: ArmTask::Push, ..ArmConfig::default() })
             .expect("env");
     let mut obs = ObsBuf::for_space(env.observation_space());
     for seed in 0..5 {
@@ -269,7 +269,7 @@ fn the_camera_sees_the_object_where_the_geometry_puts_it() {
     // The scripted controller reads the state part wherever the image puts it.
     let mut ctl = Scripted::new();
     for _ in 0..50 {
-        let a = ctl.act(Task::PickAndPlace, obs.as_f32().expect("f32"));
+        let a = ctl.act(ArmTask::PickAndPlace, obs.as_f32().expect("f32"));
         env.step(spelunk_core::Action::Continuous(&a), obs.as_mut()).expect("step");
     }
     assert_eq!(env.info().is_success, Some(true), "scripted PickAndPlace with a camera, seed 3");

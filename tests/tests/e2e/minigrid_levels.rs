@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use spelunk_core::{Env, ObsBuf};
 use spelunk_envs::minigrid::cell::{BALL, BOX, DOOR, GOAL, KEY, LAVA, LOCKED, WALL};
-use spelunk_envs::minigrid::{MiniGrid, MiniGridConfig, Task};
+use spelunk_envs::minigrid::{MiniGrid, MiniGridConfig, Objective};
 
 /// Fixed point of: flood fill from the agent through anything but walls, lava and locked
 /// doors (objects can be picked up and moved, closed doors opened); then unlock every
@@ -93,8 +93,8 @@ fn generated_layouts_are_solvable_and_well_formed() {
                 .filter(|&(x, y)| {
                     let c = env.get(x, y);
                     match env.task() {
-                        Task::ReachGoal => c.kind == GOAL,
-                        Task::PickUp { kind, color } => c.kind == kind && c.color == color,
+                        Objective::ReachGoal => c.kind == GOAL,
+                        Objective::PickUp { kind, color } => c.kind == kind && c.color == color,
                     }
                 })
                 .collect();
@@ -121,7 +121,7 @@ fn generated_layouts_are_solvable_and_well_formed() {
             }
             if id.contains("KeyCorridor") || id.contains("ObstructedMaze") {
                 assert!(
-                    matches!(env.task(), Task::PickUp { kind: BALL, .. }),
+                    matches!(env.task(), Objective::PickUp { kind: BALL, .. }),
                     "{id}: pick up a ball"
                 );
                 let mission = env.mission().expect("mission");

@@ -2,7 +2,7 @@
 //! built-in arms on the Fetch tasks with end-effector and joint-space control, exact snapshots.
 
 use spelunk_core::{Action, Digest, Env, ObsBuf};
-use spelunk_sims::arm::{Scripted, Task};
+use spelunk_sims::arm::{ArmTask, Scripted};
 use spelunk_sims::urdf::{JointKind, Robot};
 
 fn make_with(id: &str, cfg: &serde_json::Value) -> Box<dyn Env> {
@@ -141,7 +141,7 @@ fn a_users_urdf_file_loads_like_a_built_in_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn scripted(robot: &str, id: &str, task: Task, seeds: u64) -> u64 {
+fn scripted(robot: &str, id: &str, task: ArmTask, seeds: u64) -> u64 {
     let mut env = make_with(id, &serde_json::json!({"robot": {"urdf": robot}}));
     let mut obs = ObsBuf::for_space(env.observation_space());
     let mut solved = 0;
@@ -166,9 +166,9 @@ fn end_effector_control_moves_the_urdf_arm_to_reach_goals() {
     // most seeds (100 seeds with `ROBOT=fetch7 cargo run --release -p spelunk-sims --example
     // scripted -- ID 100`: Reach 100, PickAndPlace 83, Push 73); the desktop arm reaches most
     // goals (94 of 100; some lie beyond its 35 cm reach).
-    assert!(scripted("fetch7", "Arm-Reach-v0", Task::Reach, 20) >= 19, "fetch7 reach");
-    assert!(scripted("so100", "Arm-Reach-v0", Task::Reach, 20) >= 17, "so100 reach");
-    let picked = scripted("fetch7", "Arm-PickAndPlace-v0", Task::PickAndPlace, 20);
+    assert!(scripted("fetch7", "Arm-Reach-v0", ArmTask::Reach, 20) >= 19, "fetch7 reach");
+    assert!(scripted("so100", "Arm-Reach-v0", ArmTask::Reach, 20) >= 17, "so100 reach");
+    let picked = scripted("fetch7", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 20);
     assert!(picked >= 15, "fetch7 pick and place: {picked}/20");
 }
 

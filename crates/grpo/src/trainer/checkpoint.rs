@@ -23,11 +23,11 @@ impl Trainer<'_> {
         };
         let state = serde_json::to_vec(&state).map_err(|e| Error::Config(e.to_string()))?;
         let mut files = vec![("policy.safetensors", bytes), ("state.json", state)];
-        if let Some((ps, _)) = &self.value {
-            files.push(("value.safetensors", ps.to_bytes(VALUE_MODULE, &cfg)?));
+        if let Some(c) = self.learner.critic() {
+            files.push(("value.safetensors", c.params.to_bytes(VALUE_MODULE, &cfg)?));
         }
         files.push(("optimizer.safetensors", self.adam.state_bytes()?));
-        if let Some(b) = &self.bonus {
+        if let Some(b) = self.shapers.iter().find_map(|s| s.bonus()) {
             let st = b.save()?;
             let mut w = spelunk_core::ByteWriter::new();
             w.bytes(st.module.as_bytes());
@@ -49,14 +49,14 @@ impl Trainer<'_> {
     pub fn resume(&mut self, dir: &Path) -> Result<()> {
         let path = dir.join("policy.safetensors");
         self.policy.params().load(&path, self.policy.module())?;
-        if let Some((ps, _)) = &self.value {
-            ps.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
+        if let Some(c) = self.learner.critic() {
+            c.params.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
         }
         let opt = dir.join("optimizer.safetensors");
         let bytes =
             std::fs::read(&opt).map_err(|source| Error::Io { path: opt.clone(), source })?;
         self.adam.load_state(&bytes, &opt.display().to_string())?;
-        if let Some(b) = self.bonus.as_mut() {
+        if let Some(b) = self.shapers.iter_mut().find_map(|s| s.bonus_mut()) {
             let path = dir.join("intrinsic.bin");
             let bad = |m: String| Error::Config(format!("{}: {m}", path.display()));
             let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;

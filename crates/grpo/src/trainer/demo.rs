@@ -106,9 +106,9 @@ impl Trainer<'_> {
         }
         let dev = self.policy.params().device();
         let x = Tensor::from_vec(x, (n, obs_dim), dev)?;
-        let weights: Vec<f32> = match &self.value {
-            Some((_, vnet)) => {
-                let v: Vec<f32> = vnet.forward(&x)?.squeeze(1)?.detach().to_vec1()?;
+        let weights: Vec<f32> = match self.learner.critic() {
+            Some(c) => {
+                let v: Vec<f32> = c.net.forward(&x)?.squeeze(1)?.detach().to_vec1()?;
                 im.returns.iter().zip(&v).map(|(r, v)| (r - v).max(0.0)).collect()
             }
             None => vec![1.0; n],

@@ -24,6 +24,13 @@
 //! there) and `charts/end_items/<inventory>` (fraction ending with those items held),
 //! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
 //! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
+//!
+//! The parts, one file each: [`TrainConfig`] (`config.rs`); GRPO and PPO as two
+//! implementations of one `Learner` (`learner.rs`); the advantage shapers composed in order —
+//! ProGRPO, the intrinsic stream (`shaping.rs`); rollouts on a `VecEnv` and tree branches
+//! (`rollout.rs`); the loss over minibatches (`update.rs`); observation features and their
+//! normalisation (`norm.rs`); episode-end and loss metrics (`metrics.rs`); privileged starts'
+//! demo replay and imitation (`demo.rs`); checkpoints (`checkpoint.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,15 +53,19 @@ use crate::{Error, Result};
 mod checkpoint;
 mod config;
 mod demo;
+mod learner;
 mod metrics;
 mod norm;
 mod rollout;
+mod shaping;
 mod update;
 
 pub use config::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig};
+use learner::{Grpo, Learner, Ppo};
 use metrics::{Ends, LossSums};
 pub use norm::RunningNorm;
 use norm::{feature_scale, features, raw_tokens};
+use shaping::{AdvantageShaper, Groups, IntrinsicStream, ProGrpo};
 
 /// A factory of environments (`Registry::factory` makes one). The argument replaces the run's
 /// `env_config` when given (a demonstration is replayed with the config it was recorded with,
@@ -166,10 +177,12 @@ pub struct Trainer<'a> {
     /// Envs and observation buffers, built once, reset by seed for each episode.
     /// Vector envs of the rollouts, by size, kept between iterations.
     pools: BTreeMap<usize, VecEnv>,
-    value: Option<(spelunk_models::ParamStore, spelunk_models::Mlp)>,
+    /// GRPO or PPO (with its value head).
+    learner: Box<dyn Learner>,
     rng: Rng,
     scale: f32,
-    bonus: Option<Box<dyn spelunk_intrinsic::IntrinsicReward>>,
+    /// Advantage shapers, in order: ProGRPO, then the intrinsic stream (where configured).
+    shapers: Vec<Box<dyn AdvantageShaper>>,
     /// Iterations done.
     pub iteration: usize,
     /// Environment steps so far.
@@ -214,24 +227,13 @@ impl<'a> Trainer<'a> {
                 spelunk_models::Error::Config(m) => Error::Config(format!("{}: {m}", config.env)),
                 e => e.into(),
             })?;
-        let value = match config.algorithm {
-            Algorithm::Grpo => None,
-            Algorithm::Ppo => {
-                let mut ps = spelunk_models::ParamStore::new(&device, config.seed ^ 0x7661_6c75);
-                let mlp = spelunk_models::Mlp::new(
-                    &mut ps,
-                    "value",
-                    obs_space.flat_len(),
-                    &config.policy.hidden,
-                    1,
-                    config.policy.activation,
-                )?;
-                Some((ps, mlp))
-            }
+        let learner: Box<dyn Learner> = match config.algorithm {
+            Algorithm::Grpo => Box::new(Grpo),
+            Algorithm::Ppo => Box::new(Ppo::new(&config, obs_space.flat_len(), &device)?),
         };
-        let adam = match &value {
+        let adam = match learner.critic() {
             None => Adam::new(policy.params(), config.adam)?,
-            Some((ps, _)) => Adam::over_stores(&[policy.params(), ps], config.adam)?,
+            Some(c) => Adam::over_stores(&[policy.params(), &c.params], config.adam)?,
         };
         let obs_dim = obs_space.flat_len();
         let seed = config.seed ^ 0x626f_6e75;
@@ -250,6 +252,13 @@ impl<'a> Trainer<'a> {
                 optimizer: None,
             })?),
         };
+        let mut shapers: Vec<Box<dyn AdvantageShaper>> = Vec::new();
+        if let Some(pc) = config.progrpo {
+            shapers.push(Box::new(ProGrpo(pc)));
+        }
+        if let (Some(ic), Some(bonus)) = (config.intrinsic, bonus) {
+            shapers.push(Box::new(IntrinsicStream::new(ic, bonus)));
+        }
         let (demo, curriculum, progress, imitation) = match &config.privileged {
             None => (None, None, None, None),
             Some(p) => {
@@ -302,7 +311,7 @@ impl<'a> Trainer<'a> {
             progress,
             imitation,
             replay: None,
-            bonus,
+            shapers,
             // The transformer head reads token ids: no scaling.
             scale: if config.policy.head == Head::Transformer {
                 1.0
@@ -315,7 +324,7 @@ impl<'a> Trainer<'a> {
             policy,
             adam,
             pools: BTreeMap::new(),
-            value,
+            learner,
             iteration: 0,
             env_steps: 0,
         })
@@ -336,10 +345,11 @@ impl<'a> Trainer<'a> {
         let mut sampled_groups = 0usize;
         let mut kept_groups = 0usize;
         let mut round = 0u64;
-        let mut intrinsic_sum = 0f64;
-        let mut intrinsic_coef = 0f64;
         let mut children = 0usize;
         let privileged = self.curriculum.filter(|c| c.cursor > 0);
+        for shaper in &mut self.shapers {
+            shaper.begin_iteration();
+        }
         while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
             let want = cfg.groups_per_step - kept_groups;
             let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
@@ -365,35 +375,20 @@ impl<'a> Trainer<'a> {
             let returns: Vec<f32> = eps.iter().map(|e| e.ret + e.shaping).collect();
             let mut adv = group_advantages(&returns, g, cfg.advantage)?;
             let mut informative = informative_groups(&returns, g)?;
-            if let Some(pc) = &cfg.progrpo {
-                let conf: Vec<f32> =
-                    eps.iter().map(|e| answer_confidence(&e.old_logp, pc.low_fraction)).collect();
-                progrpo_reweight(&mut adv, &returns, &conf, g, pc)?;
-            }
-            if let Some(ic) = cfg.intrinsic {
-                let coef = match ic.decay_iterations {
-                    Some(n) => ic.coef * (1.0 - self.iteration as f64 / n.max(1) as f64).max(0.0),
-                    None => ic.coef,
-                };
-                let int = self.intrinsic_returns(&eps)?;
-                intrinsic_sum += int.iter().map(|&x| f64::from(x)).sum::<f64>();
-                intrinsic_coef = coef;
-                let int_adv = group_advantages(&int, g, cfg.advantage)?;
-                // Exploration speaks only where correctness is silent: a group whose task
-                // returns differ learns from them alone; a group without any task signal
-                // learns from its intrinsic returns (and is kept by dynamic sampling).
-                let int_informative = informative_groups(&int, g)?;
-                for k in 0..informative.len() {
-                    if informative[k] || coef <= 0.0 || !int_informative[k] {
-                        continue;
-                    }
-                    informative[k] = true;
-                    for (a, b) in
-                        adv[k * g..(k + 1) * g].iter_mut().zip(&int_adv[k * g..(k + 1) * g])
-                    {
-                        *a += (coef * f64::from(*b)) as f32;
-                    }
-                }
+            let dims = self.policy.codec().dims();
+            for shaper in &mut self.shapers {
+                shaper.shape(Groups {
+                    eps: &eps,
+                    returns: &returns,
+                    adv: &mut adv,
+                    informative: &mut informative,
+                    g,
+                    kind: cfg.advantage,
+                    iteration: self.iteration,
+                    obs_dim: self.policy.obs_dim(),
+                    dims,
+                    rng: &mut self.rng,
+                })?;
             }
             for (i, e) in eps.iter().enumerate() {
                 if on_frontier.get(i / g).copied().unwrap_or(false) {
@@ -408,11 +403,11 @@ impl<'a> Trainer<'a> {
             shaping_sum += eps.iter().map(|e| f64::from(e.shaping)).sum::<f64>();
             sampled_groups += want;
             let tree = match cfg.tree {
-                Some(t) if cfg.algorithm == Algorithm::Grpo => Some(self.branch(&eps, g, t)?),
+                Some(t) if self.learner.group_relative() => Some(self.branch(&eps, g, t)?),
                 _ => None,
             };
             for (k, group) in eps.chunks(g).enumerate() {
-                if cfg.dynamic_sampling && cfg.algorithm == Algorithm::Grpo && !informative[k] {
+                if cfg.dynamic_sampling && self.learner.group_relative() && !informative[k] {
                     continue;
                 }
                 kept_groups += 1;
@@ -433,7 +428,7 @@ impl<'a> Trainer<'a> {
                 }
             }
             round += 1;
-            if !cfg.dynamic_sampling || cfg.algorithm == Algorithm::Ppo {
+            if !cfg.dynamic_sampling || !self.learner.group_relative() {
                 break;
             }
         }
@@ -466,13 +461,11 @@ impl<'a> Trainer<'a> {
                 c.record(rate, p);
             }
         }
-        if self.bonus.is_some() {
-            m.insert("charts/intrinsic_return".into(), intrinsic_sum / n_eps);
-            m.insert("charts/intrinsic_coef".into(), intrinsic_coef);
+        for shaper in &self.shapers {
+            shaper.write_metrics(&mut m, n_eps);
         }
-        if self.value.is_some() {
-            self.gae(&mut kept)?;
-        }
+        let device = self.policy.params().device().clone();
+        self.learner.prepare(&mut kept, self.policy.obs_dim(), &device)?;
         let mut sums = LossSums::default();
         if !kept.is_empty() {
             for _ in 0..cfg.epochs {

@@ -508,7 +508,8 @@ impl GoExplore {
             Error::Checkpoint(format!("{}: corrupt archive: {e}", path.display()))
         };
         let mut r = ByteReader::new(&bytes);
-        if r.bytes().map_err(at)? != MAGIC.as_bytes() {
+        let magic = r.bytes().map_err(at)?;
+        if magic != MAGIC.as_bytes() && magic != LEGACY_MAGIC.as_bytes() {
             return Err(Error::Checkpoint(format!(
                 "{}: not a Go-Explore archive ({MAGIC})",
                 path.display()
@@ -571,7 +572,10 @@ impl GoExplore {
     }
 }
 
-const MAGIC: &str = "spelunk-goexplore-archive/1";
+/// The archive file's tag: the crate that writes it, what it is, its version.
+const MAGIC: &str = "spelunk-intrinsic/goexplore-archive/1";
+/// The same format, written before the tag named its crate.
+const LEGACY_MAGIC: &str = "spelunk-goexplore-archive/1";
 
 /// Return to `entry` and explore from it.
 #[expect(

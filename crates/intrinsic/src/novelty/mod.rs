@@ -43,7 +43,7 @@ use spelunk_core::Rng;
 
 use crate::{Error, Result};
 use metrics::{novelty, Grid};
-use tasks::{Outcome, Task};
+use tasks::{EpisodicTask, Outcome};
 use taxons::AutoEncoder;
 
 /// Which search.
@@ -172,7 +172,7 @@ pub struct Point {
 /// A run's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// Task name.
+    /// EpisodicTask name.
     pub task: String,
     /// Method name.
     pub method: String,
@@ -196,7 +196,7 @@ impl Report {
 }
 
 /// Evaluate genomes on `threads` workers; the result is in genome order whatever the count.
-pub fn evaluate_all(task: &dyn Task, genomes: &[Vec<f32>], threads: usize) -> Vec<Outcome> {
+pub fn evaluate_all(task: &dyn EpisodicTask, genomes: &[Vec<f32>], threads: usize) -> Vec<Outcome> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     } else {
@@ -277,7 +277,7 @@ impl Tally {
 }
 
 /// Run `method` on `task` for `config.evaluations` evaluations.
-pub fn run(task: &dyn Task, method: Method, config: &NoveltyConfig) -> Result<Report> {
+pub fn run(task: &dyn EpisodicTask, method: Method, config: &NoveltyConfig) -> Result<Report> {
     let bad = |m: String| Error::Config { module: "novelty", message: m };
     if config.evaluations == 0 || config.population == 0 || config.offspring == 0 {
         return Err(bad("evaluations, population and offspring must be positive".into()));
@@ -294,7 +294,7 @@ pub fn run(task: &dyn Task, method: Method, config: &NoveltyConfig) -> Result<Re
 }
 
 struct Search<'a> {
-    task: &'a dyn Task,
+    task: &'a dyn EpisodicTask,
     method: Method,
     cfg: &'a NoveltyConfig,
     rng: Rng,
@@ -313,7 +313,7 @@ struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
-    fn new(task: &'a dyn Task, method: Method, cfg: &'a NoveltyConfig) -> Result<Self> {
+    fn new(task: &'a dyn EpisodicTask, method: Method, cfg: &'a NoveltyConfig) -> Result<Self> {
         let areas = task.areas().len();
         let ae = match method {
             Method::Taxons | Method::Stax => Some(AutoEncoder::new(

@@ -69,7 +69,7 @@ pub struct Outcome {
 }
 
 /// An episodic task a genome is evaluated on.
-pub trait Task: Sync {
+pub trait EpisodicTask: Sync {
     /// Short name (`maze`, `arm`, `curling`).
     fn name(&self) -> &'static str;
     /// The controller the genomes parameterise.
@@ -209,7 +209,7 @@ impl DeceptiveMaze {
     }
 }
 
-impl Task for DeceptiveMaze {
+impl EpisodicTask for DeceptiveMaze {
     fn name(&self) -> &'static str {
         "maze"
     }
@@ -298,7 +298,7 @@ impl RedundantArm {
     }
 }
 
-impl Task for RedundantArm {
+impl EpisodicTask for RedundantArm {
     fn name(&self) -> &'static str {
         "arm"
     }
@@ -373,7 +373,7 @@ fn curling_arm(angles: [f32; 2]) -> ([f32; 2], [f32; 2]) {
     (elbow, [elbow[0] + LINKS[1] * h1.cos(), elbow[1] + LINKS[1] * h1.sin()])
 }
 
-impl Task for Curling {
+impl EpisodicTask for Curling {
     fn name(&self) -> &'static str {
         "curling"
     }
@@ -440,7 +440,7 @@ impl Task for Curling {
 }
 
 /// The task called `name` (`maze`, `arm`, `curling`).
-pub fn by_name(name: &str) -> Option<Box<dyn Task>> {
+pub fn by_name(name: &str) -> Option<Box<dyn EpisodicTask>> {
     match name {
         "maze" => Some(Box::new(DeceptiveMaze::default())),
         "arm" => Some(Box::new(RedundantArm::default())),
@@ -458,7 +458,7 @@ mod tests {
 
     /// A genome whose controller ignores its inputs and outputs `tanh(bias)` (hidden units
     /// all zero, output biases set).
-    fn constant(task: &dyn Task, outputs: &[f32]) -> Vec<f32> {
+    fn constant(task: &dyn EpisodicTask, outputs: &[f32]) -> Vec<f32> {
         let c = task.controller();
         let mut g = vec![0.0; c.genome_len()];
         let base = (c.inputs + 1) * c.hidden;

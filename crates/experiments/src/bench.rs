@@ -1,0 +1,349 @@
+//! The headless benchmark suite behind `spelunk bench`.
+//!
+//! For each environment: steps/s of one env on one thread, and of a [`VecEnv`] on 1 and on
+//! N threads (env-steps/s, with the N-thread speed-up), all with uniform random actions drawn
+//! ahead of time so the policy costs nothing. Then the bandit baselines' cumulative regret.
+//! Each number is the best of three interleaved rounds: on a shared machine the best round is
+//! the one least disturbed by others, and interleaving keeps drift out of the single-thread vs
+//! multi-thread ratio. [`run`] returns a [`Report`]; [`write_plots`] draws it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use spelunk_core::{Action, AutoReset, ObsBuf, Registry, Rng, Space, VecEnv, VecEnvConfig};
+
+use crate::error::{bail, create_dir, Context as _, Result};
+use crate::report::svg;
+
+/// Which set of environments and how long each is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    /// A representative subset, 1.5 s per measurement (under a minute in all).
+    Ci,
+    /// Every registered id, 3 s per measurement.
+    Full,
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Which suite.
+    pub suite: Suite,
+    /// Only these ids (empty: the suite's list).
+    pub envs: Vec<String>,
+    /// Seconds per measurement, split over three rounds (default: 1.5 for ci, 3 for full).
+    pub seconds: Option<f64>,
+    /// Envs in the vectorized measurement.
+    pub num_envs: usize,
+    /// Threads of the multi-threaded vectorized measurement.
+    pub threads: usize,
+    /// Env config applied to every id of `envs` (`null`: the defaults).
+    pub env_config: serde_json::Value,
+    /// Skip the bandit regret table.
+    pub skip_bandits: bool,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self {
+            suite: Suite::Ci,
+            envs: Vec::new(),
+            seconds: None,
+            num_envs: 256,
+            threads: 2,
+            env_config: serde_json::Value::Null,
+            skip_bandits: false,
+        }
+    }
+}
+
+/// Ids of the CI suite.
+pub const CI_ENVS: &[&str] = &[
+    "MiniGrid-DoorKey-8x8-v0",
+    "MiniGrid-FourRooms-v0",
+    "MiniGrid-MultiRoom-N6-v0",
+    "MiniGrid-KeyCorridorS3R3-v0",
+    "MiniGrid-ObstructedMaze-1Dl-v0",
+    "Montezuma-Lite-v0",
+    "NoisyTV-Maze-Brownian-v0",
+    "Bandit-Bernoulli-10-v0",
+    "Arm-Push-v0",
+];
+
+/// One environment's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvResult {
+    /// Environment id.
+    pub id: String,
+    /// Its observation space.
+    pub observation_space: String,
+    /// One env on one thread.
+    pub single_steps_per_sec: f64,
+    /// A vector env on one thread.
+    pub vec_1t_steps_per_sec: f64,
+    /// A vector env on `threads` threads.
+    pub vec_nt_steps_per_sec: f64,
+    /// Threads of the last.
+    pub threads: usize,
+    /// Envs in the vector env.
+    pub num_envs: usize,
+    /// `vec_nt / vec_1t`.
+    pub vec_speedup: f64,
+}
+
+/// Bandit baselines' regret, one row per (env, agent).
+pub use spelunk_envs::bandit::baselines::RegretRow as BanditRow;
+
+/// What `spelunk bench` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The suite.
+    pub suite: Suite,
+    /// Seconds per measurement.
+    pub seconds_per_measurement: f64,
+    /// Cores of this machine.
+    pub available_cores: usize,
+    /// Per environment.
+    pub envs: Vec<EnvResult>,
+    /// Bandit baselines.
+    pub bandits: Vec<BanditRow>,
+}
+
+/// A pool of pre-drawn uniform random actions (discrete indices or continuous vectors).
+enum Pool {
+    Discrete(Vec<i64>),
+    Continuous { values: Vec<f32>, dims: usize },
+}
+
+impl Pool {
+    fn new(space: &Space, count: usize, seed: u64) -> Result<Self> {
+        let mut rng = Rng::seed_from_u64(seed);
+        if let Some(n) = space.n() {
+            return Ok(Pool::Discrete((0..count).map(|_| rng.below(n) as i64).collect()));
+        }
+        match space {
+            Space::Box { low, high, .. } if low.iter().chain(high).all(|v| v.is_finite()) => {
+                let values = (0..count)
+                    .flat_map(|_| {
+                        low.iter()
+                            .zip(high)
+                            .map(|(l, h)| l + (h - l) * rng.f32())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                Ok(Pool::Continuous { values, dims: low.len() })
+            }
+            _ => bail!("bench needs a discrete or bounded continuous action space, got {space}"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pool::Discrete(v) => v.len(),
+            Pool::Continuous { values, dims } => values.len() / dims,
+        }
+    }
+
+    fn action(&self, k: usize) -> Action<'_> {
+        match self {
+            Pool::Discrete(v) => Action::Discrete(v[k % v.len()]),
+            Pool::Continuous { values, dims } => {
+                let k = k % (values.len() / dims);
+                Action::Continuous(&values[k * dims..(k + 1) * dims])
+            }
+        }
+    }
+
+    /// Actions `k*n..(k+1)*n` for a vector env of `n` envs.
+    fn batch(&self, k: usize, n: usize) -> spelunk_core::Actions {
+        let rows = self.len() / n;
+        let r = (k % rows) * n;
+        match self {
+            Pool::Discrete(v) => spelunk_core::Actions::Discrete(v[r..r + n].to_vec()),
+            Pool::Continuous { values, dims } => spelunk_core::Actions::Continuous {
+                values: values[r * dims..(r + n) * dims].to_vec(),
+                dims: *dims,
+            },
+        }
+    }
+}
+
+/// Steps/s of one env on this thread. Steps run in chunks sized from a first timing, so
+/// slow envs (physics) and fast ones (gridworlds) both check the clock every ~50 ms.
+fn bench_single(
+    reg: &Registry,
+    id: &str,
+    cfg: &serde_json::Value,
+    budget: Duration,
+) -> Result<f64> {
+    let mut env = reg.make_with(id, cfg)?;
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    let pool = Pool::new(env.action_space(), 1 << 16, 1)?;
+    env.reset(Some(0), None, obs.as_mut())?;
+    let mut run = |steps: usize, k: &mut usize| -> Result<()> {
+        for _ in 0..steps {
+            let s = env.step(pool.action(*k), obs.as_mut())?;
+            *k += 1;
+            if s.terminated || s.truncated {
+                env.reset(None, None, obs.as_mut())?;
+            }
+        }
+        Ok(())
+    };
+    let mut k = 0;
+    let probe = Instant::now();
+    run(100, &mut k)?;
+    let per_step = probe.elapsed().as_secs_f64() / 100.0;
+    let chunk = ((0.05 / per_step.max(1e-9)) as usize).clamp(10, 10_000);
+    run(chunk * 2, &mut k)?; // warm-up
+    let start = Instant::now();
+    let mut steps = 0usize;
+    while start.elapsed() < budget {
+        run(chunk, &mut k)?;
+        steps += chunk;
+    }
+    Ok(steps as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Env-steps/s of a vector env.
+fn bench_vec(
+    reg: &Registry,
+    id: &str,
+    cfg: &serde_json::Value,
+    num_envs: usize,
+    threads: usize,
+    budget: Duration,
+) -> Result<f64> {
+    let config = VecEnvConfig { num_threads: threads, autoreset: AutoReset::NextStep };
+    let mut venv = VecEnv::from_fn(num_envs, config, |_| reg.make_with(id, cfg))?;
+    let rows = 64;
+    let pool = Pool::new(venv.action_space(), rows * num_envs, 2)?;
+    let batches: Vec<spelunk_core::Actions> = (0..rows).map(|k| pool.batch(k, num_envs)).collect();
+    venv.reset(Some(0))?;
+    let mut k = 0usize;
+    let mut step = |venv: &mut VecEnv| -> Result<()> {
+        let a = &batches[k % rows];
+        k += 1;
+        venv.step(a).map_err(Into::into)
+    };
+    for _ in 0..5 {
+        step(&mut venv)?;
+    }
+    let start = Instant::now();
+    let mut calls = 0usize;
+    while start.elapsed() < budget {
+        step(&mut venv)?;
+        calls += 1;
+    }
+    Ok((calls * num_envs) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Run the suite, with a progress bar.
+pub fn run(args: &BenchConfig) -> Result<Report> {
+    let reg = crate::registry();
+    let seconds = args.seconds.unwrap_or(match args.suite {
+        Suite::Ci => 1.5,
+        Suite::Full => 3.0,
+    });
+    if !(seconds > 0.0 && seconds <= 600.0) {
+        bail!("--seconds must be in (0, 600], got {seconds}");
+    }
+    if args.num_envs == 0 || args.threads == 0 {
+        bail!("--num-envs and --threads must be at least 1");
+    }
+    let budget = Duration::from_secs_f64(seconds);
+    let cfg = &args.env_config;
+    if !cfg.is_null() && args.envs.is_empty() {
+        bail!("--config/--set apply to the envs named with --env; name at least one");
+    }
+    let ids: Vec<String> = if args.envs.is_empty() {
+        match args.suite {
+            Suite::Ci => {
+                CI_ENVS.iter().map(|s| (*s).to_owned()).filter(|id| reg.entry(id).is_ok()).collect()
+            }
+            Suite::Full => reg.ids().map(str::to_owned).collect(),
+        }
+    } else {
+        for id in &args.envs {
+            reg.entry(id)?;
+        }
+        args.envs.clone()
+    };
+    let bandit_jobs =
+        if args.skip_bandits { 0 } else { spelunk_envs::bandit::baselines::SUITE_LEN };
+    let pb = crate::observers::progress_bar((ids.len() * 3 + bandit_jobs) as u64);
+    let mut results = Vec::new();
+    let round = budget / 3;
+    for id in &ids {
+        let (mut single, mut v1, mut vn) = (0f64, 0f64, 0f64);
+        for r in 0..3 {
+            pb.set_message(format!("{id}: round {}/3", r + 1));
+            single = single.max(
+                bench_single(&reg, id, cfg, round).with_context(|| format!("benchmarking {id}"))?,
+            );
+            v1 = v1.max(bench_vec(&reg, id, cfg, args.num_envs, 1, round)?);
+            vn = vn.max(bench_vec(&reg, id, cfg, args.num_envs, args.threads, round)?);
+            pb.inc(1);
+        }
+        let observation_space = reg.make_with(id, cfg)?.observation_space().to_string();
+        results.push(EnvResult {
+            id: id.clone(),
+            observation_space,
+            single_steps_per_sec: single,
+            vec_1t_steps_per_sec: v1,
+            vec_nt_steps_per_sec: vn,
+            threads: args.threads,
+            num_envs: args.num_envs,
+            vec_speedup: vn / v1,
+        });
+    }
+    let bandits = if args.skip_bandits {
+        Vec::new()
+    } else {
+        spelunk_envs::bandit::baselines::regret_suite(|msg| {
+            pb.set_message(msg.to_owned());
+            pb.inc(1);
+        })?
+    };
+    pb.finish_and_clear();
+    Ok(Report {
+        suite: args.suite,
+        seconds_per_measurement: seconds,
+        available_cores: std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get),
+        envs: results,
+        bandits,
+    })
+}
+
+/// SVG plots of a report into `dir`: steps/s per env (`bench_steps.svg`), and each bandit's
+/// regret curves (`regret_<env>.svg`).
+pub fn write_plots(dir: &Path, r: &Report) -> Result<()> {
+    create_dir(dir)?;
+    if !r.envs.is_empty() {
+        let bars: Vec<(String, f64)> =
+            r.envs.iter().map(|e| (e.id.clone(), e.single_steps_per_sec)).collect();
+        let svg =
+            svg::log_bar_chart("Env steps per second, one env on one thread", "steps/s", &bars);
+        svg::write(&dir.join("bench_steps.svg"), &svg)?;
+    }
+    let mut envs: Vec<&str> = r.bandits.iter().map(|b| b.env.as_str()).collect();
+    envs.dedup();
+    for env in envs {
+        let series: Vec<svg::Series> = r
+            .bandits
+            .iter()
+            .filter(|b| b.env == env)
+            .map(|b| svg::Series {
+                label: format!("{} ({:.1})", b.agent, b.mean_regret),
+                points: b.curve.iter().enumerate().map(|(t, &y)| ((t + 1) as f64, y)).collect(),
+            })
+            .collect();
+        let title = format!("{env}: cumulative regret, mean of {} tasks", r.bandits[0].seeds);
+        let svg = svg::line_chart(&title, "pulls", "expected regret", &series);
+        svg::write(&dir.join(format!("regret_{env}.svg")), &svg)?;
+    }
+    Ok(())
+}
