@@ -1,6 +1,6 @@
 //! `spelunk-experiments`: everything the `spelunk` command does, callable from Rust.
 //!
-//! - [`bench`]: the headless benchmark suite (env steps/s on 1 and N threads, bandit regret).
+//! - [`bench`](mod@bench): the headless benchmark suite (env steps/s on 1 and N threads, bandit regret).
 //! - [`train`]: the run loop over the GRPO/PPO trainer, telling [`spelunk_core::Observer`]s
 //!   what happens (run started, iteration metrics, run finished); a run folder with
 //!   JSON-lines metrics, checkpoints and resume; evaluation; the sparse-reward experiment.

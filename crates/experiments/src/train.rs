@@ -26,7 +26,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use spelunk_core::events::{IterationMetrics, Observer, RunFinished, RunStarted, Scalar};
+use spelunk_core::events::{
+    EpisodeFinished, Frame, IterationMetrics, Observer, RunFinished, RunStarted, Scalar,
+};
+use spelunk_core::DemoAction;
 use spelunk_core::Observers;
 use spelunk_grpo::{IntrinsicConfig, TrainConfig, Trainer};
 
@@ -92,13 +95,13 @@ pub fn run_loop(
         let mut m = iteration_metrics(t, values);
         let due = opts.eval_every > 0 && t.iteration % opts.eval_every == 0;
         if due || t.iteration == cfg.iterations {
-            let (ret, success) = t.evaluate(cfg.eval_episodes, false)?;
+            let (ret, success) = evaluate_observed(t, observer)?;
             m.set("eval/episodic_return", ret);
             m.set("eval/success_rate", success);
         }
         observer.iteration(&m, &*t)?;
     }
-    let (ret, success) = t.evaluate(cfg.eval_episodes, false)?;
+    let (ret, success) = evaluate_observed(t, observer)?;
     let finished = RunFinished {
         iterations: t.iteration as u64,
         env_steps: t.env_steps,
@@ -111,6 +114,69 @@ pub fn run_loop(
     };
     observer.run_finished(&finished, &*t)?;
     Ok(finished)
+}
+
+/// Evaluate (sampled actions, unseen seeds): every episode goes to `observer` as an
+/// [`EpisodeFinished`], and when it wants frames, the first episode is replayed from its seed
+/// and rendered step by step. Returns (mean return, success rate), as
+/// [`Trainer::evaluate`].
+pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Result<(f64, f64)> {
+    let eps = t.evaluate_episodes(t.config.eval_episodes, false)?;
+    let n = eps.len().max(1) as f64;
+    let ret = eps.iter().map(|e| e.episodic_return).sum::<f64>() / n;
+    let success = eps.iter().filter(|e| e.success).count() as f64 / n;
+    for e in &eps {
+        observer.episode_finished(&EpisodeFinished {
+            env_id: t.config.env.clone(),
+            env_config: t.config.env_config.clone(),
+            seed: e.seed,
+            actions: e.actions.clone(),
+            episodic_return: e.episodic_return,
+            success: e.success,
+            length: e.length as u64,
+        })?;
+    }
+    if let (true, Some(first)) = (observer.wants_frames(), eps.first()) {
+        let make = crate::registry().factory(&t.config.env, t.config.env_config.clone());
+        replay_frames(make(None)?.as_mut(), first.seed, &first.actions, observer)?;
+    }
+    Ok((ret, success))
+}
+
+/// Replay `actions` from `reset(seed)` in `env`, sending each rendered frame (the first
+/// before any action) to `observer`; envs that cannot render send nothing.
+pub fn replay_frames(
+    env: &mut dyn spelunk_core::Env,
+    seed: u64,
+    actions: &[DemoAction],
+    observer: &mut dyn Observer,
+) -> Result<()> {
+    let mut obs = spelunk_core::ObsBuf::for_space(env.observation_space());
+    env.reset(Some(seed), None, obs.as_mut())?;
+    let mut send = |env: &dyn spelunk_core::Env, step: u64| -> Result<bool> {
+        match env.render_rgb() {
+            Some(image) => {
+                observer.frame(&Frame { env_index: 0, step, image })?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    };
+    if !send(env, 0)? {
+        return Ok(());
+    }
+    for (k, a) in actions.iter().enumerate() {
+        let action = match a {
+            DemoAction::Discrete(a) => spelunk_core::Action::Discrete(*a),
+            DemoAction::Continuous(v) => spelunk_core::Action::Continuous(v),
+        };
+        let s = env.step(action, obs.as_mut())?;
+        send(env, k as u64 + 1)?;
+        if s.terminated || s.truncated {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A training run in a folder.
@@ -286,4 +352,72 @@ pub fn sparse(c: &SparseConfig) -> Result<String> {
     }
     write_file(&c.out.join("grpo_sparse.md"), md)?;
     Ok(format!("wrote {}/grpo_sparse.{{json,md}} and grpo_sparse_*.png", c.out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spelunk_core::{Checkpoint, ObserverResult};
+
+    /// Counts what a run tells it.
+    #[derive(Default)]
+    struct Count {
+        started: usize,
+        iterations: Vec<u64>,
+        episodes: usize,
+        frames: Vec<(u64, usize, usize)>,
+        finished: usize,
+    }
+
+    impl Observer for Count {
+        fn run_started(&mut self, e: &RunStarted) -> ObserverResult {
+            assert_eq!((e.kind.as_str(), e.budget), ("train", 2));
+            self.started += 1;
+            Ok(())
+        }
+        fn iteration(&mut self, m: &IterationMetrics, _: &dyn Checkpoint) -> ObserverResult {
+            assert!(m.get("losses/approx_kl").is_some_and(f64::is_finite));
+            self.iterations.push(m.iteration);
+            Ok(())
+        }
+        fn episode_finished(&mut self, e: &EpisodeFinished) -> ObserverResult {
+            assert_eq!(e.actions.len() as u64, e.length, "the actions from the reset");
+            self.episodes += 1;
+            Ok(())
+        }
+        fn wants_frames(&self) -> bool {
+            true
+        }
+        fn frame(&mut self, f: &Frame) -> ObserverResult {
+            self.frames.push((f.step, f.image.width, f.image.height));
+            Ok(())
+        }
+        fn run_finished(&mut self, _: &RunFinished, _: &dyn Checkpoint) -> ObserverResult {
+            self.finished += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_run_tells_its_observer_every_event_in_order() {
+        let cfg = TrainConfig {
+            iterations: 2,
+            groups_per_step: 2,
+            eval_episodes: 3,
+            ..TrainConfig::default()
+        };
+        let mut t = trainer(cfg).expect("trainer");
+        let mut count = Count::default();
+        let opts = LoopOptions { eval_every: 1, kind: "train".into() };
+        let finished = run_loop(&mut t, &opts, &mut count).expect("run");
+        assert_eq!((count.started, count.finished), (1, 1));
+        assert_eq!(count.iterations, vec![1, 2]);
+        // Evaluations after iterations 1 and 2, then the final one: 3 episodes each.
+        assert_eq!(count.episodes, 9);
+        // The first episode of each evaluation replayed: frame 0 is the reset, then one per
+        // step, all the env's picture size.
+        assert!(count.frames.iter().filter(|f| f.0 == 0).count() == 3, "{:?}", count.frames);
+        assert!(count.frames.iter().all(|f| f.1 > 0 && f.2 > 0));
+        assert_eq!(finished.iterations, 2);
+    }
 }

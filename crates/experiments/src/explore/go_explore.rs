@@ -15,8 +15,8 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use spelunk_core::events::{
-    ArchiveUpdate, CellSummary, Checkpoint, IterationMetrics, Observer, ObserverResult,
-    RunFinished, RunStarted, Scalar,
+    ArchiveUpdate, CellSummary, Checkpoint, EpisodeFinished, IterationMetrics, Observer,
+    ObserverResult, RunFinished, RunStarted, Scalar,
 };
 use spelunk_core::{Demo, DemoAction, Observers};
 use spelunk_intrinsic::goexplore::{
@@ -313,6 +313,15 @@ pub fn explore(
         if let (None, Some(demo)) = (&demos, run.spec.demo_of(ge)) {
             let short = save_demos(&demo, dir)?;
             let solved = ge.solved().map_or(0, |x| x.frames);
+            observer.episode_finished(&EpisodeFinished {
+                env_id: demo.env.clone(),
+                env_config: demo.env_config.clone(),
+                seed: demo.seed,
+                actions: demo.actions.clone(),
+                episodic_return: demo.score.unwrap_or(0.0),
+                success: true,
+                length: demo.actions.len() as u64,
+            })?;
             observer.message(&format!(
                 "solved after {solved} frames: score {:.0}, {} actions ({} shortened) → {}",
                 demo.score.unwrap_or(0.0),
@@ -822,6 +831,67 @@ mod tests {
             assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");
         }
         std::fs::remove_dir_all(&out).expect("clean up");
+    }
+
+    #[test]
+    fn a_run_on_a_level_file_reports_its_archive_and_its_solving_episode() {
+        use spelunk_core::{ArchiveUpdate, Checkpoint, EpisodeFinished, Observer, ObserverResult};
+        #[derive(Default)]
+        struct Watch {
+            iterations: u64,
+            archives: Vec<usize>,
+            solved: Vec<EpisodeFinished>,
+        }
+        impl Observer for Watch {
+            fn iteration(
+                &mut self,
+                _: &spelunk_core::IterationMetrics,
+                _: &dyn Checkpoint,
+            ) -> ObserverResult {
+                self.iterations += 1;
+                Ok(())
+            }
+            fn wants_archive(&self) -> bool {
+                true
+            }
+            fn archive_updated(&mut self, u: &ArchiveUpdate) -> ObserverResult {
+                if let ArchiveUpdate::Cells { cells, .. } = u {
+                    self.archives.push(cells.len());
+                }
+                Ok(())
+            }
+            fn episode_finished(&mut self, e: &EpisodeFinished) -> ObserverResult {
+                self.solved.push(e.clone());
+                Ok(())
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("spelunk-ge-level-{}", std::process::id()));
+        let level = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/two_rooms.txt");
+        let run = super::SingleRun {
+            spec: super::GoExploreSpec {
+                env_config: Some(serde_json::json!({ "level": level })),
+                threads: 1,
+                ..super::GoExploreSpec::default()
+            },
+            budget_frames: 200_000,
+            stop_on_solve: true,
+            dir: dir.clone(),
+            resume: false,
+        };
+        let mut watch = Watch::default();
+        let out = super::run_single(&run, &mut watch).expect("run");
+        assert!(out.solved.is_some(), "the two-room level is solved in a few thousand frames");
+        assert_eq!(watch.archives.len() as u64, watch.iterations);
+        assert!(watch.archives.windows(2).all(|w| w[0] <= w[1]), "the archive only grows");
+        let [e] = watch.solved.as_slice() else {
+            panic!("one solving episode: {:?}", watch.solved)
+        };
+        assert!(e.success && e.env_config == Some(serde_json::json!({ "level": level })));
+        // The demo names the level, so it replays on it.
+        let demo = spelunk_core::Demo::load(&dir.join("demo.json")).expect("demo");
+        assert_eq!(demo.env_config, e.env_config);
+        assert!(demo.actions.len() <= e.actions.len());
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

@@ -166,6 +166,21 @@ struct Episode {
     end_items: Option<u64>,
 }
 
+/// One evaluation episode, as [`Trainer::evaluate_episodes`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalEpisode {
+    /// The seed it reset with.
+    pub seed: u64,
+    /// Its actions from the reset.
+    pub actions: Vec<DemoAction>,
+    /// Its undiscounted task return.
+    pub episodic_return: f64,
+    /// Whether the env reported success.
+    pub success: bool,
+    /// Steps taken.
+    pub length: usize,
+}
+
 /// The trainer.
 pub struct Trainer<'a> {
     /// The settings.
@@ -491,6 +506,16 @@ impl<'a> Trainer<'a> {
     /// with `greedy`): (mean return, success rate). Draws from its own generator, so
     /// evaluating does not change the training run.
     pub fn evaluate(&mut self, episodes: usize, greedy: bool) -> Result<(f64, f64)> {
+        let eps = self.evaluate_episodes(episodes, greedy)?;
+        let n = eps.len().max(1) as f64;
+        Ok((
+            eps.iter().map(|e| e.episodic_return).sum::<f64>() / n,
+            eps.iter().filter(|e| e.success).count() as f64 / n,
+        ))
+    }
+
+    /// [`Trainer::evaluate`]'s episodes one by one: seed, actions, return, success, length.
+    pub fn evaluate_episodes(&mut self, episodes: usize, greedy: bool) -> Result<Vec<EvalEpisode>> {
         let seeds: Vec<u64> = (0..episodes as u64).map(|k| 1_000_000_007 + k).collect();
         let eval_rng = Rng::seed_from_u64(self.config.seed ^ 0x6576_616c);
         let train_rng = std::mem::replace(&mut self.rng, eval_rng);
@@ -501,11 +526,22 @@ impl<'a> Trainer<'a> {
         self.norm_frozen = false;
         self.rng = train_rng;
         self.env_steps = steps;
-        let eps = eps?;
-        let n = eps.len().max(1) as f64;
-        Ok((
-            eps.iter().map(|e| f64::from(e.ret)).sum::<f64>() / n,
-            eps.iter().filter(|e| e.success).count() as f64 / n,
-        ))
+        let discrete = matches!(self.policy.codec(), ActionCodec::Discrete { .. });
+        let dims = self.policy.codec().dims();
+        Ok(eps?
+            .into_iter()
+            .zip(seeds)
+            .map(|(e, seed)| EvalEpisode {
+                seed,
+                actions: if discrete {
+                    e.actions.iter().map(|&a| DemoAction::Discrete(a as i64)).collect()
+                } else {
+                    e.actions.chunks(dims).map(|a| DemoAction::Continuous(a.to_vec())).collect()
+                },
+                episodic_return: f64::from(e.ret),
+                success: e.success,
+                length: e.steps,
+            })
+            .collect())
     }
 }
