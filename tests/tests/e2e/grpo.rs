@@ -447,7 +447,7 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
         ..Default::default()
     };
     let mut t = trainer_with(cfg.clone()).expect("trainer");
-    let first = t.curriculum.expect("curriculum");
+    let first = t.curriculum().expect("curriculum");
     assert_eq!((first.cursor, first.len), (len - 5, len));
     for _ in 0..12 {
         let m = t.iterate().expect("iteration");
@@ -463,13 +463,13 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
         assert!((0.0..=5.0).contains(&m["charts/lives_lost"]), "{m:?}");
         assert!((0.0..=1.0).contains(&m["charts/truncated_rate"]), "{m:?}");
     }
-    let now = t.curriculum.expect("curriculum");
+    let now = t.curriculum().expect("curriculum");
     assert!(now.cursor + 15 <= first.cursor, "moved back at least 3 times: {first:?} → {now:?}");
     let ckpt = dir.join("ckpt");
     t.save(&ckpt).expect("save");
     let mut r = trainer_with(cfg.clone()).expect("trainer");
     r.resume(&ckpt).expect("resume");
-    assert_eq!(r.curriculum, t.curriculum);
+    assert_eq!(r.curriculum(), t.curriculum());
     assert_eq!(r.obs_norm, t.obs_norm, "observation statistics are restored");
 
     // With the whole batch on the frontier (the cursor's first `step_back` steps), the
@@ -485,11 +485,11 @@ fn privileged_starts_move_back_along_a_demonstration_and_resume() {
     let mut f = trainer_with(c.clone()).expect("trainer");
     let mut moved = 0;
     for _ in 0..3 {
-        let before = f.curriculum.expect("curriculum").cursor;
+        let before = f.curriculum().expect("curriculum").cursor;
         let m = f.iterate().expect("iteration");
         let rate = m["charts/frontier_success_rate"];
         assert_eq!(rate, m["charts/success_rate"], "every start is on the frontier");
-        let after = f.curriculum.expect("curriculum").cursor;
+        let after = f.curriculum().expect("curriculum").cursor;
         assert_eq!(after, if rate >= 0.5 { before - 2 } else { before }, "{rate}");
         moved += before - after;
     }

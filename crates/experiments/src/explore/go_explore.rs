@@ -762,7 +762,7 @@ pub fn robustify_observed(
         let values = t.iterate()?;
         let rate = values["charts/success_rate"];
         let mut m = crate::train::iteration_metrics(&t, values);
-        let cursor = t.curriculum.map_or(0, |c| c.cursor);
+        let cursor = t.curriculum().map_or(0, |c| c.cursor);
         progress.push((t.env_steps as f64, 1.0 - cursor as f64 / len as f64));
         if cursor == 0 && (it + 1) % rc.eval_every.max(1) == 0 {
             let (_, s) = t.evaluate(64, false)?;
@@ -790,7 +790,7 @@ pub fn robustify_observed(
         demo_length: len,
         iterations,
         env_steps: t.env_steps,
-        final_start: t.curriculum.map_or(0, |c| c.cursor),
+        final_start: t.curriculum().map_or(0, |c| c.cursor),
         eval_episodes,
         eval_success,
         progress,

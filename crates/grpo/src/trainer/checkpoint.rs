@@ -18,7 +18,7 @@ impl Trainer<'_> {
             iteration: self.iteration as u64,
             env_steps: self.env_steps,
             rng: self.rng.state(),
-            curriculum: self.curriculum,
+            curriculum: self.curriculum(),
             obs_norm: self.obs_norm.clone(),
         };
         let state = serde_json::to_vec(&state).map_err(|e| Error::Config(e.to_string()))?;
@@ -95,16 +95,17 @@ impl Trainer<'_> {
             self.obs_norm = Some(n);
         }
         if let Some(c) = v.curriculum {
-            if self.curriculum.is_some_and(|own| own.len != c.len) {
+            let own = self.curriculum();
+            if own.is_some_and(|own| own.len != c.len) {
                 return Err(Error::Config(format!(
                     "{}: the checkpoint's demo has {} steps, this run's {}",
                     state_path.display(),
                     c.len,
-                    self.curriculum.map_or(0, |o| o.len)
+                    own.map_or(0, |o| o.len)
                 )));
             }
-            if self.curriculum.is_some() {
-                self.curriculum = Some(c);
+            if let Some(p) = self.privileged.as_mut() {
+                p.curriculum = c;
             }
         }
         Ok(())

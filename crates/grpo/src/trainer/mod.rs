@@ -27,7 +27,8 @@
 //!
 //! The parts, one file each: [`TrainConfig`] (`config.rs`); GRPO and PPO as two
 //! implementations of one `Learner` (`learner.rs`); the advantage shapers composed in order —
-//! ProGRPO, the intrinsic stream (`shaping.rs`); rollouts on a `VecEnv` and tree branches
+//! ProGRPO, the intrinsic stream (`shaping.rs`); privileged starts and their curriculum
+//! (`starts.rs`); rollouts on a `VecEnv` and tree branches
 //! (`rollout.rs`); the loss over minibatches (`update.rs`); observation features and their
 //! normalisation (`norm.rs`); episode-end and loss metrics (`metrics.rs`); privileged starts'
 //! demo replay and imitation (`demo.rs`); checkpoints (`checkpoint.rs`).
@@ -58,6 +59,7 @@ mod metrics;
 mod norm;
 mod rollout;
 mod shaping;
+mod starts;
 mod update;
 
 pub use config::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig};
@@ -66,6 +68,7 @@ use metrics::{Ends, LossSums};
 pub use norm::RunningNorm;
 use norm::{feature_scale, features, raw_tokens};
 use shaping::{AdvantageShaper, Groups, IntrinsicStream, ProGrpo};
+use starts::PrivilegedStarts;
 
 /// A factory of environments (`Registry::factory` makes one). The argument replaces the run's
 /// `env_config` when given (a demonstration is replayed with the config it was recorded with,
@@ -202,10 +205,8 @@ pub struct Trainer<'a> {
     pub iteration: usize,
     /// Environment steps so far.
     pub env_steps: u64,
-    /// The demonstration's snapshots (privileged starts), step 0 to the end.
-    demo: Option<(Demo, Vec<Arc<Snapshot>>)>,
-    /// Where privileged starts begin now.
-    pub curriculum: Option<Curriculum>,
+    /// Privileged starts from a demonstration, with their curriculum.
+    privileged: Option<PrivilegedStarts>,
     /// Demo-progress shaping (`privileged.shaping > 0`).
     progress: Option<Progress>,
     /// Demo imitation (`privileged.imitation > 0`).
@@ -274,12 +275,11 @@ impl<'a> Trainer<'a> {
         if let (Some(ic), Some(bonus)) = (config.intrinsic, bonus) {
             shapers.push(Box::new(IntrinsicStream::new(ic, bonus)));
         }
-        let (demo, curriculum, progress, imitation) = match &config.privileged {
-            None => (None, None, None, None),
+        let (privileged, progress, imitation) = match &config.privileged {
+            None => (None, None, None),
             Some(p) => {
                 let Replayed { demo, snaps, places, obs, rewards } =
                     Self::replay_demo(&*make_env, &config, p)?;
-                let c = Curriculum::new(demo.actions.len(), p);
                 let progress = (p.shaping > 0.0).then(|| Progress::new(&places, p.shaping));
                 let imitation = if p.imitation > 0.0 {
                     let ActionCodec::Discrete { start, .. } = policy.codec() else {
@@ -315,14 +315,13 @@ impl<'a> Trainer<'a> {
                 } else {
                     None
                 };
-                (Some((demo, snaps)), Some(c), progress, imitation)
+                (Some(PrivilegedStarts::new(demo, snaps, p.clone())), progress, imitation)
             }
         };
         Ok(Self {
             obs_norm: config.obs_norm.then(|| RunningNorm::new(obs_dim)),
             norm_frozen: false,
-            demo,
-            curriculum,
+            privileged,
             progress,
             imitation,
             replay: None,
@@ -354,38 +353,27 @@ impl<'a> Trainer<'a> {
         let mut all_returns = Vec::new();
         let mut ends = Ends::default();
         let mut successes = 0usize;
-        let (mut front_successes, mut front_eps) = (0usize, 0usize);
         let mut shaping_sum = 0f64;
         let mut lengths = 0usize;
         let mut sampled_groups = 0usize;
         let mut kept_groups = 0usize;
         let mut round = 0u64;
         let mut children = 0usize;
-        let privileged = self.curriculum.filter(|c| c.cursor > 0);
+        if let Some(p) = self.privileged.as_mut() {
+            p.begin_iteration();
+        }
         for shaper in &mut self.shapers {
             shaper.begin_iteration();
         }
         while kept_groups < cfg.groups_per_step && sampled_groups < 3 * cfg.groups_per_step {
             let want = cfg.groups_per_step - kept_groups;
             let base = (cfg.seed << 32) + (self.iteration as u64) * 4096 + round * 1024;
-            // Whether each start lies on the curriculum's frontier.
-            let mut on_frontier = Vec::with_capacity(want);
-            let starts: Vec<Start> = match (&self.demo, privileged, &cfg.privileged) {
-                (Some((demo, snaps)), Some(c), Some(p)) => {
-                    let (lo, hi) = c.range(p);
-                    let (_, front_hi) = c.frontier(p);
-                    let n_front = (p.frontier * want as f64).ceil() as usize;
-                    (0..want as u64)
-                        .map(|k| {
-                            let top = if (k as usize) < n_front { front_hi } else { hi };
-                            let at = lo + self.rng.index(top - lo + 1);
-                            on_frontier.push(at <= front_hi);
-                            Start::Restore(demo.seed, Arc::clone(&snaps[at]), Some(base + k))
-                        })
-                        .collect()
-                }
-                _ => (0..want as u64).map(|k| Start::Seed(base + k)).collect(),
-            };
+            // Privileged starts from the demo while its curriculum is past the real start,
+            // and whether each lies on the frontier; else fresh seeds.
+            let drawn = self.privileged.as_ref().and_then(|p| p.draw(want, base, &mut self.rng));
+            let (starts, on_frontier) = drawn.unwrap_or_else(|| {
+                ((0..want as u64).map(|k| Start::Seed(base + k)).collect(), Vec::new())
+            });
             let eps = self.rollouts(&starts, g, false)?;
             let returns: Vec<f32> = eps.iter().map(|e| e.ret + e.shaping).collect();
             let mut adv = group_advantages(&returns, g, cfg.advantage)?;
@@ -405,11 +393,10 @@ impl<'a> Trainer<'a> {
                     rng: &mut self.rng,
                 })?;
             }
-            for (i, e) in eps.iter().enumerate() {
-                if on_frontier.get(i / g).copied().unwrap_or(false) {
-                    front_eps += 1;
-                    front_successes += usize::from(e.success);
-                }
+            if let Some(p) = self.privileged.as_mut() {
+                p.record(&eps, g, &on_frontier);
+            }
+            for e in &eps {
                 successes += usize::from(e.success);
                 lengths += e.steps;
                 ends.record(e);
@@ -463,18 +450,8 @@ impl<'a> Trainer<'a> {
         if cfg.tree.is_some() {
             m.insert("charts/tree_children".into(), children as f64);
         }
-        if let (Some(c), Some(p)) = (self.curriculum.as_mut(), &cfg.privileged) {
-            m.insert("charts/demo_start".into(), c.cursor as f64);
-            m.insert("charts/demo_length".into(), c.len as f64);
-            if privileged.is_some() {
-                // No frontier episode this iteration: a rate of 0, so the start stays.
-                let front = front_successes as f64 / front_eps.max(1) as f64;
-                if front_eps > 0 {
-                    m.insert("charts/frontier_success_rate".into(), front);
-                }
-                let rate = if p.frontier > 0.0 { front } else { successes as f64 / n_eps };
-                c.record(rate, p);
-            }
+        if let Some(p) = self.privileged.as_mut() {
+            p.finish(successes as f64 / n_eps, &mut m);
         }
         for shaper in &self.shapers {
             shaper.write_metrics(&mut m, n_eps);
@@ -512,6 +489,11 @@ impl<'a> Trainer<'a> {
             eps.iter().map(|e| e.episodic_return).sum::<f64>() / n,
             eps.iter().filter(|e| e.success).count() as f64 / n,
         ))
+    }
+
+    /// Where privileged starts begin now (with `[privileged]` in the config).
+    pub fn curriculum(&self) -> Option<Curriculum> {
+        self.privileged.as_ref().map(|p| p.curriculum)
     }
 
     /// [`Trainer::evaluate`]'s episodes one by one: seed, actions, return, success, length.

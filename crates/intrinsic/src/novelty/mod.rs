@@ -39,7 +39,7 @@ pub mod tasks;
 pub mod taxons;
 
 use serde::{Deserialize, Serialize};
-use spelunk_core::Rng;
+use spelunk_core::{ArchiveUpdate, Rng};
 
 use crate::{Error, Result};
 use metrics::{novelty, Grid};
@@ -278,6 +278,17 @@ impl Tally {
 
 /// Run `method` on `task` for `config.evaluations` evaluations.
 pub fn run(task: &dyn EpisodicTask, method: Method, config: &NoveltyConfig) -> Result<Report> {
+    run_observed(task, method, config, &mut spelunk_core::Observers::new())
+}
+
+/// [`run`], telling `observer` the outcome space after every generation (every outcome
+/// evaluated so far, as an [`ArchiveUpdate::Outcomes`]) when it asks for archive updates.
+pub fn run_observed(
+    task: &dyn EpisodicTask,
+    method: Method,
+    config: &NoveltyConfig,
+    observer: &mut dyn spelunk_core::Observer,
+) -> Result<Report> {
     let bad = |m: String| Error::Config { module: "novelty", message: m };
     if config.evaluations == 0 || config.population == 0 || config.offspring == 0 {
         return Err(bad("evaluations, population and offspring must be positive".into()));
@@ -290,7 +301,7 @@ pub fn run(task: &dyn EpisodicTask, method: Method, config: &NoveltyConfig) -> R
     {
         return Err(bad("STAX needs positive chunks and emitter offspring".into()));
     }
-    Search::new(task, method, config)?.run()
+    Search::new(task, method, config)?.run(observer)
 }
 
 struct Search<'a> {
@@ -392,7 +403,7 @@ impl<'a> Search<'a> {
             .collect()
     }
 
-    fn run(mut self) -> Result<Report> {
+    fn run(mut self, observer: &mut dyn spelunk_core::Observer) -> Result<Report> {
         if self.method == Method::Random {
             while self.left() > 0 {
                 let n = self.cfg.offspring.min(self.left());
@@ -415,6 +426,17 @@ impl<'a> Search<'a> {
                 let before = self.tally.evaluations;
                 self.generation_step()?;
                 chunk_used += self.tally.evaluations - before;
+                if observer.wants_archive() {
+                    let points = self.tally.points.iter();
+                    let update = ArchiveUpdate::Outcomes {
+                        generation: self.generation as u64,
+                        points: points.map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(),
+                    };
+                    observer.archive_updated(&update).map_err(|e| Error::Config {
+                        module: "novelty",
+                        message: format!("observer: {e}"),
+                    })?;
+                }
             }
         }
         if self.tally.curve.last().map(|p| p.evaluations) != Some(self.tally.evaluations) {
@@ -627,6 +649,22 @@ impl<'a> Search<'a> {
 mod tests {
     use super::*;
 
+    /// The outcome-space sizes an observer was told, by generation.
+    #[derive(Default)]
+    struct Sizes(Vec<(u64, usize)>);
+    impl spelunk_core::Observer for Sizes {
+        fn wants_archive(&self) -> bool {
+            true
+        }
+        fn archive_updated(&mut self, u: &ArchiveUpdate) -> spelunk_core::ObserverResult {
+            if let ArchiveUpdate::Outcomes { generation, points } = u {
+                assert!(points.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+                self.0.push((*generation, points.len()));
+            }
+            Ok(())
+        }
+    }
+
     #[test]
     fn runs_are_deterministic_at_any_thread_count() {
         let task = tasks::Curling::default();
@@ -644,6 +682,15 @@ mod tests {
             assert_eq!(a.last().evaluations, 400);
             assert_eq!(a.curve.len(), 4);
         }
+        // An observer that asks sees the outcome space grow generation by generation, and
+        // watching changes nothing.
+        let mut sizes = Sizes::default();
+        let watched =
+            run_observed(&task, Method::NoveltyGroundTruth, &cfg(1), &mut sizes).expect("run");
+        assert_eq!(watched, run(&task, Method::NoveltyGroundTruth, &cfg(1)).expect("run"));
+        assert!(sizes.0.len() >= 5, "{:?}", sizes.0);
+        assert!(sizes.0.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "{:?}", sizes.0);
+        assert_eq!(sizes.0.last().map(|s| s.1), Some(400));
     }
 
     #[test]
