@@ -43,10 +43,30 @@ pub struct RunStarted {
     pub commit: Option<String>,
     /// The iteration the run starts from (0, or where a resumed run left off).
     pub start_iteration: u64,
-    /// How far the run means to go, in [`RunStarted::budget_unit`]s (iterations, frames).
+    /// How far the run means to go, in [`RunStarted::budget_unit`]s.
     pub budget: u64,
-    /// What `budget` counts: `iterations` or `frames`.
-    pub budget_unit: String,
+    /// What `budget` counts.
+    pub budget_unit: BudgetUnit,
+}
+
+/// What a run's budget counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetUnit {
+    /// Iterations (training runs).
+    #[default]
+    Iterations,
+    /// Env steps (Go-Explore's frames).
+    Frames,
+}
+
+impl std::fmt::Display for BudgetUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BudgetUnit::Iterations => "iterations",
+            BudgetUnit::Frames => "frames",
+        })
+    }
 }
 
 /// One metric's value: a real number, a count or a flag, written to JSON as such.

@@ -36,8 +36,8 @@ pub use digest::Digest;
 pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, ObsRef, Step};
 pub use error::{Error, Result};
 pub use events::{
-    ArchiveUpdate, Checkpoint, EpisodeFinished, Frame, IterationMetrics, Observer, ObserverError,
-    ObserverResult, Observers, RunFinished, RunStarted, Scalar,
+    ArchiveUpdate, BudgetUnit, Checkpoint, EpisodeFinished, Frame, IterationMetrics, Observer,
+    ObserverError, ObserverResult, Observers, RunFinished, RunStarted, Scalar,
 };
 pub use np_random::NpRandom;
 pub use registry::{EnvEntry, EnvFactory, Registry};

@@ -10,7 +10,7 @@
 //!   planner; Go-Explore runs on any env id or level file and the Go-Explore → shorten →
 //!   robustify pipeline ([`explore::go_explore`]); STAX and novelty search.
 //! - [`vla`]: the VLA head on instruction-following Reach.
-//! - [`report`]: curve averaging, mean ± s.e., Markdown tables, PNG and SVG charts.
+//! - [`report`]: curve averaging, mean and spread, PNG and SVG charts.
 //! - [`config`]: config files and `--set key=value`, one grammar for every command.
 //!
 //! Experiments write their artifacts (JSON, Markdown, charts) into a folder and return a line

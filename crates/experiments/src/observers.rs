@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use spelunk_core::events::{
-    Checkpoint, IterationMetrics, Observer, ObserverResult, RunFinished, RunStarted,
+    BudgetUnit, Checkpoint, IterationMetrics, Observer, ObserverResult, RunFinished, RunStarted,
 };
 
 use crate::error::{Error, Result};
@@ -114,7 +114,7 @@ pub type ProgressMessage = Box<dyn Fn(&IterationMetrics) -> String>;
 /// iterations instead.
 pub struct Progress {
     bar: indicatif::ProgressBar,
-    budget_unit: String,
+    budget_unit: BudgetUnit,
     budget: u64,
     line_every: u64,
     message: ProgressMessage,
@@ -132,7 +132,7 @@ impl Progress {
     pub fn new(line_every: u64, message: impl Fn(&IterationMetrics) -> String + 'static) -> Self {
         Self {
             bar: progress_bar(0),
-            budget_unit: "iterations".into(),
+            budget_unit: BudgetUnit::Iterations,
             budget: 0,
             line_every: line_every.max(1),
             message: Box::new(message),
@@ -152,7 +152,7 @@ impl Progress {
     }
 
     fn position(&self, m: &IterationMetrics) -> u64 {
-        if self.budget_unit == "frames" {
+        if self.budget_unit == BudgetUnit::Frames {
             m.env_steps.min(self.budget)
         } else {
             m.iteration
@@ -163,15 +163,18 @@ impl Progress {
 impl Observer for Progress {
     fn run_started(&mut self, e: &RunStarted) -> ObserverResult {
         self.budget = e.budget;
-        self.budget_unit.clone_from(&e.budget_unit);
+        self.budget_unit = e.budget_unit;
         self.bar.set_length(e.budget);
-        self.bar.set_position(if e.budget_unit == "frames" { 0 } else { e.start_iteration });
+        self.bar.set_position(match e.budget_unit {
+            BudgetUnit::Frames => 0,
+            BudgetUnit::Iterations => e.start_iteration,
+        });
         Ok(())
     }
     fn iteration(&mut self, m: &IterationMetrics, _: &dyn Checkpoint) -> ObserverResult {
         let msg = (self.message)(m);
         if !is_terminal() && m.iteration % self.line_every == 0 {
-            if self.budget_unit == "frames" {
+            if self.budget_unit == BudgetUnit::Frames {
                 eprintln!("frames {}/{}: {msg}", m.env_steps, self.budget);
             } else {
                 eprintln!("iteration {}/{}: {msg}", m.iteration, self.budget);

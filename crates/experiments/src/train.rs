@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use spelunk_core::events::{
-    EpisodeFinished, Frame, IterationMetrics, Observer, RunFinished, RunStarted, Scalar,
+    BudgetUnit, EpisodeFinished, Frame, IterationMetrics, Observer, RunFinished, RunStarted, Scalar,
 };
 use spelunk_core::DemoAction;
 use spelunk_core::Observers;
-use spelunk_grpo::{IntrinsicConfig, TrainConfig, Trainer};
+use spelunk_grpo::{EvalEpisode, IntrinsicConfig, TrainConfig, Trainer};
 
 use crate::error::{bail, create_dir, write_file, Context as _, Error, Result};
 use crate::observers::{JsonLines, Progress, SaveEvery, SaveSchedule};
@@ -88,7 +88,7 @@ pub fn run_loop(
         commit: option_env!("SPELUNK_COMMIT").map(str::to_owned),
         start_iteration: t.iteration as u64,
         budget: cfg.iterations as u64,
-        budget_unit: "iterations".into(),
+        budget_unit: BudgetUnit::Iterations,
     })?;
     while t.iteration < cfg.iterations {
         let values = t.iterate()?;
@@ -122,9 +122,6 @@ pub fn run_loop(
 /// [`Trainer::evaluate`].
 pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Result<(f64, f64)> {
     let eps = t.evaluate_episodes(t.config.eval_episodes, false)?;
-    let n = eps.len().max(1) as f64;
-    let ret = eps.iter().map(|e| e.episodic_return).sum::<f64>() / n;
-    let success = eps.iter().filter(|e| e.success).count() as f64 / n;
     for e in &eps {
         observer.episode_finished(&EpisodeFinished {
             env_id: t.config.env.clone(),
@@ -140,7 +137,7 @@ pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Re
         let make = crate::registry().factory(&t.config.env, t.config.env_config.clone());
         replay_frames(make(None)?.as_mut(), first.seed, &first.actions, observer)?;
     }
-    Ok((ret, success))
+    Ok(EvalEpisode::summary(&eps))
 }
 
 /// Replay `actions` from `reset(seed)` in `env`, sending each rendered frame (the first

@@ -14,7 +14,7 @@ use serde::Serialize;
 use spelunk_core::{Digest, Info};
 
 use super::{one_hot, run_agent, ExploreConfig, Method, Probe, NUM_ENVS};
-use crate::report::{mean_curve, raster, svg::Series};
+use crate::report::{mean_curve, mean_std, raster, svg::Series};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,9 +241,7 @@ pub(super) fn run(args: &ExploreConfig) -> Result<String> {
     table.push_str(&"---:|---:|".repeat(settings.len()));
     table.push('\n');
     let stat = |xs: &[f64]| {
-        let n = xs.len().max(1) as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let (mean, sd) = mean_std(xs);
         format!("{mean:.1} ± {sd:.1}")
     };
     for &m in &methods {

@@ -15,8 +15,8 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use spelunk_core::events::{
-    ArchiveUpdate, CellSummary, Checkpoint, EpisodeFinished, IterationMetrics, Observer,
-    ObserverResult, RunFinished, RunStarted, Scalar,
+    ArchiveUpdate, BudgetUnit, CellSummary, Checkpoint, EpisodeFinished, IterationMetrics,
+    Observer, ObserverResult, RunFinished, RunStarted, Scalar,
 };
 use spelunk_core::{Demo, DemoAction, Observers};
 use spelunk_intrinsic::goexplore::{
@@ -301,7 +301,7 @@ pub fn explore(
         commit: option_env!("SPELUNK_COMMIT").map(str::to_owned),
         start_iteration: s.iteration,
         budget,
-        budget_unit: "frames".into(),
+        budget_unit: BudgetUnit::Frames,
     })?;
     let mut demos = None;
     while s.frames < budget && !(run.stop_on_solve && s.solved) {
@@ -310,7 +310,7 @@ pub fn explore(
         if observer.wants_archive() {
             observer.archive_updated(&archive_update(ge))?;
         }
-        if let (None, Some(demo)) = (&demos, run.spec.demo_of(ge)) {
+        if let Some(demo) = demos.is_none().then(|| run.spec.demo_of(ge)).flatten() {
             let short = save_demos(&demo, dir)?;
             let solved = ge.solved().map_or(0, |x| x.frames);
             observer.episode_finished(&EpisodeFinished {
@@ -332,10 +332,13 @@ pub fn explore(
             demos = Some((demo, short));
         }
     }
-    // The demo found by the last iteration, or (resumed) one found before.
+    // The demo found by the last iteration, or (resumed) one found before; shortening is a
+    // search, so a demo already saved is not shortened again.
     if let Some(demo) = run.spec.demo_of(ge) {
-        let short = save_demos(&demo, dir)?;
-        demos = Some((demo, short));
+        if demos.as_ref().map(|(found, _)| found) != Some(&demo) {
+            let short = save_demos(&demo, dir)?;
+            demos = Some((demo, short));
+        }
     }
     let solved = ge.solved().map(|x| (x.frames, x.trajectory.len()));
     let mut summary = std::collections::BTreeMap::new();
@@ -751,7 +754,7 @@ pub fn robustify_observed(
         commit: option_env!("SPELUNK_COMMIT").map(str::to_owned),
         start_iteration: 0,
         budget: iterations as u64,
-        budget_unit: "iterations".into(),
+        budget_unit: BudgetUnit::Iterations,
     })?;
     let mut t = crate::train::trainer(cfg)?;
     let len = demo.actions.len();

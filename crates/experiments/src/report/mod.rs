@@ -1,5 +1,5 @@
 //! Reports, written once for every experiment: curves averaged over runs, mean and spread,
-//! Markdown tables, PNG line charts with a built-in font ([`raster`], encoded by [`png`]) and
+//! PNG line charts with a built-in font ([`raster`], encoded by [`png`]) and
 //! SVG charts ([`svg`]) — no native library, so they render anywhere, GitHub included.
 
 pub mod png;
@@ -38,44 +38,16 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// Mean and standard error of the mean (sample standard deviation over √n; 0 for one value).
-pub fn mean_se(v: &[f64]) -> (f64, f64) {
-    let n = v.len();
-    if n == 0 {
-        return (0.0, 0.0);
-    }
-    let m = v.iter().sum::<f64>() / n as f64;
-    if n == 1 {
-        return (m, 0.0);
-    }
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
-    (m, (var / n as f64).sqrt())
-}
-
-/// A Markdown table: a header row, its rule, then the rows.
-pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut md = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
-    for r in rows {
-        md.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    md
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn summaries_match_hand_computed_values() {
-        // 1, 2, 3, 6: mean 3; sample variance (4 + 1 + 0 + 9)/3 = 14/3; s.e. = √(14/12).
-        let (m, se) = mean_se(&[1.0, 2.0, 3.0, 6.0]);
-        assert!((m - 3.0).abs() < 1e-12 && (se - (14.0f64 / 12.0).sqrt()).abs() < 1e-12);
         let (m, sd) = mean_std(&[1.0, 3.0]);
         assert!((m - 2.0).abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
         let a = vec![(0.0, 1.0), (2.0, 3.0), (9.0, 9.0)];
         let b = vec![(2.0, 3.0), (4.0, 5.0)];
         assert_eq!(mean_points(&[&a, &b]), vec![(1.0, 2.0), (3.0, 4.0)]);
-        let t = markdown_table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
-        assert_eq!(t, "| a | b |\n|---|---|\n| 1 | 2 |\n");
     }
 }

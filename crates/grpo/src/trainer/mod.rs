@@ -184,6 +184,17 @@ pub struct EvalEpisode {
     pub length: usize,
 }
 
+impl EvalEpisode {
+    /// Mean return and success rate over `eps` (0 and 0 for none).
+    pub fn summary(eps: &[EvalEpisode]) -> (f64, f64) {
+        let n = eps.len().max(1) as f64;
+        (
+            eps.iter().map(|e| e.episodic_return).sum::<f64>() / n,
+            eps.iter().filter(|e| e.success).count() as f64 / n,
+        )
+    }
+}
+
 /// The trainer.
 pub struct Trainer<'a> {
     /// The settings.
@@ -192,7 +203,6 @@ pub struct Trainer<'a> {
     /// The policy being trained.
     pub policy: Box<dyn Policy>,
     adam: Adam,
-    /// Envs and observation buffers, built once, reset by seed for each episode.
     /// Vector envs of the rollouts, by size, kept between iterations.
     pools: BTreeMap<usize, VecEnv>,
     /// GRPO or PPO (with its value head).
@@ -483,12 +493,7 @@ impl<'a> Trainer<'a> {
     /// with `greedy`): (mean return, success rate). Draws from its own generator, so
     /// evaluating does not change the training run.
     pub fn evaluate(&mut self, episodes: usize, greedy: bool) -> Result<(f64, f64)> {
-        let eps = self.evaluate_episodes(episodes, greedy)?;
-        let n = eps.len().max(1) as f64;
-        Ok((
-            eps.iter().map(|e| e.episodic_return).sum::<f64>() / n,
-            eps.iter().filter(|e| e.success).count() as f64 / n,
-        ))
+        Ok(EvalEpisode::summary(&self.evaluate_episodes(episodes, greedy)?))
     }
 
     /// Where privileged starts begin now (with `[privileged]` in the config).

@@ -170,10 +170,7 @@ impl Trainer<'_> {
                 ep.steps += 1;
                 self.env_steps += 1;
                 if terminated || truncated {
-                    let mut last = std::mem::take(&mut ep.last_obs);
-                    self.policy_row(row(venv, i)?, &mut last);
-                    let ep = &mut eps[i];
-                    ep.last_obs = last;
+                    self.policy_row(row(venv, i)?, &mut ep.last_obs);
                     ep.success = info.is_success.unwrap_or(terminated && reward > 0.0);
                     ep.truncated = truncated && !terminated;
                     ep.lives.1 = info.lives;
