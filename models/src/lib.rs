@@ -67,6 +67,17 @@ pub fn keep_freed_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn keep_freed_heap() {}
 
+/// For a program's `main`, before any thread starts: candle's CPU kernels run on one thread
+/// unless `RAYON_NUM_THREADS` says otherwise. Runs spread over cores by their own threads (the
+/// trainer's shards, vector envs, Go-Explore's workers); the policies' kernels are small, and
+/// splitting each one over threads costs more than it gains (a GRPO run on DoorKey-5x5 trains
+/// slower with candle's default of every core: `docs/results/train_threads.json`).
+pub fn kernels_on_one_thread() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+}
+
 /// The device a run names: `"cpu"`, or `"cuda"` / `"cuda:N"` (GPU N) in a build with the
 /// `cuda` feature; a build without it says how to get one.
 pub fn device(name: &str) -> Result<Device> {

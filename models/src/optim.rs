@@ -233,7 +233,29 @@ impl Adam {
 
     /// Backpropagate `loss` and take one step; returns the gradient norm before clipping.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<f64> {
-        let mut grads = loss.backward()?;
+        self.step_summed(vec![loss.backward()?])
+    }
+
+    /// Take one step along the sum of several gradients (of one loss split into parts, each
+    /// backpropagated on its own, e.g. on its own thread), added in the order given so that
+    /// the step does not depend on which part finished first; returns the summed gradient's
+    /// norm before clipping. One store is used as it is.
+    pub fn step_summed(&mut self, stores: Vec<GradStore>) -> Result<f64> {
+        let mut stores = stores.into_iter();
+        let Some(mut grads) = stores.next() else {
+            return Err(Error::Config("a step needs at least one gradient".into()));
+        };
+        for more in stores {
+            for v in &self.vars {
+                if let Some(g) = more.get(v.as_tensor()) {
+                    let sum = match grads.get(v.as_tensor()) {
+                        Some(acc) => (acc + g)?,
+                        None => g.clone(),
+                    };
+                    grads.insert(v.as_tensor(), sum);
+                }
+            }
+        }
         let norm = grad_norm(&grads, &self.vars)?;
         if let Some(max) = self.config.max_grad_norm {
             if norm > max && norm.is_finite() {
@@ -260,4 +282,56 @@ pub fn grad_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
         }
     }
     Ok(total.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, Mlp};
+    use candle_core::Device;
+
+    /// An MLP and its optimiser, the same for the same seed.
+    fn net(seed: u64) -> (ParamStore, Mlp, Adam) {
+        let mut params = ParamStore::new(&Device::Cpu, seed);
+        let mlp = Mlp::new(&mut params, "net", 5, &[16, 16], 3, Activation::Tanh).expect("mlp");
+        let config = AdamConfig { max_grad_norm: Some(0.05), ..AdamConfig::default() };
+        let adam = Adam::new(&params, config).expect("adam");
+        (params, mlp, adam)
+    }
+
+    fn values(p: &ParamStore) -> Vec<f32> {
+        p.vars()
+            .iter()
+            .flat_map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_step_along_summed_parts_is_the_step_along_the_whole() {
+        // A loss that sums over rows, split into row ranges backpropagated on their own: the
+        // summed gradients give the whole loss's step (clipping included), up to rounding.
+        let rows = 12;
+        let x: Vec<f32> = (0..rows * 5).map(|i| ((i * 37 % 23) as f32 / 11.0) - 1.0).collect();
+        let x = Tensor::from_vec(x, (rows, 5), &Device::Cpu).unwrap();
+        let loss = |mlp: &Mlp, lo: usize, hi: usize| {
+            let y = mlp.forward(&x.narrow(0, lo, hi - lo).unwrap()).unwrap();
+            (y.sqr().unwrap().sum_all().unwrap() / rows as f64).unwrap()
+        };
+        let (whole, mlp, mut adam) = net(4);
+        let norm = adam.backward_step(&loss(&mlp, 0, rows)).unwrap();
+        let (parts, mlp2, mut adam2) = net(4);
+        let grads = [(0, 5), (5, 9), (9, 12)]
+            .iter()
+            .map(|&(lo, hi)| loss(&mlp2, lo, hi).backward().unwrap())
+            .collect();
+        let norm2 = adam2.step_summed(grads).unwrap();
+        assert!(norm > 0.05, "the clip applies ({norm})");
+        assert!((norm - norm2).abs() < 1e-5 * norm, "gradient norms {norm} and {norm2}");
+        let (a, b) = (values(&whole), values(&parts));
+        let moved = a.iter().zip(values(&net(4).0)).any(|(x, y)| (x - y).abs() > 1e-4);
+        assert!(moved, "the step moves the parameters");
+        let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(d < 1e-6, "parameters differ by {d}");
+        assert!(adam2.step_summed(Vec::new()).is_err(), "no gradient, no step");
+    }
 }

@@ -120,8 +120,9 @@ impl ActionCodec {
     }
 }
 
-/// A head that maps a batch of observations to action-token logits.
-pub trait Policy {
+/// A head that maps a batch of observations to action-token logits. Shared between threads
+/// (the trainer runs shards of a batch on several), so heads hold only thread-safe state.
+pub trait Policy: Send + Sync {
     /// `[batch, obs] → [batch, dims, vocab]` logits.
     fn logits(&self, obs: &Tensor) -> Result<Tensor>;
     /// The codec.

@@ -47,6 +47,7 @@ enum Command {
 
 fn main() {
     spelunk_models::keep_freed_heap();
+    spelunk_models::kernels_on_one_thread();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),

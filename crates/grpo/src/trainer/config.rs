@@ -66,11 +66,18 @@ pub struct TrainConfig {
     /// Where the policy runs: `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature
     /// (environments and bonus modules stay on the CPU).
     pub device: String,
-    /// Threads stepping the rollouts' envs, the calling thread included (0: every core).
-    /// Results are the same at any thread count. Worth it where env steps are expensive (the
-    /// arm tasks); on gridworlds the policy's work dominates and one thread is fastest
-    /// (`docs/results/train_threads.json`).
+    /// Threads of the run, the calling thread included (0: every core): they step the
+    /// rollouts' envs and run the policy's shards (`shards`). Results are the same at any
+    /// thread count.
     pub threads: usize,
+    /// The policy's work splits into this many fixed shards, run on up to `threads` threads:
+    /// the rollout's envs (each shard steps its own in lockstep, drawing tokens from a
+    /// generator of its own) and each minibatch's episodes (the gradient is the sum of the
+    /// shards' gradients, added in shard order). Results depend on `shards` (1: one
+    /// batch and one generator), never on `threads`. On gridworlds the policy's work dominates
+    /// a run, so a run spreads over cores only with `shards` ≥ 2 — one per thread is the usual
+    /// choice (`docs/results/train_threads.md`).
+    pub shards: usize,
 }
 
 /// The estimator of advantages.
@@ -123,6 +130,7 @@ impl Default for TrainConfig {
             env_config: None,
             seed: 0,
             threads: 1,
+            shards: 1,
             group_size: 8,
             groups_per_step: 16,
             iterations: 50,
@@ -161,6 +169,9 @@ impl TrainConfig {
         }
         if self.minibatches == 0 || self.minibatches > self.groups_per_step * self.group_size {
             return bad("minibatches must be in 1..=groups_per_step × group_size");
+        }
+        if self.shards == 0 || self.shards > 256 {
+            return bad("shards must be in 1..=256");
         }
         if self.intrinsic.is_some() && self.algorithm == Algorithm::Ppo {
             // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is

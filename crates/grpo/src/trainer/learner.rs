@@ -20,16 +20,17 @@ pub(super) struct Critic {
 }
 
 /// What turns episodes into advantages, and what else is learned beside the policy.
-pub(super) trait Learner {
+pub(super) trait Learner: Send + Sync {
     /// Whether advantages are relative to the group (dynamic sampling and tree rollouts apply).
     fn group_relative(&self) -> bool;
     /// The value head, if the algorithm has one.
     fn critic(&self) -> Option<&Critic>;
     /// Per-step advantages and returns of the kept episodes, before the update (PPO: GAE).
     fn prepare(&self, eps: &mut [Episode], obs_dim: usize, device: &Device) -> Result<()>;
-    /// The loss's extra term on a minibatch's observations `x` and per-step `returns` (PPO:
-    /// the value loss).
-    fn extra_loss(&self, x: &Tensor, returns: Vec<f32>) -> Result<Option<Tensor>>;
+    /// The loss's extra term on observations `x` and per-step `returns`, part of a minibatch
+    /// of `steps` steps in all (PPO: the value loss, its squared errors summed here and
+    /// divided by `steps`, so that the parts' terms add up to the minibatch's).
+    fn extra_loss(&self, x: &Tensor, returns: Vec<f32>, steps: usize) -> Result<Option<Tensor>>;
 }
 
 /// Group Relative Policy Optimisation.
@@ -45,7 +46,7 @@ impl Learner for Grpo {
     fn prepare(&self, _: &mut [Episode], _: usize, _: &Device) -> Result<()> {
         Ok(())
     }
-    fn extra_loss(&self, _: &Tensor, _: Vec<f32>) -> Result<Option<Tensor>> {
+    fn extra_loss(&self, _: &Tensor, _: Vec<f32>, _: usize) -> Result<Option<Tensor>> {
         Ok(None)
     }
 }
@@ -126,10 +127,10 @@ impl Learner for Ppo {
         Ok(())
     }
 
-    fn extra_loss(&self, x: &Tensor, returns: Vec<f32>) -> Result<Option<Tensor>> {
+    fn extra_loss(&self, x: &Tensor, returns: Vec<f32>, steps: usize) -> Result<Option<Tensor>> {
         let v = self.critic.net.forward(x)?.squeeze(1)?;
         let target = Tensor::from_vec(returns, v.dims1()?, x.device())?;
-        let vloss = (v - target)?.sqr()?.mean_all()?;
+        let vloss = ((v - target)?.sqr()?.sum_all()? / steps.max(1) as f64)?;
         Ok(Some((vloss * self.value_coef)?))
     }
 }

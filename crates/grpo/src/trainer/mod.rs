@@ -59,6 +59,7 @@ mod metrics;
 mod norm;
 mod rollout;
 mod shaping;
+mod shards;
 mod starts;
 mod update;
 
@@ -203,8 +204,9 @@ pub struct Trainer<'a> {
     /// The policy being trained.
     pub policy: Box<dyn Policy>,
     adam: Adam,
-    /// Vector envs of the rollouts, by size, kept between iterations.
-    pools: BTreeMap<usize, VecEnv>,
+    /// Vector envs of the rollouts (one per shard), by rollout size and shard count, kept
+    /// between iterations.
+    pools: BTreeMap<(usize, usize), Vec<VecEnv>>,
     /// GRPO or PPO (with its value head).
     learner: Box<dyn Learner>,
     rng: Rng,
@@ -227,6 +229,9 @@ pub struct Trainer<'a> {
     pub obs_norm: Option<RunningNorm>,
     /// Evaluation: use the statistics without updating them.
     norm_frozen: bool,
+    /// The workers of the policy's shards (`threads` of them; none for one), started at first
+    /// use.
+    workers: std::sync::OnceLock<Option<rayon::ThreadPool>>,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -331,6 +336,7 @@ impl<'a> Trainer<'a> {
         Ok(Self {
             obs_norm: config.obs_norm.then(|| RunningNorm::new(obs_dim)),
             norm_frozen: false,
+            workers: std::sync::OnceLock::new(),
             privileged,
             progress,
             imitation,

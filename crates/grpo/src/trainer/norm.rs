@@ -84,6 +84,22 @@ impl RunningNorm {
             }
         }
     }
+    /// Take in the observations that `other` counted (Chan et al.'s pairwise update of the
+    /// mean and the squared deviations).
+    pub(super) fn merge(&mut self, other: &RunningNorm) {
+        if other.count == 0.0 {
+            return;
+        }
+        let n = self.count + other.count;
+        for ((m, s), (&om, &os)) in
+            self.mean.iter_mut().zip(&mut self.m2).zip(other.mean.iter().zip(&other.m2))
+        {
+            let delta = om - *m;
+            *m += delta * other.count / n;
+            *s += os + delta * delta * self.count * other.count / n;
+        }
+        self.count = n;
+    }
     /// Normalise rows in place.
     pub(super) fn apply(&self, rows: &mut [f32]) {
         let d = self.mean.len();

@@ -1,57 +1,74 @@
 //! Rollouts: the policy samples action tokens for many envs at once, episodes run in
 //! lockstep from their starts, tree rollouts branch from states of earlier episodes.
+//!
+//! The envs split into `shards` fixed parts, each with a vector env of its own, stepped in a
+//! lockstep of its own on one of the run's threads: its observations go through the policy as
+//! one batch, its tokens are drawn from a generator of its own (with one shard, the run's), and
+//! with `obs_norm` it normalises by a copy of the statistics that its own observations update;
+//! the run's statistics then take in every shard's observations, in shard order.
 
-use spelunk_core::{Actions, AutoReset, ObsRef, VecEnv, VecEnvConfig};
+use spelunk_core::{Actions, AutoReset, ObsRef, Rng, VecEnv, VecEnvConfig};
+use spelunk_models::policy::Policy;
 
 use super::{
-    begin, branch_points, env_action, features, raw_tokens, ActionCodec, Arc, Episode, Error,
-    ObsBuf, Result, Start, Tensor, Trainer, TreeConfig,
+    begin, branch_points, env_action, features, raw_tokens, shards, ActionCodec, Arc, Episode,
+    Error, ObsBuf, Progress, Result, RunningNorm, Start, Tensor, Trainer, TreeConfig,
 };
 
+/// What every shard of a rollout reads.
+struct Lockstep<'s> {
+    policy: &'s dyn Policy,
+    scale: f32,
+    progress: Option<&'s Progress>,
+    gamma: f32,
+    greedy: bool,
+    /// Update the observation statistics (training) or only use them (evaluation).
+    learn_norm: bool,
+    /// Every episode's start; the episode of env `i` (counted over all shards) begins from
+    /// `starts[i / per_seed]`.
+    starts: &'s [Start],
+    per_seed: usize,
+}
+
+/// One shard's envs and what it changes.
+struct Shard<'s> {
+    venv: &'s mut VecEnv,
+    /// Index of its first env among all shards'.
+    offset: usize,
+    rng: Rng,
+    /// The statistics it normalises by (its own copy).
+    norm: Option<RunningNorm>,
+    /// Statistics of its own observations alone (only kept with several shards).
+    fresh: Option<RunningNorm>,
+}
+
+/// What a shard hands back.
+struct Done {
+    eps: Vec<Episode>,
+    steps: u64,
+    rng: Rng,
+    norm: Option<RunningNorm>,
+    fresh: Option<RunningNorm>,
+}
+
 impl Trainer<'_> {
-    /// Sample (or pick) one token per action dimension; returns tokens, their
-    /// log-probabilities and each row's entropy (summed over dimensions).
-    pub(super) fn sample_tokens(
-        &mut self,
-        logits: &Tensor,
-        greedy: bool,
-    ) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>)> {
-        let logp = spelunk_models::policy::log_softmax(logits)?;
-        let rows: Vec<Vec<Vec<f32>>> = logp.to_vec3()?;
-        let mut tokens = Vec::new();
-        let mut lps = Vec::new();
-        let mut ents = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut h = 0f32;
-            for dim in row {
-                h -= dim.iter().map(|lp| lp.exp() * lp).sum::<f32>();
-                let k = if greedy {
-                    dim.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(k, _)| k)
-                } else {
-                    let u = self.rng.f32();
-                    let mut acc = 0f32;
-                    let mut pick = dim.len() - 1;
-                    for (k, lp) in dim.iter().enumerate() {
-                        acc += lp.exp();
-                        if u < acc {
-                            pick = k;
-                            break;
-                        }
-                    }
-                    pick
-                };
-                tokens.push(k as u32);
-                lps.push(dim[k]);
-            }
-            ents.push(h);
+    /// Threads of the run (`threads`, 0 meaning every core).
+    pub(super) fn threads(&self) -> usize {
+        match self.config.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            t => t,
         }
-        Ok((tokens, lps, ents))
     }
 
-    /// Run `starts.len() × per_seed` episodes in lockstep on a vector env of that many envs
-    /// (built once per size and kept): each episode begins from its start, the policy acts for
-    /// every live episode at once, the envs step on `threads` threads, and envs whose episode
-    /// has ended idle until the last one ends.
+    /// The workers of the policy's shards (none: the calling thread runs them).
+    pub(super) fn workers(&self) -> Option<&rayon::ThreadPool> {
+        self.workers.get_or_init(|| shards::pool(self.threads())).as_ref()
+    }
+
+    /// Run `starts.len() × per_seed` episodes in lockstep, in `shards` parts (each a vector
+    /// env built once per size and kept): each episode begins from its start, the policy acts
+    /// for every live episode of a part at once, and envs whose episode has ended idle until
+    /// the last one of their part ends.
     pub(super) fn rollouts(
         &mut self,
         starts: &[Start],
@@ -62,50 +79,92 @@ impl Trainer<'_> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let mut venv = if let Some(v) = self.pools.remove(&n) {
+        let ranges = shards::ranges(n, self.config.shards);
+        let parts = ranges.len();
+        let mut venvs = if let Some(v) = self.pools.remove(&(n, parts)) {
             v
         } else {
-            let threads = match self.config.threads {
-                0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-                t => t,
-            };
-            let config =
-                VecEnvConfig { num_threads: threads.min(n), autoreset: AutoReset::Disabled };
-            VecEnv::from_fn(n, config, |_| (self.make_env)(None))?
+            // Threads beyond one per shard step each shard's envs.
+            let per = (self.threads() / parts).max(1);
+            let mut v = Vec::with_capacity(parts);
+            for r in &ranges {
+                let config =
+                    VecEnvConfig { num_threads: per.min(r.len()), autoreset: AutoReset::Disabled };
+                v.push(VecEnv::from_fn(r.len(), config, |_| (self.make_env)(None))?);
+            }
+            v
         };
-        let eps = self.rollouts_in(&mut venv, starts, per_seed, greedy);
-        self.pools.insert(n, venv);
-        eps
+        let several = parts > 1;
+        let mut shard_states = Vec::with_capacity(parts);
+        for (venv, r) in venvs.iter_mut().zip(&ranges) {
+            let rng = if several {
+                Rng::seed_from_u64(self.rng.next_u64())
+            } else {
+                std::mem::replace(&mut self.rng, Rng::seed_from_u64(0))
+            };
+            let fresh = (several && !self.norm_frozen)
+                .then(|| self.obs_norm.as_ref().map(|m| RunningNorm::new(m.mean.len())))
+                .flatten();
+            let norm = self.obs_norm.clone();
+            shard_states.push(Shard { venv, offset: r.start, rng, norm, fresh });
+        }
+        let step = Lockstep {
+            policy: self.policy.as_ref(),
+            scale: self.scale,
+            progress: self.progress.as_ref(),
+            gamma: self.config.gamma,
+            greedy,
+            learn_norm: !self.norm_frozen,
+            starts,
+            per_seed,
+        };
+        let done = shards::run_each(self.workers(), shard_states, |_, shard| step.run(shard));
+        self.pools.insert((n, parts), venvs);
+        let mut eps = Vec::with_capacity(n);
+        for d in done? {
+            eps.extend(d.eps);
+            self.env_steps += d.steps;
+            if !several {
+                self.rng = d.rng;
+                if !self.norm_frozen {
+                    self.obs_norm = d.norm;
+                }
+            } else if let (Some(run), Some(fresh)) = (self.obs_norm.as_mut(), &d.fresh) {
+                run.merge(fresh);
+            }
+        }
+        Ok(eps)
     }
+}
 
-    pub(super) fn rollouts_in(
-        &mut self,
-        venv: &mut VecEnv,
-        starts: &[Start],
-        per_seed: usize,
-        greedy: bool,
-    ) -> Result<Vec<Episode>> {
+impl Lockstep<'_> {
+    /// The shard's episodes, stepped in lockstep until the last one ends.
+    fn run(&self, shard: Shard<'_>) -> Result<Done> {
+        let Shard { venv, offset, mut rng, mut norm, mut fresh } = shard;
         let n = venv.num_envs();
         let mut eps = vec![Episode::default(); n];
         let mut alive = vec![true; n];
         for (i, ep) in eps.iter_mut().enumerate() {
-            let start = &starts[i / per_seed];
+            let start = &self.starts[(offset + i) / self.per_seed];
             let info = venv.begin_env(i, |env, obs| begin(env, start, obs))?;
             ep.start = start.clone();
             ep.lives.0 = info.lives;
         }
-        let gamma = self.config.gamma;
-        let mut phi: Vec<f32> = match &self.progress {
+        let gamma = self.gamma;
+        let mut phi: Vec<f32> = match self.progress {
             Some(p) => venv.infos().iter().map(|info| p.potential(info)).collect(),
             None => Vec::new(),
         };
-        let dims = self.policy.codec().dims();
+        let codec = self.policy.codec();
+        let dims = codec.dims();
         let obs_dim = self.policy.obs_dim();
+        let device = self.policy.params().device();
         let mut batch = Vec::with_capacity(n * obs_dim);
-        let mut actions = match self.policy.codec() {
+        let mut actions = match codec {
             ActionCodec::Discrete { .. } => Actions::Discrete(vec![0; n]),
             ActionCodec::Binned { .. } => Actions::Continuous { values: vec![0.0; n * dims], dims },
         };
+        let mut steps = 0u64;
 
         while alive.iter().any(|&a| a) {
             let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
@@ -113,9 +172,12 @@ impl Trainer<'_> {
             for &i in &idx {
                 features(row(venv, i)?, self.scale, &mut batch);
             }
-            if let Some(norm) = self.obs_norm.as_mut() {
-                if !self.norm_frozen {
+            if let Some(norm) = norm.as_mut() {
+                if self.learn_norm {
                     norm.update(&batch);
+                    if let Some(f) = fresh.as_mut() {
+                        f.update(&batch);
+                    }
                 }
                 norm.apply(&mut batch);
             }
@@ -124,10 +186,9 @@ impl Trainer<'_> {
                     raw_tokens(row(venv, i)?, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
                 }
             }
-            let x =
-                Tensor::from_slice(&batch, (idx.len(), obs_dim), self.policy.params().device())?;
-            let logits = self.policy.logits(&x)?;
-            let (tokens, lps, ents) = self.sample_tokens(&logits, greedy)?;
+            let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), device)?;
+            let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
+            let (tokens, lps, ents) = sample_tokens(logp.to_vec3()?, self.greedy, &mut rng);
             for (k, &i) in idx.iter().enumerate() {
                 let ep = &mut eps[i];
                 ep.entropy.push(ents[k]);
@@ -135,7 +196,7 @@ impl Trainer<'_> {
                 let toks = &tokens[k * dims..(k + 1) * dims];
                 ep.tokens.extend_from_slice(toks);
                 ep.old_logp.extend_from_slice(&lps[k * dims..(k + 1) * dims]);
-                match (self.policy.codec(), &mut actions) {
+                match (codec, &mut actions) {
                     (ActionCodec::Discrete { start, .. }, Actions::Discrete(a)) => {
                         a[i] = i64::from(toks[0]) + start;
                         ep.actions.push(a[i] as f32);
@@ -158,7 +219,7 @@ impl Trainer<'_> {
                 let (terminated, truncated) = (venv.terminated()[i], venv.truncated()[i]);
                 ep.ret += reward;
                 let mut r = reward;
-                if let Some(p) = &self.progress {
+                if let Some(p) = self.progress {
                     let next = if terminated { 0.0 } else { p.potential(&info) };
                     let f = gamma * next - phi[i];
                     phi[i] = next;
@@ -168,9 +229,15 @@ impl Trainer<'_> {
                 ep.rewards.push(r);
                 ep.terminated = terminated;
                 ep.steps += 1;
-                self.env_steps += 1;
+                steps += 1;
                 if terminated || truncated {
-                    self.policy_row(row(venv, i)?, &mut ep.last_obs);
+                    policy_row(
+                        self.policy,
+                        self.scale,
+                        norm.as_ref(),
+                        row(venv, i)?,
+                        &mut ep.last_obs,
+                    );
                     ep.success = info.is_success.unwrap_or(terminated && reward > 0.0);
                     ep.truncated = truncated && !terminated;
                     ep.lives.1 = info.lives;
@@ -180,9 +247,69 @@ impl Trainer<'_> {
                 }
             }
         }
-        Ok(eps)
+        Ok(Done { eps, steps, rng, norm, fresh })
     }
+}
 
+/// Sample (or pick) one token per action dimension from each row's log-probabilities
+/// (`[row][dimension][token]`); returns tokens, their log-probabilities and each row's entropy
+/// (summed over dimensions).
+fn sample_tokens(
+    rows: Vec<Vec<Vec<f32>>>,
+    greedy: bool,
+    rng: &mut Rng,
+) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
+    let mut tokens = Vec::new();
+    let mut lps = Vec::new();
+    let mut ents = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut h = 0f32;
+        for dim in row {
+            h -= dim.iter().map(|lp| lp.exp() * lp).sum::<f32>();
+            let k = if greedy {
+                dim.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(k, _)| k)
+            } else {
+                let u = rng.f32();
+                let mut acc = 0f32;
+                let mut pick = dim.len() - 1;
+                for (k, lp) in dim.iter().enumerate() {
+                    acc += lp.exp();
+                    if u < acc {
+                        pick = k;
+                        break;
+                    }
+                }
+                pick
+            };
+            tokens.push(k as u32);
+            lps.push(dim[k]);
+        }
+        ents.push(h);
+    }
+    (tokens, lps, ents)
+}
+
+/// Append the policy's input row for one observation: scaled features, normalised by `norm`
+/// (not updated), token ids kept raw.
+fn policy_row(
+    policy: &dyn Policy,
+    scale: f32,
+    norm: Option<&RunningNorm>,
+    buf: ObsRef<'_>,
+    out: &mut Vec<f32>,
+) {
+    let start = out.len();
+    features(buf, scale, out);
+    let row = &mut out[start..];
+    if let Some(norm) = norm {
+        norm.apply(row);
+    }
+    if let Some(span) = policy.token_span() {
+        raw_tokens(buf, &span, row);
+    }
+}
+
+impl Trainer<'_> {
     /// Tree rollouts: replay each group's most uncertain steps and sample children there.
     /// Returns the children (in sibling groups) and the sibling-group size.
     pub(super) fn branch(
@@ -222,18 +349,10 @@ impl Trainer<'_> {
         Ok((self.rollouts(&starts, per, false)?, per))
     }
 
-    /// Append the policy's input row for one observation: scaled features, normalised by
-    /// the running statistics (not updated), token ids kept raw.
+    /// Append the policy's input row for one observation: scaled features, normalised by the
+    /// running statistics (not updated), token ids kept raw.
     pub(super) fn policy_row(&self, buf: ObsRef<'_>, out: &mut Vec<f32>) {
-        let start = out.len();
-        features(buf, self.scale, out);
-        let row = &mut out[start..];
-        if let Some(norm) = &self.obs_norm {
-            norm.apply(row);
-        }
-        if let Some(span) = self.policy.token_span() {
-            raw_tokens(buf, &span, row);
-        }
+        policy_row(self.policy.as_ref(), self.scale, self.obs_norm.as_ref(), buf, out);
     }
 }
 

@@ -1,18 +1,50 @@
-//! The learning step: the clipped token loss
-//! over minibatches (with the imitation and Lp-Reg terms where configured).
+//! The learning step: the clipped token loss over minibatches (with the imitation and Lp-Reg
+//! terms where configured).
+//!
+//! A minibatch's episodes split into `shards` fixed parts; each part's loss (normalised by the
+//! whole minibatch's tokens and sequences, so the parts' losses add up to the minibatch's) is
+//! backpropagated on its own, on the run's threads, and Adam steps along the sum of the parts'
+//! gradients, added in shard order. The imitation term rides with the first part.
+
+use candle_core::backprop::GradStore;
+use candle_core::Device;
 
 use super::{
-    lp_reg_targets, policy_loss, token_logp_entropy, Episode, LossInputs, LpRegConfig, Result,
-    StepNorm, Tensor, Trainer,
+    lp_reg_targets, policy_loss, shards, token_logp_entropy, Episode, Learner, LossInputs,
+    LpRegConfig, Policy, Result, StepNorm, Tensor, Trainer,
 };
+use crate::loss::{LossConfig, LossStats};
 
-impl Trainer<'_> {
-    pub(super) fn update(
-        &mut self,
-        eps: &[Episode],
-        adv: &[f32],
-        chunk: &[usize],
-    ) -> Result<(crate::loss::LossStats, f64, (f64, f64))> {
+/// What every part of a minibatch reads.
+struct Parts<'s> {
+    policy: &'s dyn Policy,
+    learner: &'s dyn Learner,
+    loss: &'s LossConfig,
+    lp_reg: Option<&'s LpRegConfig>,
+    device: &'s Device,
+    eps: &'s [Episode],
+    adv: &'s [f32],
+    /// The whole minibatch's tokens and sequences.
+    norm: StepNorm,
+    /// The whole minibatch's steps.
+    steps: usize,
+}
+
+/// One part's gradient and diagnostics.
+struct Part {
+    grads: GradStore,
+    stats: LossStats,
+    /// Unmasked tokens in this part.
+    tokens: f64,
+    /// Lp-Reg: protected token rows, and all token rows, of this part.
+    protected: (usize, usize),
+}
+
+impl Parts<'_> {
+    /// The loss of the episodes `chunk` (plus `extra`, the imitation term, on the first part),
+    /// backpropagated.
+    fn part(&self, chunk: &[usize], extra: Option<&Tensor>) -> Result<Part> {
+        let (eps, adv) = (self.eps, self.adv);
         let dims = self.policy.codec().dims();
         let obs_dim = self.policy.obs_dim();
         let mut obs = Vec::new();
@@ -43,15 +75,16 @@ impl Trainer<'_> {
             }
             a.push(adv[i]);
             returns.extend_from_slice(&e.step_ret);
-            if self.config.lp_reg.is_some() {
+            if self.lp_reg.is_some() {
                 for t in 0..e.tokens.len() {
                     row_adv.push(if ppo { e.step_adv[t / dims] } else { adv[i] });
                 }
             }
         }
         let steps = tokens.len() / dims;
-        let x = Tensor::from_vec(obs, (steps, obs_dim), self.policy.params().device())?;
-        let tok = Tensor::from_vec(tokens, (steps, dims), self.policy.params().device())?;
+        let dev = self.device;
+        let x = Tensor::from_vec(obs, (steps, obs_dim), dev)?;
+        let tok = Tensor::from_vec(tokens, (steps, dims), dev)?;
         // Sequence heads compute a whole episode's decisions in one pass when they can.
         let lengths: Vec<usize> = chunk.iter().map(|&i| eps[i].tokens.len() / dims).collect();
         let logits = match self.policy.episode_logits(&x, &lengths)? {
@@ -59,23 +92,22 @@ impl Trainer<'_> {
             None => self.policy.logits(&x)?,
         };
         let (lp, ent) = token_logp_entropy(&logits, &tok)?;
-        let lp_reg = match &self.config.lp_reg {
-            Some(cfg) => Some(Self::lp_reg_term(&logits, &tok, &row_adv, cfg)?),
+        let lp_reg = match self.lp_reg {
+            Some(cfg) => Some(Trainer::lp_reg_term(&logits, &tok, &row_adv, cfg)?),
             None => None,
         };
         let b = chunk.len();
-        let idx = Tensor::from_vec(index, b * max_t, self.policy.params().device())?;
+        let idx = Tensor::from_vec(index, b * max_t, dev)?;
         let lp = lp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
         let ent = ent.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
-        let old = Tensor::from_vec(old, (b, max_t), self.policy.params().device())?;
-        let mask_t = Tensor::from_vec(mask, (b, max_t), self.policy.params().device())?;
+        let old = Tensor::from_vec(old, (b, max_t), dev)?;
+        let mask_t = Tensor::from_vec(mask, (b, max_t), dev)?;
         let adv_t = if ppo {
-            Tensor::from_vec(tok_adv, (b, max_t), self.policy.params().device())?
+            Tensor::from_vec(tok_adv, (b, max_t), dev)?
         } else {
-            Tensor::from_vec(a, b, self.policy.params().device())?
+            Tensor::from_vec(a, b, dev)?
         };
-        let norm =
-            StepNorm { tokens: mask_t.sum_all()?.to_scalar::<f32>()?.into(), sequences: b as f64 };
+        let here = f64::from(mask_t.sum_all()?.to_scalar::<f32>()?);
         let inp = LossInputs {
             logp: &lp,
             old_logp: &old,
@@ -84,48 +116,103 @@ impl Trainer<'_> {
             mask: &mask_t,
             entropy: Some(&ent),
         };
-        let (mut loss, stats) = policy_loss(&inp, &self.config.loss, norm)?;
-        let mut protected = 0.0;
-        if let Some((term, frac)) = lp_reg {
-            protected = frac;
+        let (mut loss, stats) = policy_loss(&inp, self.loss, self.norm)?;
+        let mut protected = (0, steps * dims);
+        if let Some((term, n)) = lp_reg {
+            protected.0 = n;
             if let Some(term) = term {
-                loss = (loss + (term / norm.tokens.max(1.0))?)?;
+                loss = (loss + (term / self.norm.tokens.max(1.0))?)?;
             }
         }
-        if let Some(term) = self.learner.extra_loss(&x, returns)? {
+        if let Some(term) = self.learner.extra_loss(&x, returns, self.steps)? {
             loss = (loss + term)?;
         }
-        let mut imitation = (0.0, 0.0);
-        if let Some(term) = self.imitation_term()? {
-            imitation = (term.1, term.2);
-            loss = (loss + term.0)?;
+        if let Some(term) = extra {
+            loss = (loss + term)?;
         }
-        self.adam.backward_step(&loss)?;
-        Ok((stats, protected, imitation))
+        Ok(Part { grads: loss.backward()?, stats, tokens: here, protected })
+    }
+}
+
+impl Trainer<'_> {
+    /// One Adam step on the episodes `chunk` of `eps`: returns the loss's diagnostics, the
+    /// fraction of tokens Lp-Reg protected, and the imitation term's (loss, weight).
+    pub(super) fn update(
+        &mut self,
+        eps: &[Episode],
+        adv: &[f32],
+        chunk: &[usize],
+    ) -> Result<(LossStats, f64, (f64, f64))> {
+        let dims = self.policy.codec().dims();
+        let tokens: usize = chunk.iter().map(|&i| eps[i].tokens.len()).sum();
+        let imitation = self.imitation_term()?;
+        let device = self.policy.params().device().clone();
+        let parts = Parts {
+            policy: self.policy.as_ref(),
+            learner: self.learner.as_ref(),
+            loss: &self.config.loss,
+            lp_reg: self.config.lp_reg.as_ref(),
+            device: &device,
+            eps,
+            adv,
+            norm: StepNorm { tokens: tokens as f64, sequences: chunk.len() as f64 },
+            steps: tokens / dims.max(1),
+        };
+        let ranges = shards::ranges(chunk.len(), self.config.shards);
+        let extra = imitation.as_ref().map(|t| &t.0);
+        let done = shards::run(self.workers(), ranges.len(), |k| {
+            parts.part(&chunk[ranges[k].clone()], if k == 0 { extra } else { None })
+        })?;
+        let (stats, protected) = combine(&done);
+        self.adam.step_summed(done.into_iter().map(|p| p.grads).collect())?;
+        Ok((stats, protected, imitation.map_or((0.0, 0.0), |t| (t.1, t.2))))
     }
 
     /// Lp-Reg: `coef · Σ_protected KL(π_proxy ‖ π_θ)` (not yet divided by the step's tokens)
-    /// and the fraction of protected tokens.
+    /// and the number of protected token rows.
     pub(super) fn lp_reg_term(
         logits: &Tensor,
         tokens: &Tensor,
         row_adv: &[f32],
         cfg: &LpRegConfig,
-    ) -> Result<(Option<Tensor>, f64)> {
+    ) -> Result<(Option<Tensor>, usize)> {
         let (steps, dims, vocab) = logits.dims3()?;
         let rows = steps * dims;
         let logp = spelunk_models::policy::log_softmax(logits)?.reshape((rows, vocab))?;
         let probs: Vec<f32> = logp.detach().exp()?.flatten_all()?.to_vec1()?;
         let toks: Vec<u32> = tokens.flatten_all()?.to_vec1()?;
         let (proxy, n) = lp_reg_targets(&probs, vocab, &toks, row_adv, cfg);
-        let frac = n as f64 / rows.max(1) as f64;
         if n == 0 || cfg.coef == 0.0 {
-            return Ok((None, frac));
+            return Ok((None, n));
         }
         // KL(q‖p) = Σ q (ln q − ln p); the ln q part is a constant but keeps the value honest.
         let q_ln_q: f32 = proxy.iter().filter(|&&q| q > 0.0).map(|&q| q * q.ln()).sum();
         let q = Tensor::from_vec(proxy, (rows, vocab), logits.device())?;
         let kl = ((q * logp)?.sum_all()?.neg()? + f64::from(q_ln_q))?;
-        Ok((Some((kl * cfg.coef)?), frac))
+        Ok((Some((kl * cfg.coef)?), n))
     }
+}
+
+/// The minibatch's diagnostics from its parts': losses add up (each is already divided by the
+/// minibatch's totals), means over tokens are weighted by each part's tokens; the fraction of
+/// token rows Lp-Reg protected.
+fn combine(parts: &[Part]) -> (LossStats, f64) {
+    let (n, rows) = parts.iter().fold((0, 0), |(n, r), p| (n + p.protected.0, r + p.protected.1));
+    let frac = n as f64 / rows.max(1) as f64;
+    if let [one] = parts {
+        return (one.stats, frac);
+    }
+    let tokens: f64 = parts.iter().map(|p| p.tokens).sum::<f64>().max(1.0);
+    let mean = |f: fn(&LossStats) -> f64| {
+        parts.iter().map(|p| f(&p.stats) * p.tokens).sum::<f64>() / tokens
+    };
+    let stats = LossStats {
+        loss: parts.iter().map(|p| p.stats.loss).sum(),
+        clip_fraction: mean(|s| s.clip_fraction),
+        approx_kl: mean(|s| s.approx_kl),
+        ratio_mean: mean(|s| s.ratio_mean),
+        ref_kl: mean(|s| s.ref_kl),
+        entropy: mean(|s| s.entropy),
+    };
+    (stats, frac)
 }
