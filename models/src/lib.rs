@@ -94,10 +94,15 @@ pub fn device(name: &str) -> Result<Device> {
         },
     };
     if cfg!(feature = "cuda") {
-        Ok(Device::new_cuda(gpu)?)
+        Device::new_cuda(gpu).map_err(|e| {
+            Error::Config(format!(
+                "device `{name}`: no usable CUDA device ({e}); it needs an NVIDIA GPU and its driver"
+            ))
+        })
     } else {
         Err(Error::Config(format!(
-            "device `{name}` needs a build with CUDA: cargo build --release --features cuda"
+            "device `{name}` needs a build with CUDA: source scripts/cuda-env.sh && cargo build \
+             --profile gpu -p spelunk-cli --features cuda (docs/gpu.md)"
         )))
     }
 }
@@ -130,110 +135,5 @@ mod device_tests {
             let e = super::device("cuda:0").unwrap_err().to_string();
             assert!(e.contains("--features cuda"), "{e}");
         }
-    }
-}
-
-/// Every head on the GPU against the same head on the CPU (`--features cuda`, on a machine
-/// with an NVIDIA GPU; `scripts/gpu-check.sh` runs them).
-#[cfg(all(test, feature = "cuda"))]
-mod gpu_tests {
-    use super::*;
-    use crate::policy::{ActionCodec, Policy, PolicyConfig};
-    use spelunk_core::{DType as SpaceType, Space};
-
-    /// Largest |a − b| over two tensors (brought to the CPU).
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        let a = a.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = b.to_device(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
-
-    /// Logits and every parameter's gradient agree between the CPU and the GPU.
-    fn same_on_both(make: &dyn Fn(&Device) -> Box<dyn Policy>, obs: Vec<f32>, rows: usize) {
-        let gpu = device("cuda").expect("a CUDA device");
-        let (pc, pg) = (make(&Device::Cpu), make(&gpu));
-        let cols = pc.obs_dim();
-        let xc = Tensor::from_vec(obs.clone(), (rows, cols), &Device::Cpu).unwrap();
-        let xg = Tensor::from_vec(obs, (rows, cols), &gpu).unwrap();
-        let (lc, lg) = (pc.logits(&xc).unwrap(), pg.logits(&xg).unwrap());
-        let d = max_diff(&lc, &lg);
-        assert!(d < 1e-4, "{}: logits differ by {d}", pc.module());
-        let gc = lc.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        let gg = lg.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        for ((name, vc), (_, vg)) in pc.params().named().iter().zip(pg.params().named()) {
-            let (a, b) = (gc.get(vc.as_tensor()).unwrap(), gg.get(vg.as_tensor()).unwrap());
-            let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap().max(1e-6);
-            let d = max_diff(a, b) / scale;
-            assert!(d < 1e-3, "{}: gradient of {name} differs by {d} (relative)", pc.module());
-        }
-    }
-
-    fn values(n: usize, ids: Option<(std::ops::Range<usize>, usize, u64)>) -> Vec<f32> {
-        let mut rng = spelunk_core::Rng::seed_from_u64(9);
-        (0..n)
-            .map(|i| match &ids {
-                Some((span, cols, vocab)) if span.contains(&(i % cols)) => rng.below(*vocab) as f32,
-                _ => rng.normal() as f32,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_head_gives_the_same_logits_and_gradients_on_the_gpu() {
-        let binned = ActionCodec::Binned { bins: 11, low: vec![-1.0; 4], high: vec![1.0; 4] };
-        let c = binned.clone();
-        same_on_both(
-            &|d| Box::new(MlpPolicy::new(25, c.clone(), &PolicyConfig::default(), d, 1).unwrap()),
-            values(8 * 25, None),
-            8,
-        );
-        let image = Space::uniform_box(&[40, 40, 3], 0.0, 255.0, SpaceType::U8);
-        let layout = ImageLayout::of(&image).unwrap();
-        let c = binned.clone();
-        same_on_both(
-            &|d| {
-                Box::new(CnnPolicy::new(layout, c.clone(), &PolicyConfig::default(), d, 1).unwrap())
-            },
-            values(4 * 4800, None),
-            4,
-        );
-        let tc = TransformerConfig { vocab: 12, ..TransformerConfig::default() };
-        same_on_both(
-            &|d| {
-                Box::new(
-                    TransformerPolicy::new(30, ActionCodec::Discrete { n: 5, start: 0 }, &tc, d, 1)
-                        .unwrap(),
-                )
-            },
-            values(6 * 30, Some((0..30, 30, 12))),
-            6,
-        );
-        let inf = f32::INFINITY;
-        let space = Space::Dict(vec![
-            ("image".into(), Space::uniform_box(&[24, 24, 3], 0.0, 255.0, SpaceType::U8)),
-            ("instruction".into(), Space::uniform_box(&[4], 0.0, 6.0, SpaceType::F32)),
-            ("observation".into(), Space::uniform_box(&[10], -inf, inf, SpaceType::F32)),
-        ]);
-        let small =
-            TransformerConfig { d_model: 32, heads: 2, ffn: 64, ..TransformerConfig::default() };
-        let cols = 24 * 24 * 3 + 4 + 10;
-        let c = binned.clone();
-        same_on_both(
-            &|d| {
-                Box::new(
-                    VlaPolicy::new(
-                        VlaLayout::of(&space).unwrap(),
-                        c.clone(),
-                        &VlaConfig::default(),
-                        &small,
-                        d,
-                        1,
-                    )
-                    .unwrap(),
-                )
-            },
-            values(4 * cols, Some((1728..1732, cols, 7))),
-            4,
-        );
     }
 }

@@ -2,8 +2,12 @@
 //! (`scripts/peers/trl_grpo.sh` runs both in one script).
 //!
 //! ```text
-//! cargo run --release -p spelunk-grpo --example text_grpo_throughput -- [iterations]
+//! cargo run --release -p spelunk-grpo --example text_grpo_throughput -- [iterations] [device] [model folder]
 //! ```
+//!
+//! The device is `cpu` (the default) or `cuda` in a build with the `cuda` feature; the model
+//! folder defaults to the fixture in this checkout (`scripts/gpu-check.sh` names it, since its
+//! copy of the binary runs in another checkout).
 //!
 //! The tiny Llama of `tests/fixtures/tiny-llama` answers `Bandit-Bernoulli-5-Text-v0` (one pull
 //! per episode): one group of 8 episodes per iteration, 3 generated tokens each, one Adam step.
@@ -25,10 +29,15 @@ fn peak_rss_mb() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     spelunk_models::keep_freed_heap();
-    let iterations: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-llama");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let iterations: usize = args.first().map_or(Ok(20), |s| s.parse())?;
+    let device = args.get(1).cloned().unwrap_or_else(|| "cpu".into());
+    let dir = args.get(2).map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-llama"),
+        std::path::PathBuf::from,
+    );
     let config = TextConfig {
+        device,
         pretrained: Some(dir),
         group_size: 8,
         groups_per_step: 1,
