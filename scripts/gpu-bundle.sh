@@ -8,7 +8,7 @@
 #   text-grpo-throughput.xz  text GRPO with the tiny Llama fixture (spelunk-grpo's example);
 #   MANIFEST                 commit, SHA-256 and size of each binary before compression.
 # The binaries are stripped (the `gpu` profile) and xz-compressed: candle embeds its kernels'
-# PTX, text that makes each binary about 60 MB and compresses about 7×. The configs and
+# PTX, text that makes each binary tens of megabytes and compresses several-fold. The configs and
 # fixtures the check reads come from the checkout it runs in. Fails if the folder exceeds
 # 60 MiB.
 #
@@ -19,7 +19,7 @@
 #   bash scripts/gpu-bundle.sh [FOLDER]
 #
 # nvcc and the CUDA libraries come from scripts/cuda-env.sh (NVIDIA's Python wheels; no GPU
-# needed). Cold, candle's kernels take about 7 minutes on 2 cores; a reused $CARGO_TARGET_DIR
+# needed). candle's kernels are the slowest part of a cold build; a reused $CARGO_TARGET_DIR
 # keeps them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
