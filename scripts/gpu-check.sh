@@ -22,6 +22,9 @@ cd "$(dirname "$0")/.."
 bundle=${SPELUNK_GPU_BUNDLE:-target/gpu-bundle}
 out=${OUT:-target/gpu-check}
 mkdir -p "$out"
+# What an earlier check left here (only this script's own files).
+rm -rf "$out/bin" "$out"/vla_cpu "$out"/vla_cuda "$out"/vla_seconds.txt "$out"/parity.log \
+  "$out"/step_*.log "$out"/text_*.log "$out/gpu_check.md"
 start_all=$(date +%s)
 
 # Unpack the bundle into $OUT/bin, checking each binary against the MANIFEST.

@@ -197,6 +197,21 @@ pub fn run_in_folder(
     extra: &mut dyn Observer,
 ) -> Result<(TrainConfig, RunFinished)> {
     let ckpt = folder.out.join("checkpoint");
+    // A fresh run never writes over another's metrics and checkpoint.
+    if !folder.resume {
+        let taken: Vec<&str> = ["metrics.jsonl", "checkpoint"]
+            .into_iter()
+            .filter(|f| folder.out.join(f).exists())
+            .collect();
+        if !taken.is_empty() {
+            bail!(
+                "{} already holds a run ({}): continue it with --resume, or train into another \
+                 --out (nothing was changed)",
+                folder.out.display(),
+                taken.join(", ")
+            );
+        }
+    }
     let cfg = if folder.resume {
         let p = folder.out.join("config.toml");
         crate::config::train_config(Some(&p), sets)
@@ -416,5 +431,25 @@ mod tests {
         assert!(count.frames.iter().filter(|f| f.0 == 0).count() == 3, "{:?}", count.frames);
         assert!(count.frames.iter().all(|f| f.1 > 0 && f.2 > 0));
         assert_eq!(finished.iterations, 2);
+    }
+
+    #[test]
+    fn a_fresh_run_refuses_a_folder_that_holds_one_and_leaves_it_alone() {
+        // `train --out` on an existing run folder without `--resume` used to delete its
+        // metrics and overwrite its checkpoint.
+        let dir = std::env::temp_dir().join(format!("spelunk-folder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("metrics.jsonl"), "{\"iteration\": 1}\n").expect("write");
+        let folder = RunFolder { out: dir.clone(), resume: false, eval_every: 1 };
+        let cfg = TrainConfig { iterations: 1, groups_per_step: 2, ..TrainConfig::default() };
+        let e = run_in_folder(Some(cfg), &[], &folder, &mut Observers::new())
+            .expect_err("a folder with a run")
+            .to_string();
+        assert!(e.contains("--resume") && e.contains("metrics.jsonl"), "{e}");
+        let kept = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("read");
+        assert_eq!(kept, "{\"iteration\": 1}\n", "the metrics are untouched");
+        assert!(!dir.join("config.toml").exists() && !dir.join("checkpoint").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
