@@ -217,6 +217,23 @@ unsafe impl Send for Shared {}
 const SPINS_BEFORE_PARK: u32 = 1 << 14;
 
 impl Shared {
+    /// Env `i` has just begun an episode with `info`: its reward and flags cleared.
+    ///
+    /// # Safety
+    /// Only the thread that owns env `i` (its chunk during a step, the caller outside one) may
+    /// call it.
+    unsafe fn started(&self, i: usize, info: Info) {
+        // SAFETY: env `i`'s slots belong to the calling thread (the caller's promise).
+        unsafe {
+            self.infos.set(i, info);
+            self.rewards.set(i, 0.0);
+            self.terminated.set(i, false);
+            self.truncated.set(i, false);
+            self.needs_reset.set(i, false);
+            self.has_final.set(i, false);
+        }
+    }
+
     /// Run chunk `k` for the current command.
     ///
     /// # Safety
@@ -234,14 +251,7 @@ impl Shared {
                 let r = match cmd {
                     Cmd::Reset { seed } => {
                         let seed = seed.map(|s| s.wrapping_add(i as u64));
-                        env.reset(seed, None, self.obs.rows(rows)).map(|info| {
-                            self.infos.set(i, info);
-                            self.rewards.set(i, 0.0);
-                            self.terminated.set(i, false);
-                            self.truncated.set(i, false);
-                            self.needs_reset.set(i, false);
-                            self.has_final.set(i, false);
-                        })
+                        env.reset(seed, None, self.obs.rows(rows)).map(|info| self.started(i, info))
                     }
                     Cmd::Step if !self.active.get(i) => Ok(()),
                     Cmd::Step => {
@@ -540,12 +550,7 @@ impl VecEnv {
         unsafe {
             let env = &mut (&mut *shared.chunks[k].get())[j];
             let info = begin(env.as_mut(), shared.obs.rows(i * obs_len..(i + 1) * obs_len))?;
-            shared.infos.set(i, info);
-            shared.rewards.set(i, 0.0);
-            shared.terminated.set(i, false);
-            shared.truncated.set(i, false);
-            shared.needs_reset.set(i, false);
-            shared.has_final.set(i, false);
+            shared.started(i, info);
             Ok(info)
         }
     }

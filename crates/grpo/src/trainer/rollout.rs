@@ -118,7 +118,7 @@ impl Trainer<'_> {
             starts,
             per_seed,
         };
-        let done = shards::run_each(self.workers(), shard_states, |_, shard| step.run(shard));
+        let done = shards::run(self.workers(), shard_states, |_, shard| step.run(shard));
         self.pools.insert((n, parts), venvs);
         let mut eps = Vec::with_capacity(n);
         for d in done? {

@@ -49,7 +49,7 @@ pub(super) fn pool(threads: usize) -> Option<ThreadPool> {
 
 /// `f(k, item)` for the `k`-th of `items` (one per shard), on `pool`'s threads (on the calling
 /// thread without one). Results in shard order; the first error in shard order is returned.
-pub(super) fn run_each<I, T, F>(pool: Option<&ThreadPool>, items: Vec<I>, f: F) -> Result<Vec<T>>
+pub(super) fn run<I, T, F>(pool: Option<&ThreadPool>, items: Vec<I>, f: F) -> Result<Vec<T>>
 where
     I: Send,
     T: Send,
@@ -63,22 +63,5 @@ where
             done.into_iter().collect()
         }
         _ => items.into_iter().enumerate().map(|(k, item)| f(k, item)).collect(),
-    }
-}
-
-/// `f(k)` for every shard `k` in `0..shards`, on `pool`'s threads (on the calling thread
-/// without one). Results in shard order; the first error in shard order is returned.
-pub(super) fn run<T, F>(pool: Option<&ThreadPool>, shards: usize, f: F) -> Result<Vec<T>>
-where
-    T: Send,
-    F: Fn(usize) -> Result<T> + Sync,
-{
-    match pool {
-        Some(pool) if shards > 1 => {
-            let done: Vec<Result<T>> =
-                pool.install(|| (0..shards).into_par_iter().map(&f).collect());
-            done.into_iter().collect()
-        }
-        _ => (0..shards).map(f).collect(),
     }
 }

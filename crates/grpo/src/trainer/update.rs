@@ -81,6 +81,7 @@ impl Parts<'_> {
                 }
             }
         }
+        let here = tokens.len() as f64;
         let steps = tokens.len() / dims;
         let dev = self.device;
         let x = Tensor::from_vec(obs, (steps, obs_dim), dev)?;
@@ -107,7 +108,6 @@ impl Parts<'_> {
         } else {
             Tensor::from_vec(a, b, dev)?
         };
-        let here = f64::from(mask_t.sum_all()?.to_scalar::<f32>()?);
         let inp = LossInputs {
             logp: &lp,
             old_logp: &old,
@@ -160,8 +160,8 @@ impl Trainer<'_> {
         };
         let ranges = shards::ranges(chunk.len(), self.config.shards);
         let extra = imitation.as_ref().map(|t| &t.0);
-        let done = shards::run(self.workers(), ranges.len(), |k| {
-            parts.part(&chunk[ranges[k].clone()], if k == 0 { extra } else { None })
+        let done = shards::run(self.workers(), ranges, |k, r| {
+            parts.part(&chunk[r], if k == 0 { extra } else { None })
         })?;
         let (stats, protected) = combine(&done);
         self.adam.step_summed(done.into_iter().map(|p| p.grads).collect())?;
