@@ -14,7 +14,8 @@
 #
 # All four build in one cargo invocation (one feature resolution: candle and its kernels
 # compile once), with clippy as the workspace's compiler wrapper: the cuda build is linted as
-# it is built, and any warning fails it.
+# it is built, and any warning fails it. The bundle leaves out the default `rerun` feature
+# (recordings are made on the machine that trains; a GPU check needs none).
 #
 #   bash scripts/gpu-bundle.sh [FOLDER]
 #
@@ -32,7 +33,7 @@ echo "== build and lint (profile gpu, --features cuda, CUDA_COMPUTE_CAP=$CUDA_CO
 built=$(mktemp)
 trap 'rm -f "$built"' EXIT
 RUSTC_WORKSPACE_WRAPPER=$(command -v clippy-driver) \
-  cargo build --profile gpu --locked --features cuda --message-format=json \
+  cargo build --profile gpu --locked --no-default-features --features cuda --message-format=json \
   -p spelunk-cli -p spelunk-grpo -p spelunk-models \
   --bin spelunk --bench grpo --example text_grpo_throughput --example gpu_parity |
   python3 -c '

@@ -160,6 +160,39 @@ impl Pinhole {
     pub fn eye(&self) -> Vector {
         self.eye
     }
+
+    /// The camera's pose in the world, its frame x right, y down, z forward.
+    pub fn pose(&self) -> spelunk_core::Pose {
+        let a = |v: Vector| [v.x, v.y, v.z];
+        spelunk_core::Pose::from_axes(a(self.eye), a(self.right), a(-self.up), a(self.forward))
+    }
+
+    /// Focal length in pixels.
+    pub fn focal(&self) -> f32 {
+        self.focal
+    }
+}
+
+/// Name and base colour of every segmentation class of the arm tasks.
+pub fn classes() -> Vec<spelunk_core::SceneClass> {
+    [
+        "background",
+        "table",
+        "object",
+        "gripper",
+        "goal",
+        "red target",
+        "green target",
+        "blue target",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(id, name)| spelunk_core::SceneClass {
+        id: id as u8,
+        name: (*name).to_owned(),
+        color: colour(id as u8).map(|c| c as u8),
+    })
+    .collect()
 }
 
 /// Base colour of a segmentation class.

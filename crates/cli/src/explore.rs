@@ -8,6 +8,8 @@ use clap::Args;
 use spelunk_experiments::explore::go_explore::{parse_downscale, Cells};
 use spelunk_experiments::explore::{self, Experiment, ExploreConfig, Method, Outcome};
 
+use crate::record::{finish, RerunArgs};
+
 fn experiment_parser() -> impl clap::builder::TypedValueParser<Value = Experiment> {
     PossibleValuesParser::new(Experiment::NAMES.map(|(n, _)| n))
         .try_map(|s| s.parse::<Experiment>().map_err(|e| e.to_string()))
@@ -94,6 +96,10 @@ pub struct ExploreArgs {
     /// Go-Explore: stop once an episode succeeds.
     #[arg(long)]
     stop_on_solve: bool,
+    /// Go-Explore's archive as it grows (cells on the level, by score and visits) and its
+    /// solving episode; STAX's outcome space per generation.
+    #[command(flatten)]
+    rerun: RerunArgs,
 }
 
 /// Run `spelunk explore`.
@@ -123,7 +129,27 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         threads: args.threads,
         stop_on_solve: args.stop_on_solve,
     };
-    match explore::run(&cfg, &mut spelunk_core::Observers::new())? {
+    let mut recorder = args.rerun.recorder()?;
+    if let Some(r) = recorder.as_mut() {
+        // The level at reset, under the archive's cells.
+        let make = spelunk_experiments::registry().factory(&cfg.env, cfg.env_config.clone());
+        if let Ok(mut env) = make(None) {
+            let mut obs = spelunk_core::ObsBuf::for_space(env.observation_space());
+            if env.reset(Some(cfg.seed), None, obs.as_mut()).is_ok() {
+                if let Some(img) = env.render_rgb() {
+                    r.set_archive_background(img);
+                }
+            }
+        }
+    }
+    let mut observers = spelunk_core::Observers::new();
+    if let Some(r) = recorder.as_mut() {
+        observers.push(r);
+    }
+    let outcome = explore::run(&cfg, &mut observers)?;
+    drop(observers);
+    finish(recorder, &args.rerun)?;
+    match outcome {
         Outcome::Report(text) => println!("{}", text.trim_end()),
         Outcome::GoExplore(o) => {
             let s = &o.stats;

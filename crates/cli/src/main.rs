@@ -4,6 +4,9 @@
 //!   bandit baselines' regret); table on stdout, JSON with `--json`.
 //! - `spelunk envs` — registered environment ids with their spaces.
 //! - `spelunk play ENV` — play a gridworld in the terminal.
+//! - `spelunk record ENV` — episodes of a random, scripted or trained actor to a Rerun
+//!   recording (`--rerun`, also on play, explore, train and eval), JSON lines or episode
+//!   files; `spelunk replay FILE…` re-simulates episode files and checks every state.
 //! - `spelunk explore` — exploration experiments with the intrinsic bonuses, Go-Explore runs.
 //! - `spelunk train` / `spelunk eval` — GRPO/PPO runs and their evaluation, experiments.
 //!
@@ -14,6 +17,7 @@ mod bench;
 mod envs_cmd;
 mod explore;
 mod play;
+mod record;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +43,10 @@ enum Command {
     Explore(explore::ExploreArgs),
     /// Play an environment in the terminal.
     Play(play::PlayArgs),
+    /// Record episodes (random, scripted or a trained run) to Rerun, JSON lines or episode files.
+    Record(record::RecordArgs),
+    /// Re-simulate episode files, checking every state against the recording.
+    Replay(record::ReplayArgs),
     /// Train a policy with GRPO.
     Train(train::TrainArgs),
     /// Evaluate a trained policy.
@@ -54,6 +62,8 @@ fn main() {
         Command::Envs(a) => envs_cmd::run(&a),
         Command::Explore(a) => explore::run(&a),
         Command::Play(a) => play::run(&a),
+        Command::Record(a) => record::run(&a),
+        Command::Replay(a) => record::replay(&a),
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => train::eval(&a),
     };

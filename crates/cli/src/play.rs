@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
-use spelunk_core::{Action, Env, ObsBuf, Step};
+use spelunk_core::{Action, Env, EnvStep, EpisodeStarted, ObsBuf, Observer as _, Step};
 
 /// Arguments of `spelunk play`.
 #[derive(Args)]
@@ -35,6 +35,9 @@ pub struct PlayArgs {
     /// Actions (names or indices, space separated) to take before `--png`.
     #[arg(long, default_value = "")]
     actions: String,
+    /// Every step played, to Rerun.
+    #[command(flatten)]
+    rerun: crate::record::RerunArgs,
 }
 
 fn key_for(name: &str) -> Option<KeyCode> {
@@ -71,14 +74,27 @@ struct Session {
     obs: ObsBuf,
     seed: u64,
     episode: u64,
+    steps: u64,
     last: Option<Step>,
     over: bool,
+    recorder: Option<crate::record::Recorder>,
 }
 
 impl Session {
     fn reset(&mut self) -> Result<()> {
-        self.env.reset(Some(self.seed + self.episode), None, self.obs.as_mut())?;
+        let seed = self.seed + self.episode;
+        self.env.reset(Some(seed), None, self.obs.as_mut())?;
+        if let Some(r) = self.recorder.as_mut() {
+            r.episode_started(&EpisodeStarted {
+                env: self.env.as_ref(),
+                episode: self.episode,
+                seed,
+                iteration: None,
+            })
+            .map_err(|e| anyhow::anyhow!("recording: {e}"))?;
+        }
         self.episode += 1;
+        self.steps = 0;
         self.last = None;
         self.over = false;
         Ok(())
@@ -88,6 +104,22 @@ impl Session {
             return Ok(());
         }
         let s = self.env.step(Action::Discrete(a as i64), self.obs.as_mut())?;
+        self.steps += 1;
+        if let Some(r) = self.recorder.as_mut() {
+            r.env_step(&EnvStep {
+                env: self.env.as_ref(),
+                episode: self.episode - 1,
+                step: self.steps,
+                action: Action::Discrete(a as i64),
+                obs: self.obs.view(),
+                reward: f64::from(s.reward),
+                bonuses: &[],
+                terminated: s.terminated,
+                truncated: s.truncated,
+                info: s.info,
+            })
+            .map_err(|e| anyhow::anyhow!("recording: {e}"))?;
+        }
         self.over = s.terminated || s.truncated;
         self.last = Some(s);
         Ok(())
@@ -156,8 +188,24 @@ pub fn run(args: &PlayArgs) -> Result<()> {
         )
     };
     let obs = ObsBuf::for_space(env.observation_space());
-    let mut s = Session { env, obs, seed: args.seed, episode: 0, last: None, over: false };
+    let recorder = args.rerun.recorder()?;
+    let mut s = Session {
+        env,
+        obs,
+        seed: args.seed,
+        episode: 0,
+        steps: 0,
+        last: None,
+        over: false,
+        recorder,
+    };
     s.reset()?;
+    let result = play_session(&mut s, args, n);
+    crate::record::finish(s.recorder.take(), &args.rerun)?;
+    result
+}
+
+fn play_session(s: &mut Session, args: &PlayArgs, n: u64) -> Result<()> {
     if let Some(path) = &args.png {
         let names = s.env.action_names().to_vec();
         for tok in args.actions.split_whitespace() {
@@ -177,9 +225,9 @@ pub fn run(args: &PlayArgs) -> Result<()> {
         return Ok(());
     }
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        play_terminal(&mut s, n as usize)
+        play_terminal(s, n as usize)
     } else {
-        play_lines(&mut s, n as usize)
+        play_lines(s, n as usize)
     }
 }
 

@@ -29,6 +29,8 @@ use spelunk_experiments::config;
 use spelunk_experiments::train::{evaluate_folder, run_in_folder, RunFolder, SparseConfig};
 use spelunk_experiments::vla::VlaConfig;
 
+use crate::record::{finish, RerunArgs};
+
 /// `spelunk train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -68,6 +70,9 @@ pub struct TrainArgs {
     /// `vla_reach.md` is made from every such file in `--out`, so counts can run in parallel).
     #[arg(long, value_delimiter = ',', default_value = "1,3")]
     targets: Vec<u64>,
+    /// Metrics on the `iteration` timeline and every evaluation episode, step by step.
+    #[command(flatten)]
+    rerun: RerunArgs,
 }
 
 /// `spelunk eval`.
@@ -82,6 +87,9 @@ pub struct EvalArgs {
     /// Take the most likely action instead of sampling.
     #[arg(long)]
     greedy: bool,
+    /// Every episode, step by step.
+    #[command(flatten)]
+    rerun: RerunArgs,
 }
 
 /// Run `spelunk train`.
@@ -113,7 +121,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let folder =
         RunFolder { out: args.out.clone(), resume: args.resume, eval_every: args.eval_every };
-    let (cfg, finished) = run_in_folder(cfg, &args.sets, &folder, &mut Observers::new())?;
+    let mut recorder = args.rerun.recorder()?;
+    let mut extra = Observers::new();
+    if let Some(r) = recorder.as_mut() {
+        extra.push(r);
+    }
+    let (cfg, finished) = run_in_folder(cfg, &args.sets, &folder, &mut extra)?;
+    drop(extra);
+    finish(recorder, &args.rerun)?;
     println!(
         "{}: {} iterations, {} env steps; eval over {} unseen seeds: return {:.3}, success {:.1}%",
         cfg.env,
@@ -129,7 +144,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
 /// Run `spelunk eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let (cfg, iterations, ret, success) = evaluate_folder(&args.run, args.episodes, args.greedy)?;
+    let mut recorder = args.rerun.recorder()?;
+    let mut observers = Observers::new();
+    if let Some(r) = recorder.as_mut() {
+        observers.push(r);
+    }
+    let (cfg, iterations, ret, success) =
+        evaluate_folder(&args.run, args.episodes, args.greedy, &mut observers)?;
+    drop(observers);
+    finish(recorder, &args.rerun)?;
     println!(
         "{} after {} iterations ({}): {} unseen seeds: return {ret:.3}, success {:.1}%",
         cfg.env,

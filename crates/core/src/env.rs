@@ -341,6 +341,18 @@ pub trait Env: Send {
     fn render_rgb(&self) -> Option<Image> {
         None
     }
+    /// The tile the agent is drawn on in [`Env::render_rgb`]'s picture, as `[column, row,
+    /// side]` in pixels (its top-left pixel and its size), so that recorders can overlay the
+    /// agent's path and per-cell maps (visits, bonuses) on the frames.
+    fn agent_tile(&self) -> Option<[u32; 3]> {
+        None
+    }
+    /// The world as primitives with poses and colours, for recorders and viewers (3D envs);
+    /// with `cameras`, each camera's images are rendered into the scene's views as well.
+    fn scene(&self, cameras: bool) -> Option<crate::Scene> {
+        let _ = cameras;
+        None
+    }
     /// The episode's instruction, if any (MiniGrid's mission string).
     fn mission(&self) -> Option<&str> {
         None

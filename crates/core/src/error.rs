@@ -76,6 +76,10 @@ pub enum Error {
     /// A worker thread failed or could not be started.
     #[error("worker thread: {0}")]
     Worker(String),
+    /// A replay that is not the episode recorded (another env, another config, an edited
+    /// file), or an episode file that cannot be one.
+    #[error("{0}")]
+    Replay(String),
     /// File system errors, with the path.
     #[error("{path}: {error}")]
     Io {

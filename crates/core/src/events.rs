@@ -1,7 +1,9 @@
 //! The run-event seam: what a run (training, Go-Explore, an experiment) tells whoever watches.
 //!
 //! A run emits typed events — [`RunStarted`], one [`IterationMetrics`] per iteration,
-//! [`EpisodeFinished`], [`Frame`] (only when an observer asks for frames), [`ArchiveUpdate`]
+//! [`EpisodeFinished`], [`EpisodeStarted`] and [`EnvStep`] (every step of the episodes it
+//! replays or records, only when an observer asks for steps), [`Frame`] (only when an
+//! observer asks for frames), [`ArchiveUpdate`]
 //! (Go-Explore's cells, novelty search's outcomes) and [`RunFinished`] — to every
 //! [`Observer`] it was given, in the order they were given. JSON-lines metrics, progress bars,
 //! checkpoints and recorders (Rerun) are all observers; a library user adds their own by
@@ -11,7 +13,7 @@
 //! above can listen, and so that nothing that trains or explores depends on what watches it.
 //! Events carry owned, serialisable data (they can cross a thread or a process unchanged),
 //! besides the [`Checkpoint`] handle that iterations and the run's end lend to observers
-//! that save runs.
+//! that save runs, and the env that episode and step events lend to recorders.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::demo::DemoAction;
-use crate::Image;
+use crate::{Action, Env, Image, Info, ObsRef};
 
 /// What an observer or a checkpoint reports when it fails (a file it could not write).
 pub type ObserverError = Box<dyn std::error::Error + Send + Sync>;
@@ -157,6 +159,45 @@ pub struct Frame {
     pub image: Image,
 }
 
+/// An episode is about to be stepped, sent only to observers whose
+/// [`Observer::wants_steps`] is true. It lends the env (reset, before any action) so that
+/// an observer takes what it draws — a frame, where the agent is, a 3D scene — only when it
+/// draws it.
+pub struct EpisodeStarted<'a> {
+    /// The env, just reset.
+    pub env: &'a dyn Env,
+    /// The episode's number within the run (0, 1, …).
+    pub episode: u64,
+    /// The seed it was reset with.
+    pub seed: u64,
+    /// The training iteration it belongs to (evaluation episodes), if any.
+    pub iteration: Option<u64>,
+}
+
+/// One step of an episode, sent only to observers whose [`Observer::wants_steps`] is true.
+pub struct EnvStep<'a> {
+    /// The env, after the step.
+    pub env: &'a dyn Env,
+    /// The episode's number within the run.
+    pub episode: u64,
+    /// Steps taken in the episode, this one included (1 for the first).
+    pub step: u64,
+    /// The action taken.
+    pub action: Action<'a>,
+    /// The observation after the step.
+    pub obs: ObsRef<'a>,
+    /// The env's reward.
+    pub reward: f64,
+    /// Each intrinsic bonus of this transition, by module name.
+    pub bonuses: &'a [(&'a str, f64)],
+    /// The episode ended in a terminal state.
+    pub terminated: bool,
+    /// The episode was cut.
+    pub truncated: bool,
+    /// The step's info.
+    pub info: Info,
+}
+
 /// One Go-Explore cell as an observer sees it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
@@ -170,6 +211,10 @@ pub struct CellSummary {
     pub room: Option<u32>,
     /// The frame at which the cell was first found.
     pub found_at: u64,
+    /// Where the cell's state draws the agent in the env's rendered level
+    /// ([`Env::agent_tile`]'s centre), when the run can tell.
+    #[serde(default)]
+    pub pixel: Option<[f32; 2]>,
 }
 
 /// What an archive holds now.
@@ -220,6 +265,19 @@ pub trait Observer {
     }
     /// An episode has ended.
     fn episode_finished(&mut self, _event: &EpisodeFinished) -> ObserverResult {
+        Ok(())
+    }
+    /// Whether this observer wants every step of the episodes a run replays or records
+    /// ([`EpisodeStarted`], [`EnvStep`]); runs send them only then.
+    fn wants_steps(&self) -> bool {
+        false
+    }
+    /// An episode is about to be stepped.
+    fn episode_started(&mut self, _event: &EpisodeStarted<'_>) -> ObserverResult {
+        Ok(())
+    }
+    /// One step of an episode.
+    fn env_step(&mut self, _event: &EnvStep<'_>) -> ObserverResult {
         Ok(())
     }
     /// Whether this observer wants [`Frame`]s (rendering costs time; runs render only then).
@@ -286,6 +344,15 @@ impl Observer for Observers<'_> {
     fn episode_finished(&mut self, event: &EpisodeFinished) -> ObserverResult {
         self.0.iter_mut().try_for_each(|o| o.episode_finished(event))
     }
+    fn wants_steps(&self) -> bool {
+        self.0.iter().any(|o| o.wants_steps())
+    }
+    fn episode_started(&mut self, event: &EpisodeStarted<'_>) -> ObserverResult {
+        self.0.iter_mut().filter(|o| o.wants_steps()).try_for_each(|o| o.episode_started(event))
+    }
+    fn env_step(&mut self, event: &EnvStep<'_>) -> ObserverResult {
+        self.0.iter_mut().filter(|o| o.wants_steps()).try_for_each(|o| o.env_step(event))
+    }
     fn wants_frames(&self) -> bool {
         self.0.iter().any(|o| o.wants_frames())
     }
@@ -316,6 +383,15 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn episode_finished(&mut self, event: &EpisodeFinished) -> ObserverResult {
         (**self).episode_finished(event)
+    }
+    fn wants_steps(&self) -> bool {
+        (**self).wants_steps()
+    }
+    fn episode_started(&mut self, event: &EpisodeStarted<'_>) -> ObserverResult {
+        (**self).episode_started(event)
+    }
+    fn env_step(&mut self, event: &EnvStep<'_>) -> ObserverResult {
+        (**self).env_step(event)
     }
     fn wants_frames(&self) -> bool {
         (**self).wants_frames()

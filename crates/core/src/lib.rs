@@ -12,7 +12,10 @@
 //! - [`rng`]: the seeded generator environments draw from (xoshiro256++).
 //! - [`np_random`]: numpy's default generator bit for bit, for envs ported from Python.
 //! - [`demo`]: demonstrations (env id, config, seed, actions) as files.
+//! - [`episode`]: recorded episodes as files with a checksum per state, replayed and checked.
 //! - [`events`]: the run-event seam — typed events and the [`Observer`] trait.
+//! - [`scene`]: how an env describes itself to recorders and viewers (3D primitives with
+//!   poses and colours, camera views, where the agent is drawn).
 //! - [`digest`]: a stable 64-bit digest for golden determinism tests.
 //!
 //! This crate has no heavy dependencies (serde, `serde_json`, thiserror, crossbeam-utils) and
@@ -22,11 +25,13 @@
 pub mod demo;
 pub mod digest;
 pub mod env;
+pub mod episode;
 pub mod error;
 pub mod events;
 pub mod np_random;
 pub mod registry;
 pub mod rng;
+pub mod scene;
 pub mod snapshot;
 pub mod space;
 pub mod vec_env;
@@ -34,14 +39,17 @@ pub mod vec_env;
 pub use demo::{Demo, DemoAction};
 pub use digest::Digest;
 pub use env::{Action, Env, Image, Info, ObsBuf, ObsMut, ObsRef, Step};
+pub use episode::{state_checksum, EpisodeFile, EPISODE_FORMAT};
 pub use error::{Error, Result};
 pub use events::{
-    ArchiveUpdate, BudgetUnit, Checkpoint, EpisodeFinished, Frame, IterationMetrics, Observer,
-    ObserverError, ObserverResult, Observers, RunFinished, RunStarted, Scalar,
+    ArchiveUpdate, BudgetUnit, Checkpoint, EnvStep, EpisodeFinished, EpisodeStarted, Frame,
+    IterationMetrics, Observer, ObserverError, ObserverResult, Observers, RunFinished, RunStarted,
+    Scalar,
 };
 pub use np_random::NpRandom;
 pub use registry::{EnvEntry, EnvFactory, Registry};
 pub use rng::Rng;
+pub use scene::{CameraView, Pose, Scene, SceneBody, SceneClass, Shape};
 pub use snapshot::{ByteReader, ByteWriter, Snapshot};
 pub use space::{DType, Space};
 pub use vec_env::{Actions, AutoReset, VecEnv, VecEnvConfig};

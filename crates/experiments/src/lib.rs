@@ -9,6 +9,8 @@
 //! - [`explore`]: reward-free exploration experiments (noisy TV, coverage) on one tabular
 //!   planner; Go-Explore runs on any env id or level file and the Go-Explore → shorten →
 //!   robustify pipeline ([`explore::go_explore`]); STAX and novelty search.
+//! - [`record`]: episodes played by a random, scripted or trained actor (or replayed) and
+//!   told to observers step by step, with intrinsic bonuses computed along them.
 //! - [`vla`]: the VLA head on instruction-following Reach.
 //! - [`report`]: curve averaging, mean and spread, PNG and SVG charts.
 //! - [`config`]: config files and `--set key=value`, one grammar for every command.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod explore;
 pub mod observers;
+pub mod record;
 pub mod report;
 pub mod train;
 pub mod vla;

@@ -1,13 +1,15 @@
 //! The observers every run folder uses: [`JsonLines`] metrics, [`Progress`] (a bar on a
-//! terminal, a line now and then otherwise) and [`SaveEvery`] checkpoints. A library user
-//! passes their own [`Observer`]s beside (or instead of) these.
+//! terminal, a line now and then otherwise) and [`SaveEvery`] checkpoints; [`StepLines`]
+//! writes every step of recorded episodes and [`EpisodeFiles`] each episode as a file that
+//! replays it. A library user passes their own [`Observer`]s beside (or instead of) these.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use spelunk_core::events::{
-    BudgetUnit, Checkpoint, IterationMetrics, Observer, ObserverResult, RunFinished, RunStarted,
+    BudgetUnit, Checkpoint, EnvStep, IterationMetrics, Observer, ObserverResult, RunFinished,
+    RunStarted,
 };
 
 use crate::error::{Error, Result};
@@ -28,6 +30,149 @@ pub fn progress_bar(len: u64) -> indicatif::ProgressBar {
 /// Whether a person watches stderr (else progress is printed as lines).
 pub fn is_terminal() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// One line of JSON per step of recorded or replayed episodes: episode, step, action,
+/// reward, the flags, the info fields the env reports, where the agent is drawn, and the
+/// observation's first values (up to 8) — what a reader checks a recording against.
+#[derive(Debug)]
+pub struct StepLines {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl StepLines {
+    /// Create (or replace) `path`.
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = std::fs::File::create(path).map_err(Error::io(path))?;
+        Ok(Self { out: std::io::BufWriter::new(file), path: path.to_owned() })
+    }
+}
+
+impl Observer for StepLines {
+    fn wants_steps(&self) -> bool {
+        true
+    }
+    fn env_step(&mut self, e: &EnvStep<'_>) -> ObserverResult {
+        let action: Vec<f64> = match e.action {
+            spelunk_core::Action::Discrete(a) => vec![a as f64],
+            spelunk_core::Action::MultiDiscrete(v) => v.iter().map(|&a| a as f64).collect(),
+            spelunk_core::Action::Continuous(v) => v.iter().map(|&a| f64::from(a)).collect(),
+        };
+        let head: Vec<f64> = match e.obs {
+            spelunk_core::ObsRef::F32(v) => v.iter().take(8).map(|&x| f64::from(x)).collect(),
+            spelunk_core::ObsRef::U8(v) => v.iter().take(8).map(|&x| f64::from(x)).collect(),
+        };
+        let i = &e.info;
+        let line = serde_json::json!({
+            "episode": e.episode,
+            "step": e.step,
+            "action": action,
+            "reward": e.reward,
+            "terminated": e.terminated,
+            "truncated": e.truncated,
+            "x": i.x, "y": i.y, "room": i.room, "score": i.score, "lives": i.lives,
+            "is_success": i.is_success,
+            "agent_tile": e.env.agent_tile(),
+            "bonuses": e.bonuses.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            "obs_head": head,
+        });
+        writeln!(self.out, "{line}")
+            .map_err(|e| Error::Io { path: self.path.clone(), source: e })?;
+        Ok(())
+    }
+    fn run_finished(&mut self, _: &RunFinished, _: &dyn Checkpoint) -> ObserverResult {
+        self.out.flush().map_err(|e| Error::Io { path: self.path.clone(), source: e })?;
+        Ok(())
+    }
+}
+
+impl Drop for StepLines {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// Each recorded or replayed episode as an [`EpisodeFile`](spelunk_core::EpisodeFile) in a
+/// folder (`episode_<k>.json`): seed, actions and a checksum per state, which `spelunk replay`
+/// (and the viewer) re-simulate and check.
+#[derive(Debug)]
+pub struct EpisodeFiles {
+    dir: PathBuf,
+    env_config: Option<serde_json::Value>,
+    current: Option<(u64, spelunk_core::EpisodeFile)>,
+    written: Vec<PathBuf>,
+}
+
+impl EpisodeFiles {
+    /// Write into `dir` (created if missing) episodes of envs made with `env_config`.
+    pub fn new(dir: &Path, env_config: Option<serde_json::Value>) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        Ok(Self { dir: dir.to_owned(), env_config, current: None, written: Vec::new() })
+    }
+
+    /// Write the episode in progress, if any; returns every file written.
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        self.flush().map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(std::mem::take(&mut self.written))
+    }
+
+    fn flush(&mut self) -> ObserverResult {
+        if let Some((k, file)) = self.current.take() {
+            let path = self.dir.join(format!("episode_{k}.json"));
+            file.save(&path)?;
+            self.written.push(path);
+        }
+        Ok(())
+    }
+}
+
+impl Observer for EpisodeFiles {
+    fn wants_steps(&self) -> bool {
+        true
+    }
+    fn episode_started(&mut self, e: &spelunk_core::EpisodeStarted<'_>) -> ObserverResult {
+        self.flush()?;
+        let mut obs = spelunk_core::ObsBuf::for_space(e.env.observation_space());
+        e.env.observe(obs.as_mut())?;
+        let first = spelunk_core::state_checksum(obs.view(), 0.0, false, false, &e.env.info());
+        let k = e.iteration.map_or(e.episode, |it| it * 1_000_000 + e.episode);
+        self.current = Some((
+            k,
+            spelunk_core::EpisodeFile {
+                format: spelunk_core::EPISODE_FORMAT,
+                env: e.env.id().to_owned(),
+                env_config: self.env_config.clone(),
+                seed: e.seed,
+                actions: Vec::new(),
+                checksums: vec![first],
+                episodic_return: 0.0,
+            },
+        ));
+        Ok(())
+    }
+    fn env_step(&mut self, e: &EnvStep<'_>) -> ObserverResult {
+        let Some((_, file)) = self.current.as_mut() else { return Ok(()) };
+        file.actions.push(match e.action {
+            spelunk_core::Action::Discrete(a) => spelunk_core::DemoAction::Discrete(a),
+            spelunk_core::Action::MultiDiscrete(v) => {
+                spelunk_core::DemoAction::Continuous(v.iter().map(|&a| a as f32).collect())
+            }
+            spelunk_core::Action::Continuous(v) => spelunk_core::DemoAction::Continuous(v.to_vec()),
+        });
+        file.checksums.push(spelunk_core::state_checksum(
+            e.obs,
+            e.reward,
+            e.terminated,
+            e.truncated,
+            &e.info,
+        ));
+        file.episodic_return += e.reward;
+        Ok(())
+    }
+    fn run_finished(&mut self, _: &RunFinished, _: &dyn Checkpoint) -> ObserverResult {
+        self.flush()
+    }
 }
 
 /// `metrics.jsonl`: one line of JSON per iteration, flushed as written.

@@ -117,15 +117,43 @@ pub fn run_loop(
 }
 
 /// Evaluate (sampled actions, unseen seeds): every episode goes to `observer` as an
-/// [`EpisodeFinished`], and when it wants frames, the first episode is replayed from its seed
-/// and rendered step by step. Returns (mean return, success rate), as
-/// [`Trainer::evaluate`].
+/// [`EpisodeFinished`] (replayed step by step first, when it wants steps), and when it wants
+/// frames, the first episode is replayed from its seed and rendered. Returns (mean return,
+/// success rate), as [`Trainer::evaluate`].
 pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Result<(f64, f64)> {
     let eps = t.evaluate_episodes(t.config.eval_episodes, false)?;
-    for e in &eps {
+    tell_episodes(&t.config, &eps, Some(t.iteration as u64), observer)?;
+    if let (true, Some(first)) = (observer.wants_frames(), eps.first()) {
+        let make = crate::registry().factory(&t.config.env, t.config.env_config.clone());
+        replay_frames(make(None)?.as_mut(), first.seed, &first.actions, observer)?;
+    }
+    Ok(EvalEpisode::summary(&eps))
+}
+
+/// Each evaluation episode to `observer`: replayed step by step from its seed and actions
+/// (when it wants steps), then as an [`EpisodeFinished`].
+fn tell_episodes(
+    cfg: &TrainConfig,
+    eps: &[EvalEpisode],
+    iteration: Option<u64>,
+    observer: &mut dyn Observer,
+) -> Result<()> {
+    let make = crate::registry().factory(&cfg.env, cfg.env_config.clone());
+    let mut env = if observer.wants_steps() { Some(make(None)?) } else { None };
+    for (k, e) in eps.iter().enumerate() {
+        if let Some(env) = env.as_mut() {
+            crate::record::replay_steps(
+                env.as_mut(),
+                e.seed,
+                &e.actions,
+                k as u64,
+                iteration,
+                observer,
+            )?;
+        }
         observer.episode_finished(&EpisodeFinished {
-            env_id: t.config.env.clone(),
-            env_config: t.config.env_config.clone(),
+            env_id: cfg.env.clone(),
+            env_config: cfg.env_config.clone(),
             seed: e.seed,
             actions: e.actions.clone(),
             episodic_return: e.episodic_return,
@@ -133,11 +161,7 @@ pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Re
             length: e.length as u64,
         })?;
     }
-    if let (true, Some(first)) = (observer.wants_frames(), eps.first()) {
-        let make = crate::registry().factory(&t.config.env, t.config.env_config.clone());
-        replay_frames(make(None)?.as_mut(), first.seed, &first.actions, observer)?;
-    }
-    Ok(EvalEpisode::summary(&eps))
+    Ok(())
 }
 
 /// Replay `actions` from `reset(seed)` in `env`, sending each rendered frame (the first
@@ -240,17 +264,28 @@ pub fn run_in_folder(
     Ok((cfg, finished))
 }
 
-/// A saved run evaluated: (config, iterations trained, mean return, success rate).
-pub fn evaluate_folder(
-    run: &Path,
-    episodes: usize,
-    greedy: bool,
-) -> Result<(TrainConfig, usize, f64, f64)> {
+/// A saved run's config and its trainer at the checkpoint.
+pub fn load_run(run: &Path) -> Result<(TrainConfig, Trainer<'static>)> {
     let cfg = crate::config::train_config(Some(&run.join("config.toml")), &[])?;
     let mut t = trainer(cfg.clone())?;
     t.resume(&run.join("checkpoint"))
         .with_context(|| format!("loading {}", run.join("checkpoint").display()))?;
-    let (ret, success) = t.evaluate(episodes, greedy)?;
+    Ok((cfg, t))
+}
+
+/// A saved run evaluated: (config, iterations trained, mean return, success rate). Every
+/// episode goes to `observer` as an [`EpisodeFinished`], and when it wants steps, each is
+/// replayed from its seed and actions, step by step.
+pub fn evaluate_folder(
+    run: &Path,
+    episodes: usize,
+    greedy: bool,
+    observer: &mut dyn Observer,
+) -> Result<(TrainConfig, usize, f64, f64)> {
+    let (cfg, mut t) = load_run(run)?;
+    let eps = t.evaluate_episodes(episodes, greedy)?;
+    tell_episodes(&cfg, &eps, None, observer)?;
+    let (ret, success) = EvalEpisode::summary(&eps);
     Ok((cfg, t.iteration, ret, success))
 }
 

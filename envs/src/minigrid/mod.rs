@@ -180,6 +180,9 @@ pub struct MiniGridConfig {
 /// Direction vectors: right, down, left, up (MiniGrid's `DIR_TO_VEC`).
 pub const DIR_TO_VEC: [(i32, i32); 4] = [(1, 0), (0, 1), (-1, 0), (0, -1)];
 
+/// Pixels a side of a tile in [`MiniGrid::render_image`].
+const RENDER_TILE: usize = 8;
+
 /// One MiniGrid environment.
 #[derive(Clone, Debug)]
 pub struct MiniGrid {
@@ -505,7 +508,7 @@ impl MiniGrid {
     /// The full grid as an image (8 pixels a cell, MiniGrid's colours; the agent white with
     /// a dark mark on the side it faces; the cells it sees lightened).
     pub fn render_image(&self) -> spelunk_core::Image {
-        const P: usize = 8;
+        const P: usize = RENDER_TILE;
         const COLORS: [[u8; 3]; 6] =
             [[255, 0, 0], [0, 255, 0], [0, 0, 255], [112, 39, 195], [255, 255, 0], [100, 100, 100]];
         let mut img = spelunk_core::Image::new(self.width as usize * P, self.height as usize * P);
@@ -830,6 +833,10 @@ impl Env for MiniGrid {
     }
     fn render_rgb(&self) -> Option<spelunk_core::Image> {
         Some(self.render_image())
+    }
+    fn agent_tile(&self) -> Option<[u32; 3]> {
+        let p = RENDER_TILE as u32;
+        Some([self.agent_pos.0 as u32 * p, self.agent_pos.1 as u32 * p, p])
     }
     fn mission(&self) -> Option<&str> {
         Some(&self.mission)

@@ -828,6 +828,15 @@ impl Env for Montezuma {
     fn render_rgb(&self) -> Option<spelunk_core::Image> {
         Some(self.render_level())
     }
+    fn agent_tile(&self) -> Option<[u32; 3]> {
+        // As `render_level` lays the rooms out: one tile of border around each room.
+        let l = self.level();
+        let p = self.config.pixels_per_tile.max(2);
+        let room = l.rooms.get(self.s.room as usize)?;
+        let x = room.col * (l.room_w + 1) + 1 + self.s.x;
+        let y = room.row * (l.room_h + 1) + 1 + self.s.y;
+        Some([x as u32 * p, y as u32 * p, p])
+    }
     fn action_names(&self) -> &[&'static str] {
         &ACTION_NAMES
     }

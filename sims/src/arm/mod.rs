@@ -51,6 +51,7 @@ use spelunk_core::{
 };
 
 mod observation;
+mod scene;
 mod scripted;
 mod task;
 mod world;
@@ -701,13 +702,7 @@ impl Env for ArmEnv {
     /// A 320×240 view of the table from the front, with the goal drawn as a green sphere of
     /// 2 cm radius.
     fn render_rgb(&self) -> Option<spelunk_core::Image> {
-        let cam = CameraConfig {
-            width: 320,
-            height: 240,
-            fov_y: 50.0,
-            mount: Mount::Fixed { eye: [2.15, 0.75, 1.05], target: [1.3, 0.75, 0.55] },
-            ..CameraConfig::default()
-        };
+        let cam = scene::front_camera();
         let mut markers = self.target_markers();
         if markers.is_empty() {
             markers.push(camera::Marker {
@@ -724,6 +719,10 @@ impl Env for ArmEnv {
             cam.max_depth,
         );
         Some(spelunk_core::Image { width: f.width, height: f.height, rgb: f.rgb })
+    }
+
+    fn scene(&self, cameras: bool) -> Option<spelunk_core::Scene> {
+        Some(self.describe(cameras))
     }
 }
 

@@ -12,6 +12,7 @@ mod arm;
 mod bad_input;
 mod determinism;
 mod empowerment;
+mod episodes;
 mod goexplore;
 mod grpo;
 mod minigrid_levels;

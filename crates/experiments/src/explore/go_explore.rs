@@ -209,20 +209,54 @@ pub fn iteration_metrics(s: &Stats) -> IterationMetrics {
     }
 }
 
-/// Every cell of the archive, for observers that draw it.
-pub fn archive_update(ge: &GoExplore) -> ArchiveUpdate {
+/// Where each cell's state draws the agent: found once per cell, by restoring its snapshot
+/// into an env of the run and asking [`spelunk_core::Env::agent_tile`].
+#[derive(Default)]
+pub struct CellPixels {
+    env: Option<Box<dyn spelunk_core::Env>>,
+    known: std::collections::HashMap<String, Option<[f32; 2]>>,
+}
+
+impl CellPixels {
+    /// Pixels of cells of `env` (an env of the run's id and config).
+    pub fn new(env: Box<dyn spelunk_core::Env>) -> Self {
+        Self { env: Some(env), known: std::collections::HashMap::new() }
+    }
+
+    fn pixel(&mut self, key: &str, snapshot: &spelunk_core::Snapshot) -> Option<[f32; 2]> {
+        if let Some(p) = self.known.get(key) {
+            return *p;
+        }
+        let env = self.env.as_mut()?;
+        let p = env.restore(snapshot).ok().and_then(|()| env.agent_tile()).map(|[x, y, side]| {
+            let c = |v: u32| v as f32 + side as f32 / 2.0;
+            [c(x), c(y)]
+        });
+        self.known.insert(key.to_owned(), p);
+        p
+    }
+}
+
+/// Every cell of the archive, for observers that draw it (with where its state draws the
+/// agent, when `pixels` has an env that can tell).
+pub fn archive_update(ge: &GoExplore, pixels: &mut CellPixels) -> ArchiveUpdate {
     ArchiveUpdate::Cells {
         iteration: ge.stats().iteration,
         cells: ge
             .archive()
             .entries()
             .iter()
-            .map(|e| CellSummary {
-                key: format!("{:?}", e.cell),
-                score: e.score,
-                visits: e.times_chosen,
-                room: e.room,
-                found_at: e.found_at,
+            .map(|e| {
+                let key = format!("{:?}", e.cell);
+                let pixel = pixels.pixel(&key, &e.snapshot);
+                CellSummary {
+                    key,
+                    score: e.score,
+                    visits: e.times_chosen,
+                    room: e.room,
+                    found_at: e.found_at,
+                    pixel,
+                }
             })
             .collect(),
     }
@@ -304,15 +338,29 @@ pub fn explore(
         budget_unit: BudgetUnit::Frames,
     })?;
     let mut demos = None;
+    let make = crate::registry().factory(&run.spec.env, run.spec.env_config.clone());
+    let mut pixels =
+        if observer.wants_archive() { CellPixels::new(make(None)?) } else { CellPixels::default() };
     while s.frames < budget && !(run.stop_on_solve && s.solved) {
         s = ge.iterate()?;
         observer.iteration(&iteration_metrics(&s), &Archive(ge))?;
         if observer.wants_archive() {
-            observer.archive_updated(&archive_update(ge))?;
+            observer.archive_updated(&archive_update(ge, &mut pixels))?;
         }
         if let Some(demo) = demos.is_none().then(|| run.spec.demo_of(ge)).flatten() {
             let short = save_demos(&demo, dir)?;
             let solved = ge.solved().map_or(0, |x| x.frames);
+            if observer.wants_steps() {
+                // The solving episode, step by step.
+                crate::record::replay_steps(
+                    make(None)?.as_mut(),
+                    demo.seed,
+                    &demo.actions,
+                    0,
+                    Some(s.iteration),
+                    observer,
+                )?;
+            }
             observer.episode_finished(&EpisodeFinished {
                 env_id: demo.env.clone(),
                 env_config: demo.env_config.clone(),

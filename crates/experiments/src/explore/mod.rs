@@ -286,7 +286,7 @@ pub fn run(args: &ExploreConfig, observer: &mut dyn spelunk_core::Observer) -> R
         Experiment::Coverage => coverage::run(args)?,
         Experiment::GoExplore => go_explore::experiment(args)?,
         Experiment::GoExplorePixels => go_explore::pixels_experiment(args)?,
-        Experiment::Stax => stax::run(args)?,
+        Experiment::Stax => stax::run(args, observer)?,
     }))
 }
 

@@ -21,7 +21,7 @@ struct Run {
 }
 
 /// Run the experiment.
-pub fn run(args: &ExploreConfig) -> Result<String> {
+pub fn run(args: &ExploreConfig, observer: &mut dyn spelunk_core::Observer) -> Result<String> {
     let evaluations = args.evaluations.unwrap_or(DEFAULT_EVALUATIONS);
     let names: Vec<&str> = if args.settings.is_empty() {
         tasks::NAMES.to_vec()
@@ -50,7 +50,20 @@ pub fn run(args: &ExploreConfig) -> Result<String> {
                     ..NoveltyConfig::default()
                 };
                 let t = std::time::Instant::now();
-                let report = novelty::run(task.as_ref(), method, &cfg)
+                if observer.wants_archive() {
+                    // Each search is a run of its own to observers (its outcomes per generation).
+                    observer.run_started(&spelunk_core::RunStarted {
+                        kind: format!("stax/{}/{}/seed{seed}", task.name(), method.name()),
+                        env_id: None,
+                        config: serde_json::to_value(&cfg)?,
+                        seed,
+                        commit: option_env!("SPELUNK_COMMIT").map(str::to_owned),
+                        start_iteration: 0,
+                        budget: evaluations as u64,
+                        budget_unit: spelunk_core::BudgetUnit::Iterations,
+                    })?;
+                }
+                let report = novelty::run_observed(task.as_ref(), method, &cfg, observer)
                     .with_context(|| format!("{} on {} seed {seed}", method.name(), task.name()))?;
                 runs.push(Run { report, seconds: t.elapsed().as_secs_f64() });
                 pb.inc(1);

@@ -403,12 +403,32 @@ impl<'a> Search<'a> {
             .collect()
     }
 
+    /// Every outcome reached so far, to an observer that draws them (after each generation;
+    /// random search: after each batch of `offspring` evaluations).
+    fn tell(&self, generation: u64, observer: &mut dyn spelunk_core::Observer) -> Result<()> {
+        if observer.wants_archive() {
+            let points = self.tally.points.iter();
+            let update = ArchiveUpdate::Outcomes {
+                generation,
+                points: points.map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(),
+            };
+            observer.archive_updated(&update).map_err(|e| Error::Config {
+                module: "novelty",
+                message: format!("observer: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
     fn run(mut self, observer: &mut dyn spelunk_core::Observer) -> Result<Report> {
         if self.method == Method::Random {
+            let mut batches = 0u64;
             while self.left() > 0 {
                 let n = self.cfg.offspring.min(self.left());
                 let genomes: Vec<Vec<f32>> = (0..n).map(|_| self.random_genome()).collect();
                 self.evaluate(genomes);
+                batches += 1;
+                self.tell(batches, observer)?;
             }
         } else {
             let first: Vec<Vec<f32>> =
@@ -426,17 +446,7 @@ impl<'a> Search<'a> {
                 let before = self.tally.evaluations;
                 self.generation_step()?;
                 chunk_used += self.tally.evaluations - before;
-                if observer.wants_archive() {
-                    let points = self.tally.points.iter();
-                    let update = ArchiveUpdate::Outcomes {
-                        generation: self.generation as u64,
-                        points: points.map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(),
-                    };
-                    observer.archive_updated(&update).map_err(|e| Error::Config {
-                        module: "novelty",
-                        message: format!("observer: {e}"),
-                    })?;
-                }
+                self.tell(self.generation as u64, observer)?;
             }
         }
         if self.tally.curve.last().map(|p| p.evaluations) != Some(self.tally.evaluations) {
