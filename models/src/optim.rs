@@ -46,6 +46,41 @@ impl Default for AdamConfig {
     }
 }
 
+impl AdamConfig {
+    /// Check every number: a learning rate, moment decays and ε that train at all, finite
+    /// weight decay and clipping norm. The message names the field (`adam.lr`, …).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("adam.lr must be a positive finite number, got {}", self.lr));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return bad(format!("adam.{name} must be in [0, 1), got {b}"));
+            }
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return bad(format!(
+                "adam.eps must be a positive finite number (it keeps the step's denominator \
+                 away from 0), got {}",
+                self.eps
+            ));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!(
+                "adam.weight_decay must be a finite number, 0 or more, got {}",
+                self.weight_decay
+            ));
+        }
+        if let Some(m) = self.max_grad_norm {
+            if !(m > 0.0 && m.is_finite()) {
+                return bad(format!("adam.max_grad_norm must be positive and finite, got {m}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Adam/AdamW bound to a store's variables.
 pub struct Adam {
     vars: Vec<Var>,
@@ -73,6 +108,7 @@ impl Adam {
     }
 
     fn over(vars: Vec<Var>, config: AdamConfig) -> Result<Self> {
+        config.validate()?;
         let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
         let moments = vars
             .iter()

@@ -136,8 +136,11 @@ impl LossConfig {
                 return bad(format!("dual_clip must be above 1, got {c}"));
             }
         }
-        if self.kl_coef < 0.0 || self.entropy_coef < 0.0 {
-            return bad("kl_coef and entropy_coef must not be negative".into());
+        for (name, c) in [("loss.kl_coef", self.kl_coef), ("loss.entropy_coef", self.entropy_coef)]
+        {
+            if !(c >= 0.0 && c.is_finite()) {
+                return bad(format!("{name} must be a finite number, 0 or more, got {c}"));
+            }
         }
         if let Aggregation::Constant { max_tokens: 0 } = self.aggregation {
             return bad("aggregation max_tokens must be positive".into());

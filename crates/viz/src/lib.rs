@@ -45,6 +45,13 @@ pub enum VizError {
         /// Why it is not a sink.
         why: String,
     },
+    /// `spawn` on a machine with no display.
+    #[error(
+        "--rerun spawn: this machine has no display (neither DISPLAY nor WAYLAND_DISPLAY is set): \
+         save to a file with --rerun out.rrd and open it where there is a screen, or stream to a \
+         viewer on another machine with --rerun connect=ADDR"
+    )]
+    NoDisplay,
     /// The `rerun` viewer binary is not on `PATH`.
     #[error(
         "--rerun spawn needs the `rerun` viewer on PATH: install it with `pip install \
@@ -182,6 +189,12 @@ impl Recorder {
         let rec = match sink {
             Sink::Save(path) => builder.save(path).map_err(err)?,
             Sink::Spawn => {
+                let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+                    .iter()
+                    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+                if cfg!(target_os = "linux") && !display {
+                    return Err(VizError::NoDisplay);
+                }
                 if !on_path("rerun") {
                     return Err(VizError::NoViewer { version: RERUN_VERSION });
                 }
@@ -767,6 +780,20 @@ mod tests {
         std::fs::create_dir_all(&folder).expect("folder");
         assert!(said(folder.to_str().unwrap_or("")).contains("is a folder"));
         let _ = std::fs::remove_dir(&folder);
+    }
+
+    #[test]
+    fn spawning_a_viewer_without_a_display_says_what_to_do_instead() {
+        // No other test of this crate reads these variables.
+        std::env::remove_var("DISPLAY");
+        std::env::remove_var("WAYLAND_DISPLAY");
+        let err = Recorder::open("spelunk-test", &Sink::Spawn, RecorderOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        if cfg!(target_os = "linux") {
+            assert!(err.contains("no display") && err.contains("--rerun out.rrd"), "{err}");
+        }
     }
 
     #[test]

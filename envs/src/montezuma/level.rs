@@ -308,7 +308,12 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
                     }
                 }
             }
-            "lives" => lives = num(value)?.max(1),
+            "lives" => {
+                lives = num(value)?;
+                if lives == 0 {
+                    return Err(err(source, lineno, vcol, "lives must be at least 1"));
+                }
+            }
             "max_steps" => {
                 max_steps = num(value)?;
                 if max_steps == 0 {
@@ -326,9 +331,29 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
                     reward_treasure = v;
                 }
             }
-            "barrier_period" => barrier_period = num(value)?.max(1),
+            "barrier_period" => {
+                barrier_period = num(value)?;
+                if barrier_period == 0 {
+                    return Err(err(
+                        source,
+                        lineno,
+                        vcol,
+                        "barrier_period must be at least 1 step",
+                    ));
+                }
+            }
             "barrier_on" => barrier_on = num(value)?,
-            "enemy_period" => enemy_period = num(value)?.max(1),
+            "enemy_period" => {
+                enemy_period = num(value)?;
+                if enemy_period == 0 {
+                    return Err(err(
+                        source,
+                        lineno,
+                        vcol,
+                        "enemy_period must be at least 1 (steps per enemy move)",
+                    ));
+                }
+            }
             "next_level" => {
                 let p = PathBuf::from(value);
                 next_level = Some(match base_dir {

@@ -109,7 +109,7 @@ const GOOD: &str = "room_size = 5x4\nroom 0 0\n#####\n#@.$#\n#..T#\n#####\n";
 #[test]
 fn malformed_level_files_fail_with_line_and_column() {
     assert!(level::parse(GOOD, "good.txt", None).is_ok());
-    let cases: [(&str, (usize, usize), &str); 10] = [
+    let cases: [(&str, (usize, usize), &str); 13] = [
         ("room_size = 5x4\nroom 0 0\n#####\n#@.?#\n#..T#\n#####\n", (4, 4), "unknown tile"),
         ("room_size = 5x4\nroom 0 0\n#####\n#@.$\n#..T#\n#####\n", (4, 5), "has 4 tiles"),
         ("room_size = 5x4\nroom 0 0\n#####\n#@.$#\n#..T.\n#####\n", (5, 5), "right edge"),
@@ -128,6 +128,18 @@ fn malformed_level_files_fail_with_line_and_column() {
         ),
         ("room_size = 5x4\nroom 0 0\n#####\n#@.$#\n", (5, 1), "file ends"),
         ("room_size = 5x4\nroom 0 0\n##.##\n#@.$#\n#..T#\n#####\n", (3, 3), "ladder"),
+        // Zero lives or a zero period is refused, not played as something else.
+        ("room_size = 5x4\nlives = 0\nroom 0 0\n#####\n#@.$#\n#..T#\n#####\n", (2, 9), "lives"),
+        (
+            "room_size = 5x4\nenemy_period = 0\nroom 0 0\n#####\n#@.$#\n#..T#\n#####\n",
+            (2, 16),
+            "enemy_period",
+        ),
+        (
+            "room_size = 5x4\nbarrier_period = 0\nroom 0 0\n#####\n#@.$#\n#..T#\n#####\n",
+            (2, 18),
+            "barrier_period",
+        ),
     ];
     for (text, (line, column), needle) in cases {
         let (l, c, m) = parse_err(text);

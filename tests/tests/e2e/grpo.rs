@@ -944,3 +944,79 @@ fn the_vla_head_trains_on_instruction_targets_with_its_ids_kept_raw() {
     .to_string();
     assert!(e.contains("Arm-Reach-v0") && e.contains("image"), "{e}");
 }
+
+#[test]
+fn numbers_that_would_train_to_nan_are_refused_naming_the_field() {
+    use spelunk_grpo::TrainConfig;
+    let base = TrainConfig::default();
+    let adam = base.adam;
+    let cases: Vec<(TrainConfig, &str)> = vec![
+        (
+            TrainConfig {
+                adam: spelunk_models::AdamConfig { lr: f64::NAN, ..adam },
+                ..base.clone()
+            },
+            "adam.lr",
+        ),
+        (
+            TrainConfig {
+                adam: spelunk_models::AdamConfig { lr: f64::INFINITY, ..adam },
+                ..base.clone()
+            },
+            "adam.lr",
+        ),
+        (
+            TrainConfig { adam: spelunk_models::AdamConfig { lr: -1e-3, ..adam }, ..base.clone() },
+            "adam.lr",
+        ),
+        (
+            TrainConfig { adam: spelunk_models::AdamConfig { eps: 0.0, ..adam }, ..base.clone() },
+            "adam.eps",
+        ),
+        (
+            TrainConfig { adam: spelunk_models::AdamConfig { beta2: 1.0, ..adam }, ..base.clone() },
+            "adam.beta2",
+        ),
+        (
+            TrainConfig {
+                adam: spelunk_models::AdamConfig { max_grad_norm: Some(f64::NAN), ..adam },
+                ..base.clone()
+            },
+            "adam.max_grad_norm",
+        ),
+        (TrainConfig { gamma: f32::NAN, ..base.clone() }, "gamma"),
+        (TrainConfig { gae_lambda: 1.5, ..base.clone() }, "gae_lambda"),
+        (TrainConfig { value_coef: f64::INFINITY, ..base.clone() }, "value_coef"),
+        (
+            TrainConfig {
+                loss: spelunk_grpo::LossConfig { entropy_coef: f64::INFINITY, ..base.loss },
+                ..base.clone()
+            },
+            "loss.entropy_coef",
+        ),
+        (
+            TrainConfig {
+                loss: spelunk_grpo::LossConfig { kl_coef: f64::NAN, ..base.loss },
+                ..base.clone()
+            },
+            "loss.kl_coef",
+        ),
+    ];
+    for (cfg, field) in cases {
+        let reg = spelunk_envs::registry();
+        let id = cfg.env.clone();
+        let e = spelunk_grpo::Trainer::new(cfg, Box::new(move |_| reg.make(&id)))
+            .map(|_| ())
+            .expect_err(field)
+            .to_string();
+        assert!(e.contains(field) && e.starts_with("invalid GRPO config"), "{field}: {e}");
+    }
+    // The defaults pass, and the optimiser refuses the same numbers when built directly.
+    assert!(base.validate().is_ok());
+    let store = spelunk_models::ParamStore::new(&candle_core::Device::Cpu, 0);
+    let e = spelunk_models::Adam::new(&store, spelunk_models::AdamConfig { lr: f64::NAN, ..adam })
+        .map(|_| ())
+        .expect_err("nan lr")
+        .to_string();
+    assert!(e.contains("adam.lr"), "{e}");
+}

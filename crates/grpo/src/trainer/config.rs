@@ -173,6 +173,34 @@ impl TrainConfig {
         if self.shards == 0 || self.shards > 256 {
             return bad("shards must be in 1..=256");
         }
+        // Numbers that would otherwise train to NaN weights and still exit cleanly.
+        let unit = |name: &str, v: f32| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::Config(format!("{name} must be in [0, 1], got {v}")))
+            }
+        };
+        unit("gamma", self.gamma)?;
+        unit("gae_lambda", self.gae_lambda)?;
+        if !(self.value_coef >= 0.0 && self.value_coef.is_finite()) {
+            return Err(Error::Config(format!(
+                "value_coef must be a finite number, 0 or more, got {}",
+                self.value_coef
+            )));
+        }
+        if let Some(i) = &self.intrinsic {
+            if !(i.coef >= 0.0 && i.coef.is_finite()) {
+                return Err(Error::Config(format!(
+                    "intrinsic.coef must be a finite number, 0 or more, got {}",
+                    i.coef
+                )));
+            }
+        }
+        match self.adam.validate() {
+            Err(spelunk_models::Error::Config(m)) => return Err(Error::Config(m)),
+            other => other?,
+        }
         if self.intrinsic.is_some() && self.algorithm == Algorithm::Ppo {
             // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is
             // added to group advantages, which only GRPO uses — it would silently do nothing.
