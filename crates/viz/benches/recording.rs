@@ -15,7 +15,10 @@
 //!
 //! `cargo bench -p spelunk-viz --bench recording` prints the table; with
 //! `SPELUNK_BENCH_JSON=docs/results/recording.json` it also writes the JSON and, beside it,
-//! `recording.md` generated from it.
+//! `recording.md` generated from it. The committed report was built without the bench
+//! profile's LTO and single codegen unit (`CARGO_PROFILE_BENCH_LTO=false
+//! CARGO_PROFILE_BENCH_CODEGEN_UNITS=16`, as its command says), which takes much less time to
+//! build with the Rerun SDK in it.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -122,7 +125,7 @@ fn main() {
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let json = serde_json::json!({
-        "command": "SPELUNK_BENCH_JSON=docs/results/recording.json cargo bench -p spelunk-viz --bench recording",
+        "command": "CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 SPELUNK_BENCH_JSON=docs/results/recording.json cargo bench -p spelunk-viz --bench recording",
         "commit": option_env!("SPELUNK_COMMIT"),
         "machine": { "cpu": cpu, "cores": cores },
         "windows": WINDOWS,

@@ -269,9 +269,15 @@ impl Recorder {
         }
     }
 
-    /// The frame, the agent and its trail (gridworlds).
-    fn log_grid(&mut self, env: &dyn spelunk_core::Env, whole_path: bool) -> ObserverResult {
-        if self.opts.frames {
+    /// The frame, the agent and its trail (gridworlds). A 3D env's picture is its front
+    /// camera, logged with its scene, so `frame` is false for it.
+    fn log_grid(
+        &mut self,
+        env: &dyn spelunk_core::Env,
+        whole_path: bool,
+        frame: bool,
+    ) -> ObserverResult {
+        if self.opts.frames && frame {
             if let Some(image) = env.render_rgb() {
                 if self.maps.grid.is_none() {
                     if let Some([_, _, side]) = env.agent_tile() {
@@ -595,8 +601,9 @@ impl Observer for Recorder {
             self.rec.log(scheme::MISSION, &rerun::TextDocument::new(m.to_owned()))?;
         }
         self.log_info(&e.env.info())?;
-        self.log_grid(e.env, false)?;
-        if let Some(scene) = e.env.scene(self.opts.cameras) {
+        let scene = e.env.scene(self.opts.cameras);
+        self.log_grid(e.env, false, scene.is_none())?;
+        if let Some(scene) = scene {
             self.log_scene(&scene)?;
         }
         Ok(())
@@ -621,7 +628,8 @@ impl Observer for Recorder {
         }
         self.log_info(&e.info)?;
         let end = e.terminated || e.truncated;
-        self.log_grid(e.env, end)?;
+        let scene = e.env.scene(self.opts.cameras);
+        self.log_grid(e.env, end, scene.is_none())?;
         if let (Some((w, h, s)), Some([x, y, _])) = (self.maps.grid, e.env.agent_tile()) {
             let (cx, cy) = (x / s, y / s);
             if cx < w && cy < h {
@@ -636,7 +644,7 @@ impl Observer for Recorder {
                 }
             }
         }
-        if let Some(scene) = e.env.scene(self.opts.cameras) {
+        if let Some(scene) = scene {
             self.log_scene(&scene)?;
         }
         if end {
