@@ -117,12 +117,14 @@ pub fn run_loop(
 }
 
 /// Evaluate (sampled actions, unseen seeds): every episode goes to `observer` as an
-/// [`EpisodeFinished`] (replayed step by step first, when it wants steps), and when it wants
-/// frames, the first episode is replayed from its seed and rendered. Returns (mean return,
+/// [`EpisodeFinished`] (the first replayed step by step before it, when it wants steps), and
+/// when it wants frames, the first episode is replayed from its seed and rendered. Returns (mean return,
 /// success rate), as [`Trainer::evaluate`].
 pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Result<(f64, f64)> {
     let eps = t.evaluate_episodes(t.config.eval_episodes, false)?;
-    tell_episodes(&t.config, &eps, Some(t.iteration as u64), observer)?;
+    // One episode of each evaluation step by step, as the frames: recording every one of a
+    // hundred evaluation episodes every few iterations would cost more than the training.
+    tell_episodes(&t.config, &eps, Some(t.iteration as u64), 1, observer)?;
     if let (true, Some(first)) = (observer.wants_frames(), eps.first()) {
         let make = crate::registry().factory(&t.config.env, t.config.env_config.clone());
         replay_frames(make(None)?.as_mut(), first.seed, &first.actions, observer)?;
@@ -130,18 +132,19 @@ pub fn evaluate_observed(t: &mut Trainer<'_>, observer: &mut dyn Observer) -> Re
     Ok(EvalEpisode::summary(&eps))
 }
 
-/// Each evaluation episode to `observer`: replayed step by step from its seed and actions
-/// (when it wants steps), then as an [`EpisodeFinished`].
+/// Each evaluation episode to `observer` as an [`EpisodeFinished`], the first `replayed` of
+/// them first replayed step by step from their seeds and actions (when it wants steps).
 fn tell_episodes(
     cfg: &TrainConfig,
     eps: &[EvalEpisode],
     iteration: Option<u64>,
+    replayed: usize,
     observer: &mut dyn Observer,
 ) -> Result<()> {
     let make = crate::registry().factory(&cfg.env, cfg.env_config.clone());
     let mut env = if observer.wants_steps() { Some(make(None)?) } else { None };
     for (k, e) in eps.iter().enumerate() {
-        if let Some(env) = env.as_mut() {
+        if let Some(env) = env.as_mut().filter(|_| k < replayed) {
             crate::record::replay_steps(
                 env.as_mut(),
                 e.seed,
@@ -284,7 +287,7 @@ pub fn evaluate_folder(
 ) -> Result<(TrainConfig, usize, f64, f64)> {
     let (cfg, mut t) = load_run(run)?;
     let eps = t.evaluate_episodes(episodes, greedy)?;
-    tell_episodes(&cfg, &eps, None, observer)?;
+    tell_episodes(&cfg, &eps, None, eps.len(), observer)?;
     let (ret, success) = EvalEpisode::summary(&eps);
     Ok((cfg, t.iteration, ret, success))
 }
