@@ -424,7 +424,16 @@ impl Recorder {
                     .log(format!("{base}/rgb"), &rerun::Image::from_rgb24(cam.rgb.clone(), size))?;
             }
             if !cam.depth.is_empty() {
-                let bytes: Vec<u8> = cam.depth.iter().flat_map(|d| d.to_le_bytes()).collect();
+                // Rays that hit nothing carry the camera's far limit; as 0 ("no depth") they
+                // stay out of the 3D view's point cloud, which would otherwise be a wall of
+                // points at that distance dwarfing the scene.
+                let hit = |k: usize| cam.segmentation.get(k).is_none_or(|&c| c != 0);
+                let bytes: Vec<u8> = cam
+                    .depth
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, &d)| (if hit(k) { d } else { 0.0 }).to_le_bytes())
+                    .collect();
                 self.rec.log(
                     format!("{base}/depth"),
                     &rerun::DepthImage::from_data_type_and_bytes(
