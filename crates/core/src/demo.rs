@@ -20,6 +20,16 @@ pub enum DemoAction {
     Continuous(Vec<f32>),
 }
 
+impl DemoAction {
+    /// The action as an env takes it.
+    pub fn as_action(&self) -> crate::Action<'_> {
+        match self {
+            DemoAction::Discrete(a) => crate::Action::Discrete(*a),
+            DemoAction::Continuous(v) => crate::Action::Continuous(v),
+        }
+    }
+}
+
 /// A demonstration: the actions that solve `env` from `reset(seed)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,12 +68,7 @@ impl Demo {
 
     /// Write the demo (whole file, then renamed).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |error| Error::Io { path: path.display().to_string(), error };
-        let text = serde_json::to_string(self)
-            .map_err(|e| Error::Config { what: "demo".into(), message: e.to_string() })?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        write_json(self, "demo", path)
     }
 
     /// The discrete actions as bytes (Go-Explore's action type); an error names the first
@@ -84,4 +89,15 @@ impl Demo {
             })
             .collect()
     }
+}
+
+/// Write `value` as JSON to `path`: the whole file under a temporary name, then renamed into
+/// place, so a reader never sees half of it. `what` names it in errors.
+pub(crate) fn write_json(value: &impl Serialize, what: &str, path: &Path) -> Result<()> {
+    let io = |error| Error::Io { path: path.display().to_string(), error };
+    let text = serde_json::to_string(value)
+        .map_err(|e| Error::Config { what: what.into(), message: e.to_string() })?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }

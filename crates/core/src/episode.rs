@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::demo::DemoAction;
 use crate::events::{EnvStep, EpisodeFinished, EpisodeStarted, Observer, ObserverError};
-use crate::{Action, Digest, Env, Error, Info, ObsBuf, ObsRef, Result};
+use crate::{Digest, Env, Error, Info, ObsBuf, ObsRef, Result};
 
 /// The version of the episode file format this build writes and reads.
 pub const EPISODE_FORMAT: u32 = 1;
@@ -72,13 +72,6 @@ pub fn state_checksum(
     d.value()
 }
 
-fn to_action(a: &DemoAction) -> Action<'_> {
-    match a {
-        DemoAction::Discrete(x) => Action::Discrete(*x),
-        DemoAction::Continuous(v) => Action::Continuous(v),
-    }
-}
-
 impl EpisodeFile {
     /// Read an episode file; the message names the file and what is wrong.
     pub fn load(path: &Path) -> Result<Self> {
@@ -116,12 +109,7 @@ impl EpisodeFile {
 
     /// Write the file (whole, then renamed into place).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |error| Error::Io { path: path.display().to_string(), error };
-        let text = serde_json::to_string(self)
-            .map_err(|e| Error::Config { what: "episode".into(), message: e.to_string() })?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::demo::write_json(self, "episode", path)
     }
 
     /// Re-simulate the episode in `env` (an env of the file's id and config), checking every
@@ -155,7 +143,7 @@ impl EpisodeFile {
             .map_err(observer_error)?;
         let (mut ret, mut success) = (0.0, false);
         for (k, a) in self.actions.iter().enumerate() {
-            let s = env.step(to_action(a), obs.as_mut())?;
+            let s = env.step(a.as_action(), obs.as_mut())?;
             let reward = f64::from(s.reward);
             self.check(
                 k + 1,
@@ -168,7 +156,7 @@ impl EpisodeFile {
                     env: &*env,
                     episode,
                     step: k as u64 + 1,
-                    action: to_action(a),
+                    action: a.as_action(),
                     obs: obs.view(),
                     reward,
                     bonuses: &[],

@@ -174,6 +174,14 @@ pub struct EpisodeStarted<'a> {
     pub iteration: Option<u64>,
 }
 
+impl EpisodeStarted<'_> {
+    /// A number for the episode unique within the run: its own, or for an evaluation
+    /// episode, iteration × 10⁶ plus its index (each evaluation numbers its episodes from 0).
+    pub fn number(&self) -> u64 {
+        self.iteration.map_or(self.episode, |it| it * 1_000_000 + self.episode)
+    }
+}
+
 /// One step of an episode, sent only to observers whose [`Observer::wants_steps`] is true.
 pub struct EnvStep<'a> {
     /// The env, after the step.

@@ -136,9 +136,8 @@ impl Observer for EpisodeFiles {
         let mut obs = spelunk_core::ObsBuf::for_space(e.env.observation_space());
         e.env.observe(obs.as_mut())?;
         let first = spelunk_core::state_checksum(obs.view(), 0.0, false, false, &e.env.info());
-        let k = e.iteration.map_or(e.episode, |it| it * 1_000_000 + e.episode);
         self.current = Some((
-            k,
+            e.number(),
             spelunk_core::EpisodeFile {
                 format: spelunk_core::EPISODE_FORMAT,
                 env: e.env.id().to_owned(),

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use spelunk_core::space::Sample;
 use spelunk_core::{
-    Action, DemoAction, Env, EnvStep, EpisodeFinished, EpisodeStarted, ObsBuf, Observer, Rng, Space,
+    DemoAction, Env, EnvStep, EpisodeFinished, EpisodeStarted, ObsBuf, Observer, Rng, Space,
 };
 use spelunk_intrinsic::icm::ActionSpec;
 use spelunk_intrinsic::{Batch, BatchActions, BonusKind, BonusSpec, IntrinsicReward};
@@ -199,16 +199,13 @@ fn scripted(env: &str, config: Option<&Value>, seed: u64) -> Result<Source> {
     }
     if env.starts_with("Montezuma-") {
         // The planner searches the level's exact dynamics from the reset state.
-        let make = crate::registry().factory(env, config.cloned());
-        let mut probe = make(None)?;
-        let mut obs = ObsBuf::for_space(probe.observation_space());
-        probe.reset(Some(seed), None, obs.as_mut())?;
         let mc = spelunk_core::registry::merge_config(
             env,
             &spelunk_envs::montezuma::MontezumaConfig::default(),
             config.unwrap_or(&Value::Null),
         )?;
         let mut m = spelunk_envs::montezuma::Montezuma::new(env, mc)?;
+        let mut obs = ObsBuf::for_space(m.observation_space());
         m.reset(Some(seed), None, obs.as_mut())?;
         return match spelunk_envs::montezuma::solve::solve(&m, 4_000_000) {
             spelunk_envs::montezuma::solve::Plan::Solved(plan) => Ok(Source::Actions(
@@ -275,10 +272,15 @@ impl Bonuses {
         Ok(Self { modules, names, obs: Vec::new(), next: Vec::new(), values: Vec::new() })
     }
 
+    /// Whether any module is computed (else the steps' observations need no copy).
+    fn active(&self) -> bool {
+        !self.modules.is_empty()
+    }
+
     /// Each module's bonus of one transition, then one update on it.
     fn step(&mut self, before: &ObsBuf, action: &DemoAction, after: &ObsBuf) -> Result<()> {
         self.values.clear();
-        if self.modules.is_empty() {
+        if !self.active() {
             return Ok(());
         }
         to_f32(before, &mut self.obs);
@@ -335,28 +337,20 @@ fn play(
     let (mut ret, mut success, mut length) = (0.0, false, 0u64);
     while length < limit {
         let Some(a) = actor.next(&space, &obs) else { break };
-        before.clone_from(&obs);
-        let s = {
-            let action = match &a {
-                DemoAction::Discrete(x) => Action::Discrete(*x),
-                DemoAction::Continuous(v) => Action::Continuous(v),
-            };
-            env.step(action, obs.as_mut())?
-        };
+        if bonuses.active() {
+            before.clone_from(&obs);
+        }
+        let s = env.step(a.as_action(), obs.as_mut())?;
         bonuses.step(&before, &a, &obs)?;
         length += 1;
         ret += f64::from(s.reward);
         success |= s.info.is_success == Some(true);
         if steps {
-            let action = match &a {
-                DemoAction::Discrete(x) => Action::Discrete(*x),
-                DemoAction::Continuous(v) => Action::Continuous(v),
-            };
             observer.env_step(&EnvStep {
                 env: &*env,
                 episode,
                 step: length,
-                action,
+                action: a.as_action(),
                 obs: obs.view(),
                 reward: f64::from(s.reward),
                 bonuses: &bonuses.values,

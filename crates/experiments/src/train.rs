@@ -190,11 +190,7 @@ pub fn replay_frames(
         return Ok(());
     }
     for (k, a) in actions.iter().enumerate() {
-        let action = match a {
-            DemoAction::Discrete(a) => spelunk_core::Action::Discrete(*a),
-            DemoAction::Continuous(v) => spelunk_core::Action::Continuous(v),
-        };
-        let s = env.step(action, obs.as_mut())?;
+        let s = env.step(a.as_action(), obs.as_mut())?;
         send(env, k as u64 + 1)?;
         if s.terminated || s.truncated {
             break;

@@ -269,13 +269,15 @@ impl Recorder {
         }
     }
 
-    /// The frame, the agent and its trail (gridworlds). A 3D env's picture is its front
-    /// camera, logged with its scene, so `frame` is false for it.
+    /// The frame, the agent and its trail (gridworlds), and the agent's tile counted in the
+    /// visit and bonus maps. A 3D env's picture is its front camera, logged with its scene,
+    /// so `frame` is false for it.
     fn log_grid(
         &mut self,
         env: &dyn spelunk_core::Env,
         whole_path: bool,
         frame: bool,
+        bonuses: &[(&str, f64)],
     ) -> ObserverResult {
         if self.opts.frames && frame {
             if let Some(image) = env.render_rgb() {
@@ -310,7 +312,16 @@ impl Recorder {
             if let Some((w, h, s)) = self.maps.grid {
                 let (cx, cy) = (x / s, y / s);
                 if cx < w && cy < h {
-                    self.maps.visits[(cy * w + cx) as usize] += 1;
+                    let k = (cy * w + cx) as usize;
+                    self.maps.visits[k] += 1;
+                    for (name, v) in bonuses {
+                        let sums = self
+                            .maps
+                            .bonus
+                            .entry((*name).to_owned())
+                            .or_insert_with(|| vec![0.0; (w * h) as usize]);
+                        sums[k] += v;
+                    }
                 }
             }
         }
@@ -330,7 +341,7 @@ impl Recorder {
             )?;
             for b in &scene.bodies {
                 let path = format!("{}/{}", scheme::BODIES, b.name);
-                let [r, g, bl] = b.color_in(scene);
+                let [r, g, bl] = scene.color(b.class);
                 let color = rerun::Color::from_rgb(r, g, bl);
                 let class = u16::from(b.class);
                 match b.shape {
@@ -348,33 +359,23 @@ impl Recorder {
                             .with_class_ids([class])
                             .with_fill_mode(rerun::FillMode::Solid),
                     )?,
-                    Shape::Cylinder { half_height, radius }
-                    | Shape::Capsule { half_height, radius } => {
-                        // Rerun's cylinders run along z, the scene's along y: −90° about x.
-                        let h = std::f32::consts::FRAC_1_SQRT_2;
-                        let shape = rerun::Cylinders3D::from_lengths_and_radii(
-                            [2.0 * half_height],
-                            [radius],
-                        )
-                        .with_quaternions([rerun::Quaternion::from_xyzw([-h, 0.0, 0.0, h])])
-                        .with_colors([color])
-                        .with_class_ids([class])
-                        .with_fill_mode(rerun::FillMode::Solid);
-                        if matches!(b.shape, Shape::Capsule { .. }) {
-                            self.rec.log_static(
-                                path.as_str(),
-                                &rerun::Capsules3D::from_lengths_and_radii(
-                                    [2.0 * half_height],
-                                    [radius],
-                                )
-                                .with_quaternions([rerun::Quaternion::from_xyzw([-h, 0.0, 0.0, h])])
-                                .with_colors([color])
-                                .with_class_ids([class]),
-                            )?;
-                        } else {
-                            self.rec.log_static(path.as_str(), &shape)?;
-                        }
-                    }
+                    // Rerun's cylinders and capsules run along z, the scene's along y:
+                    // −90° about x.
+                    Shape::Cylinder { half_height, radius } => self.rec.log_static(
+                        path.as_str(),
+                        &rerun::Cylinders3D::from_lengths_and_radii([2.0 * half_height], [radius])
+                            .with_quaternions([Y_FROM_Z])
+                            .with_colors([color])
+                            .with_class_ids([class])
+                            .with_fill_mode(rerun::FillMode::Solid),
+                    )?,
+                    Shape::Capsule { half_height, radius } => self.rec.log_static(
+                        path.as_str(),
+                        &rerun::Capsules3D::from_lengths_and_radii([2.0 * half_height], [radius])
+                            .with_quaternions([Y_FROM_Z])
+                            .with_colors([color])
+                            .with_class_ids([class]),
+                    )?,
                 }
                 if !b.moving {
                     self.rec.log_static(path.as_str(), &transform(&b.pose))?;
@@ -499,16 +500,13 @@ impl Recorder {
     }
 }
 
-/// A body's colour from its class.
-trait BodyColor {
-    fn color_in(&self, scene: &Scene) -> [u8; 3];
-}
-
-impl BodyColor for spelunk_core::SceneBody {
-    fn color_in(&self, scene: &Scene) -> [u8; 3] {
-        scene.color(self.class)
-    }
-}
+/// −90° about x: takes Rerun's z-axis shapes onto the scene's y axis.
+const Y_FROM_Z: rerun::Quaternion = rerun::Quaternion::from_xyzw([
+    -std::f32::consts::FRAC_1_SQRT_2,
+    0.0,
+    0.0,
+    std::f32::consts::FRAC_1_SQRT_2,
+]);
 
 fn transform(p: &spelunk_core::Pose) -> rerun::Transform3D {
     rerun::Transform3D::from_translation_rotation(
@@ -595,11 +593,9 @@ impl Observer for Recorder {
     }
 
     fn episode_started(&mut self, e: &EpisodeStarted<'_>) -> ObserverResult {
-        self.episode = e.episode;
+        self.episode = e.number();
         if e.iteration.is_some() {
             self.iteration = e.iteration;
-            // Evaluation episodes of one iteration share the episode numbers of the next.
-            self.episode = e.iteration.unwrap_or(0) * 1_000_000 + e.episode;
         }
         self.episode_return = 0.0;
         self.path.clear();
@@ -611,7 +607,7 @@ impl Observer for Recorder {
         }
         self.log_info(&e.env.info())?;
         let scene = e.env.scene(self.opts.cameras);
-        self.log_grid(e.env, false, scene.is_none())?;
+        self.log_grid(e.env, false, scene.is_none(), &[])?;
         if let Some(scene) = scene {
             self.log_scene(&scene)?;
         }
@@ -638,21 +634,7 @@ impl Observer for Recorder {
         self.log_info(&e.info)?;
         let end = e.terminated || e.truncated;
         let scene = e.env.scene(self.opts.cameras);
-        self.log_grid(e.env, end, scene.is_none())?;
-        if let (Some((w, h, s)), Some([x, y, _])) = (self.maps.grid, e.env.agent_tile()) {
-            let (cx, cy) = (x / s, y / s);
-            if cx < w && cy < h {
-                let k = (cy * w + cx) as usize;
-                for (name, v) in e.bonuses {
-                    let sums = self
-                        .maps
-                        .bonus
-                        .entry((*name).to_owned())
-                        .or_insert_with(|| vec![0.0; (w * h) as usize]);
-                    sums[k] += v;
-                }
-            }
-        }
+        self.log_grid(e.env, end, scene.is_none(), e.bonuses)?;
         if let Some(scene) = scene {
             self.log_scene(&scene)?;
         }

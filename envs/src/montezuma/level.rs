@@ -288,6 +288,14 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
                 )
             })
         };
+        // Zero lives or a zero period would be played as something else: refused.
+        let at_least_one = |n: u32, message: &str| {
+            if n == 0 {
+                Err(err(source, lineno, vcol, message))
+            } else {
+                Ok(n)
+            }
+        };
         match key {
             "name" => value.clone_into(&mut name),
             "room_size" => {
@@ -308,12 +316,7 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
                     }
                 }
             }
-            "lives" => {
-                lives = num(value)?;
-                if lives == 0 {
-                    return Err(err(source, lineno, vcol, "lives must be at least 1"));
-                }
-            }
+            "lives" => lives = at_least_one(num(value)?, "lives must be at least 1")?,
             "max_steps" => {
                 max_steps = num(value)?;
                 if max_steps == 0 {
@@ -332,27 +335,15 @@ pub fn parse(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Level,
                 }
             }
             "barrier_period" => {
-                barrier_period = num(value)?;
-                if barrier_period == 0 {
-                    return Err(err(
-                        source,
-                        lineno,
-                        vcol,
-                        "barrier_period must be at least 1 step",
-                    ));
-                }
+                barrier_period =
+                    at_least_one(num(value)?, "barrier_period must be at least 1 step")?;
             }
             "barrier_on" => barrier_on = num(value)?,
             "enemy_period" => {
-                enemy_period = num(value)?;
-                if enemy_period == 0 {
-                    return Err(err(
-                        source,
-                        lineno,
-                        vcol,
-                        "enemy_period must be at least 1 (steps per enemy move)",
-                    ));
-                }
+                enemy_period = at_least_one(
+                    num(value)?,
+                    "enemy_period must be at least 1 (steps per enemy move)",
+                )?;
             }
             "next_level" => {
                 let p = PathBuf::from(value);
