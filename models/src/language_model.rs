@@ -73,7 +73,7 @@ impl LanguageModel {
     pub fn from_pretrained(dir: &std::path::Path, device: &Device) -> Result<Self> {
         let bad = |m: String| Error::Checkpoint { path: dir.display().to_string(), message: m };
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path)
+        let text = spelunk_core::files::read_text(&cfg_path)
             .map_err(|e| bad(format!("reading {}: {e}", cfg_path.display())))?;
         let hf: HfConfig =
             serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", cfg_path.display())))?;

@@ -211,6 +211,7 @@ impl Adam {
         meta.insert("spelunk.module".to_owned(), "adam".to_owned());
         meta.insert("spelunk.step".to_owned(), self.step_t.to_string());
         safetensors::tensor::serialize(data, Some(meta))
+            .map(crate::params::sorted_metadata)
             .map_err(|e| Error::Checkpoint { path: "<adam>".into(), message: e.to_string() })
     }
 

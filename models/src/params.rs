@@ -154,7 +154,8 @@ impl ParamStore {
         Ok(())
     }
 
-    /// Encode as safetensors bytes tagged with the module name and its JSON config.
+    /// Encode as safetensors bytes tagged with the module name and its JSON config (the same
+    /// parameters give the same bytes).
     pub fn to_bytes(&self, module: &str, config_json: &str) -> Result<Vec<u8>> {
         let mut meta = HashMap::new();
         meta.insert("spelunk.module".to_owned(), module.to_owned());
@@ -162,6 +163,7 @@ impl ParamStore {
         let data: Vec<(&str, &Tensor)> =
             self.vars.iter().map(|(n, v)| (n.as_str(), v.as_tensor())).collect();
         safetensors::tensor::serialize(data, Some(meta))
+            .map(sorted_metadata)
             .map_err(|e| Error::Checkpoint { path: format!("<{module}>"), message: e.to_string() })
     }
 
@@ -209,8 +211,54 @@ impl ParamStore {
     /// returns its config JSON. Nothing changes unless every check passes.
     pub fn load(&self, path: &Path, module: &str) -> Result<String> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path)
+        let bytes = spelunk_core::files::read_capped(path, spelunk_core::files::MAX_BINARY_BYTES)
             .map_err(|e| Error::Checkpoint { path: p.clone(), message: e.to_string() })?;
         self.load_bytes(&bytes, module, &p)
+    }
+}
+
+/// Safetensors bytes with their metadata's keys in sorted order. The writer takes the metadata
+/// as a `HashMap`, whose order changes from process to process; sorted, the same checkpoint is
+/// the same bytes (what a run folder's checksums and a determinism check compare). Bytes that
+/// do not start with a metadata object are returned as they are.
+pub(crate) fn sorted_metadata(mut bytes: Vec<u8>) -> Vec<u8> {
+    const KEY: &[u8] = b"{\"__metadata__\":";
+    let start = 8 + KEY.len();
+    if bytes.len() < start || &bytes[8..start] != KEY {
+        return bytes;
+    }
+    let mut stream = serde_json::Deserializer::from_slice(&bytes[start..])
+        .into_iter::<std::collections::BTreeMap<String, String>>();
+    let Some(Ok(meta)) = stream.next() else {
+        return bytes;
+    };
+    let end = start + stream.byte_offset();
+    match serde_json::to_vec(&meta) {
+        // The same keys and values, so the same length: only their order changes.
+        Ok(sorted) if sorted.len() == end - start => bytes[start..end].copy_from_slice(&sorted),
+        _ => {}
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_parameters_are_the_same_bytes_whatever_the_metadata_order() {
+        let mut p = ParamStore::new(&Device::Cpu, 3);
+        p.uniform("w", &[4, 3], 0.5).expect("w");
+        p.zeros("b", &[4]).expect("b");
+        let first = p.to_bytes("mlp", "{\"hidden\":[4]}").expect("bytes");
+        // Each map the writer builds has its own hash order.
+        for _ in 0..20 {
+            assert_eq!(p.to_bytes("mlp", "{\"hidden\":[4]}").expect("bytes"), first);
+        }
+        let q = ParamStore::new(&Device::Cpu, 9);
+        let mut q = q;
+        q.uniform("w", &[4, 3], 0.5).expect("w");
+        q.zeros("b", &[4]).expect("b");
+        q.load_bytes(&first, "mlp", "test").expect("the sorted bytes load");
     }
 }

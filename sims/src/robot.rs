@@ -499,6 +499,10 @@ impl BuiltRobot {
         target: Vector,
         iters: usize,
     ) -> Vec<f32> {
+        if !target.is_finite() {
+            // Nothing to aim at: hold the current configuration.
+            return self.arm_positions(w);
+        }
         let mb = self.multibody(w);
         let options = InverseKinematicsOption {
             damping: 0.05,

@@ -12,9 +12,37 @@
 //!
 //! Checks: one root link; every joint's parent and child exist; no link has two parents; no
 //! cycles; masses and inertias positive and finite; limits ordered, efforts positive; axes
-//! non-zero.
+//! non-zero. Magnitudes are bounded so that the physics and inverse kinematics stay finite
+//! and quick (each bound is in [`bounds`] and named in the message): at most
+//! [`bounds::MAX_LINKS`] links, sizes and origins within [`bounds::MAX_LENGTH`] m, masses,
+//! inertias, efforts, speeds, limits and damping within their ranges.
 
 use rapier3d::prelude::{Pose, Rotation, Vector};
+
+/// The magnitudes a URDF may have. A 1e30 kg link, a 1e-30 kg·m² inertia or a 1e10 m box
+/// loads but makes the joint motors' limits NaN on the first step; a joint origin 1e20 m away
+/// never lets inverse kinematics converge; 10,000 links take minutes and gigabytes. These
+/// bounds are far beyond any desk or industrial arm.
+pub mod bounds {
+    /// Links in one robot.
+    pub const MAX_LINKS: usize = 256;
+    /// Shape sizes, radii, lengths, and every coordinate of an origin, m.
+    pub const MAX_LENGTH: f32 = 10.0;
+    /// The smallest shape size, radius or length, m.
+    pub const MIN_LENGTH: f32 = 1e-4;
+    /// Link masses, kg.
+    pub const MASS: [f32; 2] = [1e-4, 1e4];
+    /// Principal moments of inertia, kg·m².
+    pub const INERTIA: [f32; 2] = [1e-9, 1e4];
+    /// Joint effort, N·m or N.
+    pub const MAX_EFFORT: f32 = 1e5;
+    /// Joint speed, rad/s or m/s.
+    pub const MAX_VELOCITY: f32 = 1e3;
+    /// Joint limits, rad or m, in magnitude.
+    pub const MAX_LIMIT: f32 = 1e3;
+    /// Joint damping.
+    pub const MAX_DAMPING: f32 = 1e6;
+}
 use spelunk_core::{Error, Result};
 use std::collections::HashMap;
 
@@ -127,8 +155,7 @@ impl Robot {
 
     /// Parse a URDF file.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { path: path.display().to_string(), error: e })?;
+        let text = spelunk_core::files::read_text(path)?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -207,6 +234,12 @@ impl<'i> Parser<'_, 'i> {
     fn origin(&self, parent: roxmltree::Node<'_, 'i>) -> Result<Pose> {
         let Some(o) = Self::child(parent, "origin") else { return Ok(Pose::IDENTITY) };
         let xyz = if o.attribute("xyz").is_some() { self.floats::<3>(o, "xyz")? } else { [0.0; 3] };
+        if xyz.iter().any(|v| v.abs() > bounds::MAX_LENGTH) {
+            return Err(self.err(
+                o,
+                format!("`xyz` {xyz:?} is more than {} m from its frame", bounds::MAX_LENGTH),
+            ));
+        }
         let rpy = if o.attribute("rpy").is_some() { self.floats::<3>(o, "rpy")? } else { [0.0; 3] };
         Ok(Pose::from_parts(Vector::from(xyz), rpy_rotation(rpy)))
     }
@@ -218,10 +251,19 @@ impl<'i> Parser<'_, 'i> {
             .find(roxmltree::Node::is_element)
             .ok_or_else(|| self.err(g, "empty; expected <box>, <cylinder> or <sphere>"))?;
         let positive = |v: f32, what: &str| -> Result<f32> {
-            if v > 0.0 {
-                Ok(v)
-            } else {
+            if v <= 0.0 {
                 Err(self.err(s, format!("`{what}` must be positive, got {v}")))
+            } else if !(bounds::MIN_LENGTH..=bounds::MAX_LENGTH).contains(&v) {
+                Err(self.err(
+                    s,
+                    format!(
+                        "`{what}` = {v} m is outside [{}, {}] m",
+                        bounds::MIN_LENGTH,
+                        bounds::MAX_LENGTH
+                    ),
+                ))
+            } else {
+                Ok(v)
             }
         };
         let geometry = match s.tag_name().name() {
@@ -271,6 +313,12 @@ impl<'i> Parser<'_, 'i> {
                     if mass <= 0.0 {
                         return Err(self.err(m, format!("mass must be positive, got {mass}")));
                     }
+                    let [lo, hi] = bounds::MASS;
+                    if !(lo..=hi).contains(&mass) {
+                        return Err(
+                            self.err(m, format!("mass {mass} kg is outside [{lo}, {hi}] kg"))
+                        );
+                    }
                     link.mass = Some(mass);
                     link.com = self.origin(c)?.translation;
                     if let Some(i) = Self::child(c, "inertia") {
@@ -283,6 +331,13 @@ impl<'i> Parser<'_, 'i> {
                             return Err(
                                 self.err(i, format!("ixx, iyy, izz must be positive, got {d:?}"))
                             );
+                        }
+                        let [lo, hi] = bounds::INERTIA;
+                        if d.iter().any(|x| !(lo..=hi).contains(x)) {
+                            return Err(self.err(
+                                i,
+                                format!("ixx, iyy, izz {d:?} kg·m² are not all in [{lo}, {hi}]"),
+                            ));
                         }
                         link.inertia = Some(d);
                     }
@@ -304,6 +359,9 @@ impl<'i> Parser<'_, 'i> {
         let mut links: Vec<Link> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for n in root.children().filter(|c| c.is_element() && c.tag_name().name() == "link") {
+            if links.len() == bounds::MAX_LINKS {
+                return Err(self.err(n, format!("more than {} links", bounds::MAX_LINKS)));
+            }
             let link = self.link(n)?;
             if index.insert(link.name.clone(), links.len()).is_some() {
                 return Err(self.err(n, "a second link with this name"));
@@ -382,6 +440,16 @@ impl<'i> Parser<'_, 'i> {
                             ),
                         ));
                     }
+                    if effort > bounds::MAX_EFFORT || velocity > bounds::MAX_VELOCITY {
+                        return Err(self.err(
+                            l,
+                            format!(
+                                "effort {effort} and velocity {velocity} must be at most {} and {}",
+                                bounds::MAX_EFFORT,
+                                bounds::MAX_VELOCITY
+                            ),
+                        ));
+                    }
                     let limits = if kind == JointKind::Continuous {
                         None
                     } else {
@@ -390,6 +458,15 @@ impl<'i> Parser<'_, 'i> {
                         if lo > hi {
                             return Err(self.err(l, format!("lower ({lo}) is above upper ({hi})")));
                         }
+                        if lo.abs().max(hi.abs()) > bounds::MAX_LIMIT {
+                            return Err(self.err(
+                                l,
+                                format!(
+                                    "limits [{lo}, {hi}] go beyond ±{}",
+                                    bounds::MAX_LIMIT
+                                ),
+                            ));
+                        }
                         Some([lo, hi])
                     };
                     (limits, effort, velocity)
@@ -397,7 +474,16 @@ impl<'i> Parser<'_, 'i> {
                 _ => (None, f32::INFINITY, f32::INFINITY),
             };
             let damping = match Self::child(n, "dynamics") {
-                Some(d) => self.float_or(d, "damping", 0.0)?.max(0.0),
+                Some(d) => {
+                    let v = self.float_or(d, "damping", 0.0)?.max(0.0);
+                    if v > bounds::MAX_DAMPING {
+                        return Err(self.err(
+                            d,
+                            format!("damping {v} is above {}", bounds::MAX_DAMPING),
+                        ));
+                    }
+                    v
+                }
                 None => 0.0,
             };
             joints.push(Joint {

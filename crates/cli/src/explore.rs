@@ -84,12 +84,15 @@ pub struct ExploreArgs {
     /// Go-Explore: the seed of selection and exploration.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Go-Explore: folder of the run (metrics.jsonl, archive.bin, demo.json).
+    /// Go-Explore: folder of the run (manifest.json, metrics.jsonl, checkpoint/, demo.json).
     #[arg(long, default_value = "runs/go-explore")]
     run: PathBuf,
-    /// Go-Explore: continue the run in `--run` from its archive.
+    /// Go-Explore: continue the run in `--run` from its last commit.
     #[arg(long)]
     resume: bool,
+    /// Go-Explore: replace a run already in `--run` (without it, such a folder is refused).
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Go-Explore and STAX: worker threads (0: every core; results do not depend on it).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -100,6 +103,13 @@ pub struct ExploreArgs {
     /// solving episode; STAX's outcome space per generation.
     #[command(flatten)]
     rerun: RerunArgs,
+}
+
+impl ExploreArgs {
+    /// One Go-Explore run in a folder: it commits, and Ctrl-C commits and stops it.
+    pub fn is_single_run(&self) -> bool {
+        self.methods.contains(&Method::GoExplore)
+    }
 }
 
 /// Run `spelunk explore`.
@@ -126,6 +136,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
         seed: args.seed,
         run: args.run.clone(),
         resume: args.resume,
+        force: args.force,
         threads: args.threads,
         stop_on_solve: args.stop_on_solve,
     };
@@ -169,9 +180,8 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
                 }
             );
             println!(
-                "archive: {}, metrics: {}",
-                cfg.run.join("archive.bin").display(),
-                cfg.run.join("metrics.jsonl").display()
+                "run folder: {} (manifest.json, metrics.jsonl, checkpoint/)",
+                cfg.run.display()
             );
         }
     }

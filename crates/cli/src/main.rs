@@ -57,6 +57,15 @@ fn main() {
     spelunk_models::keep_freed_heap();
     spelunk_models::kernels_on_one_thread();
     let cli = Cli::parse();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let commits = match &cli.command {
+        Command::Train(a) => a.is_single_run(),
+        Command::Explore(a) => a.is_single_run(),
+        _ => false,
+    };
+    if commits {
+        on_ctrl_c(&stop);
+    }
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
         Command::Envs(a) => envs_cmd::run(&a),
@@ -69,6 +78,30 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // 130: stopped by Ctrl-C, as a shell reports it.
+        let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
+}
+
+/// Ctrl-C in a run that commits to a run folder (`train`, `explore --method go-explore`):
+/// the first asks it to commit and stop after the iteration in progress (see
+/// `spelunk_experiments::run_dir`); a second quits at once. Other commands keep the default
+/// (Ctrl-C stops them at once).
+fn on_ctrl_c(stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let sig = signal_hook::consts::SIGINT;
+    // Registered first, so it runs before the flag is set: exits when the flag already is.
+    let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(stop));
+    let _ = signal_hook::flag::register(sig, Arc::clone(stop));
+    let watch = Arc::clone(stop);
+    let _ = std::thread::Builder::new().name("ctrl-c".into()).spawn(move || loop {
+        if watch.load(Ordering::SeqCst) {
+            spelunk_experiments::run_dir::interrupt();
+            eprintln!("\nCtrl-C: committing after this iteration (Ctrl-C again quits at once)");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    });
 }

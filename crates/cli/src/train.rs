@@ -3,8 +3,9 @@
 //! continuous action space).
 //!
 //! ```sh
-//! spelunk train --config run.toml --out runs/empty      # metrics.jsonl, checkpoint/
-//! spelunk train --config run.toml --out runs/empty --resume
+//! spelunk train --config run.toml --out runs/empty      # manifest.json, metrics.jsonl, checkpoint/
+//! spelunk train --out runs/empty --resume                # after Ctrl-C or a kill
+//! spelunk train --config run.toml --out runs/empty --force   # start it over
 //! spelunk eval --run runs/empty --episodes 100
 //! ```
 //!
@@ -43,9 +44,13 @@ pub struct TrainArgs {
     /// Output folder: `metrics.jsonl`, `checkpoint/`, `config.toml`.
     #[arg(long, default_value = "runs/grpo")]
     out: PathBuf,
-    /// Continue the run in `--out` from its checkpoint.
+    /// Continue the run in `--out` from its last commit (only `iterations`, `eval_episodes`,
+    /// `device` and `threads` may change with `--set`).
     #[arg(long)]
     resume: bool,
+    /// Replace a run already in `--out` (without it, such a folder is refused).
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Evaluate (sampled actions, unseen seeds) every this many iterations.
     #[arg(long, default_value_t = 10)]
     eval_every: usize,
@@ -92,6 +97,13 @@ pub struct EvalArgs {
     rerun: RerunArgs,
 }
 
+impl TrainArgs {
+    /// One run in a folder (not an experiment): it commits, and Ctrl-C commits and stops it.
+    pub fn is_single_run(&self) -> bool {
+        self.experiment.is_none()
+    }
+}
+
 /// Run `spelunk train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(e) = &args.experiment {
@@ -119,8 +131,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         Some(config::train_config(args.config.as_deref(), &args.sets)?)
     };
-    let folder =
-        RunFolder { out: args.out.clone(), resume: args.resume, eval_every: args.eval_every };
+    let folder = RunFolder {
+        out: args.out.clone(),
+        resume: args.resume,
+        force: args.force,
+        eval_every: args.eval_every,
+    };
     let mut recorder = args.rerun.recorder()?;
     let mut extra = Observers::new();
     if let Some(r) = recorder.as_mut() {

@@ -52,8 +52,7 @@ impl Demo {
     /// Read a demo file.
     pub fn load(path: &Path) -> Result<Self> {
         let what = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Error::Io { path: what.clone(), error })?;
+        let text = crate::files::read_text(path)?;
         let demo: Demo = serde_json::from_str(&text).map_err(|e| Error::Parse {
             source_name: what.clone(),
             line: e.line(),

@@ -76,8 +76,7 @@ impl EpisodeFile {
     /// Read an episode file; the message names the file and what is wrong.
     pub fn load(path: &Path) -> Result<Self> {
         let what = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Error::Io { path: what.clone(), error })?;
+        let text = crate::files::read_text(path)?;
         let e: EpisodeFile = serde_json::from_str(&text).map_err(|e| Error::Parse {
             source_name: what.clone(),
             line: e.line(),

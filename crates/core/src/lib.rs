@@ -28,6 +28,7 @@ pub mod env;
 pub mod episode;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod np_random;
 pub mod registry;
 pub mod rng;

@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stop_on_solve: true,
         dir: dir.clone(),
         resume: false,
+        force: true,
     };
     let mut printer = PrintLines { kind: String::new() };
     let outcome = run_single(&run, &mut printer)?;

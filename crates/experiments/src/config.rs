@@ -95,7 +95,7 @@ pub fn apply_sets(mut base: Value, sets: &[String]) -> Result<Value> {
 /// Read a config file (TOML by extension `.toml`, else JSON) into a config tree, with the
 /// parser's line and column on error.
 pub fn load(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let text = spelunk_core::files::read_text(path)?;
     let is_toml = path.extension().is_some_and(|e| e == "toml");
     if is_toml {
         let v: toml::Value = toml::from_str(&text)
@@ -121,7 +121,7 @@ pub fn env_config(file: Option<&Path>, sets: &[String]) -> Result<Value> {
 pub fn load_table(path: Option<&Path>) -> Result<toml::Table> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(Error::io(p))?;
+            let text = spelunk_core::files::read_text(p)?;
             toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", p.display())))
         }
         None => Ok(toml::Table::new()),

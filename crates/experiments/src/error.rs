@@ -29,19 +29,31 @@ pub enum Error {
     /// A setting, argument or input that does not fit.
     #[error("{0}")]
     Invalid(String),
-    /// An observer of the run failed (a metrics file it could not write).
-    #[error("observer: {0}")]
+    /// An observer of the run failed (a metrics file it could not write), or stopped it.
+    #[error(transparent)]
     Observer(#[from] spelunk_core::ObserverError),
     /// JSON (de)serialisation.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Ctrl-C: the run committed what it had done and stopped.
+    #[error(
+        "interrupted after iteration {iteration}: committed in {}; continue with --resume",
+        dir.display()
+    )]
+    Interrupted {
+        /// The run folder.
+        dir: std::path::PathBuf,
+        /// The last iteration done (and committed).
+        iteration: u64,
+    },
     /// An error with what was being done when it happened.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Context {
         /// What was being done.
         context: String,
-        /// The error.
-        source: Box<Error>,
+        /// The error (in the message, so not chained as a source: a report would print it
+        /// twice).
+        error: Box<Error>,
     },
 }
 
@@ -73,10 +85,10 @@ pub trait Context<T> {
 
 impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
     fn context(self, context: impl Into<String>) -> Result<T> {
-        self.map_err(|e| Error::Context { context: context.into(), source: Box::new(e.into()) })
+        self.map_err(|e| Error::Context { context: context.into(), error: Box::new(e.into()) })
     }
     fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|e| Error::Context { context: context().into(), source: Box::new(e.into()) })
+        self.map_err(|e| Error::Context { context: context().into(), error: Box::new(e.into()) })
     }
 }
 

@@ -4,8 +4,11 @@
 //! - [`train`]: the run loop over the GRPO/PPO trainer, telling [`spelunk_core::Observer`]s
 //!   what happens (run started, iteration metrics, run finished); a run folder with
 //!   JSON-lines metrics, checkpoints and resume; evaluation; the sparse-reward experiment.
+//! - [`run_dir`]: the run folder contract (a manifest committed last, every file checked on
+//!   resume, metrics cut back to the commit, Ctrl-C commits and stops) and its
+//!   [`run_dir::Commits`] observer.
 //! - [`observers`]: the observers run folders use — [`observers::JsonLines`],
-//!   [`observers::Progress`], [`observers::SaveEvery`]. Add your own beside them.
+//!   [`observers::Progress`]. Add your own beside them.
 //! - [`explore`]: reward-free exploration experiments (noisy TV, coverage) on one tabular
 //!   planner; Go-Explore runs on any env id or level file and the Go-Explore → shorten →
 //!   robustify pipeline ([`explore::go_explore`]); STAX and novelty search.
@@ -25,6 +28,7 @@ pub mod explore;
 pub mod observers;
 pub mod record;
 pub mod report;
+pub mod run_dir;
 pub mod train;
 pub mod vla;
 

@@ -1,11 +1,10 @@
-//! The observers every run folder uses: [`JsonLines`] metrics, [`Progress`] (a bar on a
-//! terminal, a line now and then otherwise) and [`SaveEvery`] checkpoints; [`StepLines`]
+//! The observers every run folder uses: [`JsonLines`] metrics and [`Progress`] (a bar on a
+//! terminal, a line now and then otherwise), beside [`crate::run_dir::Commits`]; [`StepLines`]
 //! writes every step of recorded episodes and [`EpisodeFiles`] each episode as a file that
 //! replays it. A library user passes their own [`Observer`]s beside (or instead of) these.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use spelunk_core::events::{
     BudgetUnit, Checkpoint, EnvStep, IterationMetrics, Observer, ObserverResult, RunFinished,
@@ -206,47 +205,6 @@ impl Observer for JsonLines {
         writeln!(self.file, "{}", metrics.to_json_line())
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(())
-    }
-}
-
-/// When [`SaveEvery`] saves.
-#[derive(Clone, Copy, Debug)]
-pub enum SaveSchedule {
-    /// Every this many iterations.
-    Iterations(u64),
-    /// When this long has passed since the last save (large archives take long to write).
-    Interval(Duration),
-}
-
-/// Saves the run into a folder on a schedule, and always at the end.
-#[derive(Debug)]
-pub struct SaveEvery {
-    dir: PathBuf,
-    schedule: SaveSchedule,
-    last: Instant,
-}
-
-impl SaveEvery {
-    /// Save into `dir` on `schedule`.
-    pub fn new(dir: &Path, schedule: SaveSchedule) -> Self {
-        Self { dir: dir.to_owned(), schedule, last: Instant::now() }
-    }
-}
-
-impl Observer for SaveEvery {
-    fn iteration(&mut self, metrics: &IterationMetrics, run: &dyn Checkpoint) -> ObserverResult {
-        let due = match self.schedule {
-            SaveSchedule::Iterations(n) => metrics.iteration % n.max(1) == 0,
-            SaveSchedule::Interval(d) => self.last.elapsed() >= d,
-        };
-        if due {
-            run.save_to(&self.dir)?;
-            self.last = Instant::now();
-        }
-        Ok(())
-    }
-    fn run_finished(&mut self, _: &RunFinished, run: &dyn Checkpoint) -> ObserverResult {
-        run.save_to(&self.dir)
     }
 }
 

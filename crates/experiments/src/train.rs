@@ -34,8 +34,9 @@ use spelunk_core::Observers;
 use spelunk_grpo::{EvalEpisode, IntrinsicConfig, TrainConfig, Trainer};
 
 use crate::error::{bail, create_dir, write_file, Context as _, Error, Result};
-use crate::observers::{JsonLines, Progress, SaveEvery, SaveSchedule};
+use crate::observers::{JsonLines, Progress};
 use crate::report::{mean_points, raster, svg::Series};
+use crate::run_dir::{CommitSchedule, Commits, RunDir, METRICS};
 
 /// A trainer whose envs come from the registry with the run's `env_config` (or the override
 /// a demonstration carries).
@@ -202,12 +203,40 @@ pub fn replay_frames(
 /// A training run in a folder.
 #[derive(Clone, Debug)]
 pub struct RunFolder {
-    /// The folder: `config.toml`, `metrics.jsonl`, `checkpoint/`.
+    /// The folder: `config.toml`, `manifest.json`, `metrics.jsonl`, `checkpoint/<iteration>/`
+    /// ([`crate::run_dir`]).
     pub out: PathBuf,
-    /// Continue from the folder's checkpoint instead of starting anew.
+    /// Continue from the folder's last commit instead of starting anew.
     pub resume: bool,
+    /// Replace a run already in the folder (without it, such a folder is refused).
+    pub force: bool,
     /// Evaluate every this many iterations.
     pub eval_every: usize,
+}
+
+/// What a training run folder's manifest calls its kind.
+const KIND: &str = "train";
+/// Where a run folder from before manifests kept its checkpoint (and the file that marks it).
+const LEGACY_CHECKPOINT: &str = "checkpoint/state.json";
+
+/// The settings that make a training run this run (what `--resume` may not change): all but
+/// `iterations`, `eval_episodes`, `device` and `threads`.
+pub fn identity(cfg: &TrainConfig) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(cfg)?;
+    if let Some(o) = v.as_object_mut() {
+        for k in ["iterations", "eval_episodes", "device", "threads"] {
+            o.remove(k);
+        }
+    }
+    Ok(v)
+}
+
+/// A run folder's `config.toml`, written whole, and read back (what a resume will read).
+fn write_config(out: &Path, cfg: &TrainConfig) -> Result<TrainConfig> {
+    let path = out.join("config.toml");
+    let text = toml::to_string(cfg).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_file(&path, text)?;
+    crate::config::train_config(Some(&path), &[])
 }
 
 /// Train `cfg` into `folder` (or resume the run there, with its own `config.toml` and
@@ -219,43 +248,50 @@ pub fn run_in_folder(
     folder: &RunFolder,
     extra: &mut dyn Observer,
 ) -> Result<(TrainConfig, RunFinished)> {
-    let ckpt = folder.out.join("checkpoint");
-    // A fresh run never writes over another's metrics and checkpoint.
-    if !folder.resume {
-        let taken: Vec<&str> = ["metrics.jsonl", "checkpoint"]
-            .into_iter()
-            .filter(|f| folder.out.join(f).exists())
-            .collect();
-        if !taken.is_empty() {
-            bail!(
-                "{} already holds a run ({}): continue it with --resume, or train into another \
-                 --out (nothing was changed)",
-                folder.out.display(),
-                taken.join(", ")
-            );
+    run_in_folder_with(cfg, sets, folder, extra, |_| {})
+}
+
+/// [`run_in_folder`], with `prepare` called on the run folder before the run (tests cut its
+/// commits short there).
+fn run_in_folder_with(
+    cfg: Option<TrainConfig>,
+    sets: &[String],
+    folder: &RunFolder,
+    extra: &mut dyn Observer,
+    prepare: impl FnOnce(&mut RunDir),
+) -> Result<(TrainConfig, RunFinished)> {
+    let out = &folder.out;
+    let (cfg, mut t, rd) = if folder.resume {
+        let p = out.join("config.toml");
+        let saved = crate::config::train_config(Some(&p), &[])
+            .with_context(|| format!("resuming from {}", out.display()))?;
+        let cfg = crate::config::train_config(Some(&p), sets)
+            .with_context(|| format!("resuming from {}", out.display()))?;
+        let (rd, ckpt) = RunDir::resume(out, KIND, identity(&cfg)?, LEGACY_CHECKPOINT)?;
+        let ckpt = ckpt.unwrap_or_else(|| out.join("checkpoint"));
+        let mut t = trainer(cfg.clone())?;
+        t.resume(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
+        if identity(&saved)? == identity(&cfg)? && saved != cfg {
+            // A longer budget (or another thread count): what `eval` and the next resume read.
+            write_config(out, &cfg)?;
         }
-    }
-    let cfg = if folder.resume {
-        let p = folder.out.join("config.toml");
-        crate::config::train_config(Some(&p), sets)
-            .with_context(|| format!("resuming from {}", folder.out.display()))?
+        (cfg, t, rd)
     } else {
-        match cfg {
+        let cfg = match cfg {
             Some(c) => c,
             None => crate::config::train_config(None, sets)?,
-        }
+        };
+        create_dir(out)?;
+        // Refused (nothing touched) when the folder holds a run and there is no --force.
+        let rd = RunDir::create(out, KIND, identity(&cfg)?, folder.force, &[])?;
+        let cfg = write_config(out, &cfg)?;
+        (cfg.clone(), trainer(cfg)?, rd)
     };
-    let mut t = trainer(cfg.clone())?;
-    create_dir(&folder.out)?;
-    if folder.resume {
-        t.resume(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
-    } else {
-        let text = toml::to_string(&cfg).map_err(|e| Error::Invalid(e.to_string()))?;
-        write_file(&folder.out.join("config.toml"), text)?;
-    }
+    let mut rd = rd;
+    prepare(&mut rd);
     let mut observers = Observers::new()
-        .with(JsonLines::open(&folder.out.join("metrics.jsonl"), folder.resume)?)
-        .with(SaveEvery::new(&ckpt, SaveSchedule::Iterations(1)))
+        .with(JsonLines::open(&out.join(METRICS), folder.resume)?)
+        .with(Commits::new(rd, CommitSchedule::Iterations(1)))
         .with(Progress::training());
     observers.push(extra);
     let opts = LoopOptions { eval_every: folder.eval_every.max(1), kind: "train".into() };
@@ -263,12 +299,15 @@ pub fn run_in_folder(
     Ok((cfg, finished))
 }
 
-/// A saved run's config and its trainer at the checkpoint.
+/// A saved run's config and its trainer at the last commit, every file checked against the
+/// run's manifest (nothing in the folder changes).
 pub fn load_run(run: &Path) -> Result<(TrainConfig, Trainer<'static>)> {
     let cfg = crate::config::train_config(Some(&run.join("config.toml")), &[])?;
+    let committed = crate::run_dir::check(run, KIND, &identity(&cfg)?, LEGACY_CHECKPOINT)
+        .with_context(|| format!("loading {}", run.display()))?;
+    let ckpt = committed.map_or_else(|| run.join("checkpoint"), |c| c.checkpoint);
     let mut t = trainer(cfg.clone())?;
-    t.resume(&run.join("checkpoint"))
-        .with_context(|| format!("loading {}", run.join("checkpoint").display()))?;
+    t.resume(&ckpt).with_context(|| format!("loading {}", ckpt.display()))?;
     Ok((cfg, t))
 }
 
@@ -468,6 +507,99 @@ mod tests {
     }
 
     #[test]
+    fn a_kill_at_any_step_of_a_commit_resumes_exactly_or_refuses_by_name() {
+        use crate::run_dir::CommitStep;
+        let base = std::env::temp_dir().join(format!("spelunk-kill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let cfg = TrainConfig {
+            iterations: 4,
+            groups_per_step: 2,
+            eval_episodes: 2,
+            ..TrainConfig::default()
+        };
+        let folder = |name: &str, resume: bool| RunFolder {
+            out: base.join(name),
+            resume,
+            force: false,
+            eval_every: 2,
+        };
+        let files = |name: &str| {
+            let dir = base.join(name);
+            let m = crate::run_dir::read_manifest(&dir).expect("manifest").expect("a commit");
+            let policy = std::fs::read(dir.join(&m.checkpoint).join("policy.safetensors"));
+            let metrics = std::fs::read_to_string(dir.join(METRICS)).expect("metrics");
+            (m.iteration, m.files, metrics, policy.expect("policy"))
+        };
+        run_in_folder(Some(cfg.clone()), &[], &folder("whole", false), &mut Observers::new())
+            .expect("the uninterrupted run");
+        let whole = files("whole");
+        assert_eq!((whole.0, whole.2.lines().count()), (4, 4));
+        let mut refused = Vec::new();
+        for iteration in [1, 3] {
+            for step in CommitStep::ALL {
+                // Files are torn only before they are flushed; afterwards see the end.
+                for torn in [false, true].into_iter().filter(|&t| !t || step < CommitStep::Flushed)
+                {
+                    let name = format!("{iteration}-{step:?}-{torn}");
+                    let e = run_in_folder_with(
+                        Some(cfg.clone()),
+                        &[],
+                        &folder(&name, false),
+                        &mut Observers::new(),
+                        |rd| rd.kill_after(iteration, step),
+                    )
+                    .expect_err("killed");
+                    assert!(e.to_string().contains("killed after"), "{e}");
+                    if torn {
+                        // The kill also cut short a file the commit was writing.
+                        let new = base.join(&name).join(format!("checkpoint/{iteration:010}"));
+                        if let Some(f) = std::fs::read_dir(&new).ok().and_then(|mut d| d.next()) {
+                            let p = f.expect("entry").path();
+                            let len = std::fs::metadata(&p).expect("len").len();
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .open(&p)
+                                .and_then(|f| f.set_len(len / 2))
+                                .expect("tear");
+                        }
+                    }
+                    match run_in_folder(None, &[], &folder(&name, true), &mut Observers::new()) {
+                        Ok(_) => {
+                            let got = files(&name);
+                            assert_eq!(got.2, whole.2, "{name}: metrics");
+                            assert_eq!(got.1, whole.1, "{name}: files");
+                            assert!(got == whole, "{name}: resumed differently");
+                        }
+                        Err(e) => {
+                            let e = e.to_string();
+                            // Only a run killed before its first commit may be refused.
+                            assert!(
+                                iteration == 1 && e.contains("no committed checkpoint"),
+                                "{name}: {e}"
+                            );
+                            refused.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        // The first commit is complete once its manifest is renamed: the kills before that
+        // (and torn files with them) leave nothing to resume.
+        assert_eq!(refused.len(), 6, "{refused:?}");
+        // A committed file changed afterwards is named, and nothing is loaded.
+        let dir = base.join("whole");
+        let m = crate::run_dir::read_manifest(&dir).expect("manifest").expect("commit");
+        let state = dir.join(&m.checkpoint).join("state.json");
+        let mut text = std::fs::read_to_string(&state).expect("state");
+        text.push(' ');
+        std::fs::write(&state, text).expect("write");
+        let Err(e) = load_run(&dir) else { panic!("a changed file loaded") };
+        let e = e.to_string();
+        assert!(e.contains("state.json") && e.contains("another run"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
     fn a_fresh_run_refuses_a_folder_that_holds_one_and_leaves_it_alone() {
         // `train --out` on an existing run folder without `--resume` used to delete its
         // metrics and overwrite its checkpoint.
@@ -475,12 +607,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::write(dir.join("metrics.jsonl"), "{\"iteration\": 1}\n").expect("write");
-        let folder = RunFolder { out: dir.clone(), resume: false, eval_every: 1 };
+        let folder = RunFolder { out: dir.clone(), resume: false, force: false, eval_every: 1 };
         let cfg = TrainConfig { iterations: 1, groups_per_step: 2, ..TrainConfig::default() };
         let e = run_in_folder(Some(cfg), &[], &folder, &mut Observers::new())
             .expect_err("a folder with a run")
             .to_string();
-        assert!(e.contains("--resume") && e.contains("metrics.jsonl"), "{e}");
+        assert!(
+            e.contains("--resume") && e.contains("--force") && e.contains("metrics.jsonl"),
+            "{e}"
+        );
         let kept = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("read");
         assert_eq!(kept, "{\"iteration\": 1}\n", "the metrics are untouched");
         assert!(!dir.join("config.toml").exists() && !dir.join("checkpoint").exists());

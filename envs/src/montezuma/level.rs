@@ -585,8 +585,7 @@ pub fn load_chain(path: &Path) -> crate::error::Result<Vec<Level>> {
                 message: "more than 32 chained levels (a next_level cycle?)".into(),
             });
         }
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| spelunk_core::Error::Io { path: p.display().to_string(), error: e })?;
+        let text = spelunk_core::files::read_text(&p)?;
         let level = parse(&text, &p.display().to_string(), p.parent())?;
         next.clone_from(&level.next_level);
         levels.push(level);

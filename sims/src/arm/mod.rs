@@ -362,19 +362,17 @@ impl ArmEnv {
     /// Run the substeps, driving the palm toward the target like Fetch's mocap weld: speed
     /// at most 2 m/s and no more than stops it at the target (`√(2·a·d)`), changing by at
     /// most 40 m/s² (so a held 2 kg cube is not shaken loose).
-    fn simulate(&mut self, target: Vector) {
+    /// Returns false when the world failed ([`step_world`]).
+    fn simulate(&mut self, target: Vector) -> bool {
         let dt = self.config.timestep;
         let palm = match &self.handles.gripper {
             Gripper::Free { palm, .. } => *palm,
             Gripper::Robot(_) => {
-                for _ in 0..self.config.substeps {
-                    self.world.step();
-                }
-                return;
+                return (0..self.config.substeps).all(|_| step_world(&mut self.world));
             }
         };
         for _ in 0..self.config.substeps {
-            let Some(palm) = self.world.bodies.get_mut(palm) else { return };
+            let Some(palm) = self.world.bodies.get_mut(palm) else { return true };
             let p = palm.translation();
             let gap = target - p;
             let dist = gap.length();
@@ -388,8 +386,29 @@ impl ArmEnv {
             let vel = now + dv;
             self.state.palm_vel = arr(vel);
             palm.set_next_kinematic_translation(p + vel * dt);
-            self.world.step();
+            if !step_world(&mut self.world) {
+                return false;
+            }
         }
+        true
+    }
+
+    /// An error (and the episode ended) once any body's position or speed is not finite: a
+    /// robot whose masses, inertias, sizes or limits are out of proportion (within the URDF
+    /// bounds) can still blow up, and NaN observations would be silently wrong.
+    fn check_finite(&mut self, stepped: bool) -> Result<()> {
+        if !stepped || diverged(&self.world) {
+            self.state.done = true;
+            return Err(Error::Config {
+                what: self.id.clone(),
+                message: format!(
+                    "the simulation failed at step {}: a body's position or speed is no longer \
+                     finite (the robot's masses, inertias, sizes or limits are out of proportion)",
+                    self.state.steps
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn workspace(&self, p: Vector) -> Vector {
@@ -499,6 +518,7 @@ impl Env for ArmEnv {
             done: false,
         };
         self.set_finger_targets(0.0);
+        self.check_finite(true)?;
         self.write_obs(obs)?;
         Ok(self.make_info())
     }
@@ -534,6 +554,7 @@ impl Env for ArmEnv {
                 reason: format!("action[{k}] is {}; actions must be finite", a[k]),
             });
         }
+        self.check_finite(true)?;
         if let Gripper::Robot(r) = &self.handles.gripper {
             let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
             let grip = *a.last().unwrap_or(&0.0);
@@ -585,14 +606,19 @@ impl Env for ArmEnv {
                 .collect();
             let n = self.config.substeps;
             let mut now = before;
+            let mut ok = true;
             for k in 0..n {
                 let f = (k + 1) as f32 / n as f32;
                 for ((q, b), t) in now.iter_mut().zip(&speeds).zip(&self.state.joint_targets) {
                     *q = t - b * period * (1.0 - f);
                 }
                 r.set_targets(&mut self.world, &now, Some(&speeds), opening);
-                self.world.step();
+                ok = step_world(&mut self.world);
+                if !ok {
+                    break;
+                }
             }
+            self.check_finite(ok)?;
             self.state.target = arr(to);
         } else {
             let a: [f32; 4] = std::array::from_fn(|k| a[k].clamp(-1.0, 1.0));
@@ -604,7 +630,8 @@ impl Env for ArmEnv {
                 self.set_finger_targets(opening);
                 self.state.finger_target = opening;
             }
-            self.simulate(to);
+            let ok = self.simulate(to);
+            self.check_finite(ok)?;
             self.state.target = arr(to);
         }
         self.state.steps += 1;
@@ -743,4 +770,18 @@ pub fn register(reg: &mut Registry) {
             Ok(Box::new(ArmEnv::new(id, config)?) as Box<dyn Env>)
         });
     }
+}
+
+/// One physics step; false when it failed: the engine panicked (its joint motors do on NaN
+/// limits, which extreme robots reach) or left a body's position or speed not finite. The
+/// caller ends the episode with an error; `reset` rebuilds the world.
+fn step_world(w: &mut PhysicsWorld) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.step())).is_ok() && !diverged(w)
+}
+
+/// Whether any body's position or speed is no longer finite.
+fn diverged(w: &PhysicsWorld) -> bool {
+    w.bodies.iter().any(|(_, b)| {
+        !(b.translation().is_finite() && b.linvel().is_finite() && b.angvel().is_finite())
+    })
 }

@@ -303,3 +303,116 @@ fn urdf_arms_give_the_same_digests_at_any_thread_count() {
         assert_eq!(run(&cfg, 3), one, "{cfg}: 3 threads differ from 1");
     }
 }
+
+/// The so100 arm with every `attr="…"` value in `tag` elements replaced by `value`.
+fn so100_with(tag: &str, attrs: &[&str], value: &str) -> String {
+    let text = spelunk_sims::robot::Builtin::So100.urdf();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut line = line.to_owned();
+        if line.contains(&format!("<{tag} ")) {
+            for a in attrs {
+                let key = format!("{a}=\"");
+                if let Some(at) = line.find(&key) {
+                    let start = at + key.len();
+                    let end = start + line[start..].find('"').expect("closing quote");
+                    line.replace_range(start..end, value);
+                }
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn urdf_magnitudes_are_bounded_and_the_bounds_step_cleanly() {
+    use spelunk_sims::urdf::bounds;
+    // What used to load and then panic in the joint motors, hang in inverse kinematics or
+    // take minutes: each refused with its bound in the message.
+    let chain: String = (0..10_000)
+        .map(|i| format!("<link name=\"l{i}\"/>"))
+        .collect::<String>();
+    let cases = [
+        (so100_with("mass", &["value"], "1e30"), "mass 1000000000000000000000000000000 kg is outside".to_owned()),
+        (so100_with("inertia", &["ixx", "iyy", "izz"], "1e-30"), format!("are not all in [{}", bounds::INERTIA[0])),
+        (so100_with("box", &["size"], "1e10 0.1 0.1"), format!("is outside [{}, {}] m", bounds::MIN_LENGTH, bounds::MAX_LENGTH)),
+        (so100_with("origin", &["xyz"], "1e20 0 0"), format!("more than {} m from its frame", bounds::MAX_LENGTH)),
+        (format!("<robot name=\"r\">{chain}</robot>"), format!("more than {} links", bounds::MAX_LINKS)),
+        (so100_with("limit", &["effort"], "1e30"), format!("must be at most {}", bounds::MAX_EFFORT)),
+        (so100_with("limit", &["lower"], "-1e9"), format!("go beyond ±{}", bounds::MAX_LIMIT)),
+    ];
+    for (text, needle) in &cases {
+        let e = Robot::parse(text, "arm.urdf").expect_err(needle).to_string();
+        assert!(e.contains(needle) && e.starts_with("arm.urdf:"), "expected `{needle}` in: {e}");
+    }
+    // At the bounds themselves, the arm loads, steps and stays finite (or is refused by the
+    // arm's own checks, with a message).
+    let dir = std::env::temp_dir().join(format!("spelunk-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let edges = [
+        so100_with("mass", &["value"], &bounds::MASS[0].to_string()),
+        so100_with("mass", &["value"], &bounds::MASS[1].to_string()),
+        so100_with("inertia", &["ixx", "iyy", "izz"], &bounds::INERTIA[0].to_string()),
+        so100_with("inertia", &["ixx", "iyy", "izz"], &bounds::INERTIA[1].to_string()),
+        so100_with("limit", &["effort"], &bounds::MAX_EFFORT.to_string()),
+        so100_with("limit", &["velocity"], &bounds::MAX_VELOCITY.to_string()),
+        so100_with("box", &["size"], "10 10 10"),
+        so100_with("box", &["size"], "0.0001 0.0001 0.0001"),
+        so100_with("origin", &["xyz"], "10 -10 10"),
+        so100_with("dynamics", &["damping"], &bounds::MAX_DAMPING.to_string()),
+    ];
+    let reg = spelunk_sims::registry();
+    let mut stepped = Vec::new();
+    let mut diverged = Vec::new();
+    for (k, text) in edges.iter().enumerate() {
+        Robot::parse(text, "edge.urdf").unwrap_or_else(|e| panic!("edge {k} parses: {e}"));
+        let path = dir.join(format!("edge{k}.urdf"));
+        std::fs::write(&path, text).expect("write");
+        let cfg = serde_json::json!({"robot": {
+            "urdf": path.to_str().expect("utf-8"),
+            "ee_link": "gripper_link",
+            "fingers": ["l_finger_joint", "r_finger_joint"],
+            "base": [1.25, 0.75, 0.4],
+            "tool": [0.02, 0.0, 0.0],
+            "home": [0.0, -0.6, 1.6, 0.6, 0.0],
+        }});
+        for id in ["Arm-Reach-v0", "Arm-Push-v0"] {
+            let mut env = match reg.make_with(id, &cfg) {
+                Ok(env) => env,
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    continue;
+                }
+            };
+            let mut obs = ObsBuf::for_space(env.observation_space());
+            if let Err(e) = env.reset(Some(k as u64), None, obs.as_mut()) {
+                assert!(e.to_string().contains("simulation failed"), "edge {k} {id}: {e}");
+                diverged.push((k, id));
+                continue;
+            }
+            stepped.push((k, id));
+            for t in 0..30 {
+                let a = [1.0, -1.0, if t % 2 == 0 { 1.0 } else { -1.0 }, 1.0];
+                match env.step(Action::Continuous(&a), obs.as_mut()) {
+                    Ok(s) if s.terminated || s.truncated => break,
+                    Ok(_) => assert!(
+                        obs.as_f32().into_iter().flatten().all(|x| x.is_finite()),
+                        "edge {k} {id}"
+                    ),
+                    Err(e) => {
+                        assert!(e.to_string().contains("simulation failed"), "edge {k} {id}: {e}");
+                        diverged.push((k, id));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Every edge but the 10 m boxes (which bury the table: the world fails cleanly) and the
+    // far origins (the arm cannot reach its start: refused) steps 30 times, finite.
+    assert_eq!(stepped.len(), 18, "{stepped:?}");
+    assert!(diverged.iter().all(|&(k, _)| k == 6), "{diverged:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,7 +25,11 @@ use spelunk_intrinsic::goexplore::{
 
 use super::ExploreConfig;
 use crate::error::{bail, create_dir, write_file, Context as _, Error, Result};
-use crate::observers::{is_terminal, JsonLines, Progress, SaveEvery, SaveSchedule};
+use crate::observers::{is_terminal, JsonLines, Progress};
+use crate::run_dir::{CommitSchedule, Commits, RunDir, METRICS};
+
+/// What a Go-Explore run folder's manifest calls its kind.
+const KIND: &str = "go-explore";
 use crate::report::{raster, svg::Series};
 
 /// Cell representation of `--method go-explore`.
@@ -271,8 +275,24 @@ pub fn save_demos(demo: &Demo, dir: &Path) -> Result<Demo> {
     Ok(short)
 }
 
-/// How often a run writes its archive (and once more at the end).
+/// How often a run commits its archive (and once more at the end, and on Ctrl-C).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+impl GoExploreSpec {
+    /// The settings that make a run this run (what `--resume` may not change): all but the
+    /// thread count.
+    pub fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "env": self.env,
+            "env_config": self.env_config,
+            "cells": self.cells,
+            "cell_size": self.cell_size,
+            "downscale": self.downscale,
+            "target_fraction": self.target_fraction,
+            "seed": self.seed,
+        })
+    }
+}
 
 /// The explorer as a checkpoint: `archive.bin` in the folder.
 struct Archive<'a>(&'a GoExplore);
@@ -292,10 +312,13 @@ pub struct SingleRun {
     pub budget_frames: u64,
     /// Stop once an episode succeeds.
     pub stop_on_solve: bool,
-    /// The folder: `metrics.jsonl`, `archive.bin`, `demo_found.json`, `demo.json`.
+    /// The folder: `manifest.json`, `metrics.jsonl`, `checkpoint/<iteration>/archive.bin`,
+    /// `demo_found.json`, `demo.json` ([`crate::run_dir`]).
     pub dir: PathBuf,
-    /// Continue the run in `dir` from its archive.
+    /// Continue the run in `dir` from its last commit.
     pub resume: bool,
+    /// Replace a run already in `dir` (without it, such a folder is refused).
+    pub force: bool,
 }
 
 /// What a single run found.
@@ -401,19 +424,27 @@ pub fn explore(
     Ok(SingleOutcome { stats: s, solved, demos })
 }
 
-/// One Go-Explore run in its folder, with the folder's observers (metrics, the archive saved
-/// every 30 s and at the end, progress over frames) followed by `extra`.
+/// One Go-Explore run in its folder, with the folder's observers (metrics, the archive
+/// committed every 30 s, at the end and on Ctrl-C, progress over frames) followed by `extra`.
 pub fn run_single(run: &SingleRun, extra: &mut dyn Observer) -> Result<SingleOutcome> {
     let dir = &run.dir;
     create_dir(dir)?;
     let mut ge = run.spec.build()?;
-    let ckpt = dir.join("archive.bin");
-    if run.resume {
-        ge.load(&ckpt).with_context(|| format!("resuming from {}", ckpt.display()))?;
-    }
+    let identity = run.spec.identity();
+    let rd = if run.resume {
+        let (rd, ckpt) = RunDir::resume(dir, KIND, identity, "archive.bin")
+            .with_context(|| format!("resuming {}", dir.display()))?;
+        // A folder from before manifests keeps its archive at the top.
+        let path = ckpt.unwrap_or_else(|| dir.to_owned()).join("archive.bin");
+        ge.load(&path).with_context(|| format!("resuming from {}", path.display()))?;
+        rd
+    } else {
+        let demos = ["archive.bin", "demo_found.json", "demo.json"];
+        RunDir::create(dir, KIND, identity, run.force, &demos)?
+    };
     let mut observers = Observers::new()
-        .with(JsonLines::open(&dir.join("metrics.jsonl"), run.resume)?)
-        .with(SaveEvery::new(dir, SaveSchedule::Interval(CHECKPOINT_EVERY)))
+        .with(JsonLines::open(&dir.join(METRICS), run.resume)?)
+        .with(Commits::new(rd, CommitSchedule::Interval(CHECKPOINT_EVERY)))
         .with(Progress::new(100, |m| {
             format!(
                 "cells {} rooms {} max score {:.0}",
@@ -928,6 +959,7 @@ mod tests {
             stop_on_solve: true,
             dir: dir.clone(),
             resume: false,
+            force: true,
         };
         let mut watch = Watch::default();
         let out = super::run_single(&run, &mut watch).expect("run");

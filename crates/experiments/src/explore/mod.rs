@@ -190,10 +190,12 @@ pub struct ExploreConfig {
     pub target_fraction: f64,
     /// Go-Explore: the seed of selection and exploration.
     pub seed: u64,
-    /// Go-Explore: folder of the run (metrics.jsonl, archive.bin, demo.json).
+    /// Go-Explore: folder of the run (manifest.json, metrics.jsonl, checkpoint/, demo.json).
     pub run: PathBuf,
-    /// Go-Explore: continue the run in `run` from its archive.
+    /// Go-Explore: continue the run in `run` from its last commit.
     pub resume: bool,
+    /// Go-Explore: replace a run already in `run`.
+    pub force: bool,
     /// Go-Explore and STAX: worker threads (0: every core; results do not depend on it).
     pub threads: usize,
     /// Go-Explore: stop once an episode succeeds.
@@ -219,6 +221,7 @@ impl Default for ExploreConfig {
             seed: 0,
             run: PathBuf::from("runs/go-explore"),
             resume: false,
+            force: false,
             threads: 0,
             stop_on_solve: false,
         }
@@ -278,6 +281,7 @@ pub fn run(args: &ExploreConfig, observer: &mut dyn spelunk_core::Observer) -> R
             stop_on_solve: args.stop_on_solve,
             dir: args.run.clone(),
             resume: args.resume,
+            force: args.force,
         };
         return Ok(Outcome::GoExplore(Box::new(go_explore::run_single(&run, observer)?)));
     }

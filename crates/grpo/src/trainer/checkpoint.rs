@@ -53,13 +53,15 @@ impl Trainer<'_> {
             c.params.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
         }
         let opt = dir.join("optimizer.safetensors");
-        let bytes =
-            std::fs::read(&opt).map_err(|source| Error::Io { path: opt.clone(), source })?;
+        let bytes = spelunk_core::files::read_capped(&opt, spelunk_core::files::MAX_BINARY_BYTES)
+            .map_err(|e| Error::Config(e.to_string()))?;
         self.adam.load_state(&bytes, &opt.display().to_string())?;
         if let Some(b) = self.shapers.iter_mut().find_map(|s| s.bonus_mut()) {
             let path = dir.join("intrinsic.bin");
             let bad = |m: String| Error::Config(format!("{}: {m}", path.display()));
-            let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+            let bytes =
+                spelunk_core::files::read_capped(&path, spelunk_core::files::MAX_BINARY_BYTES)
+                    .map_err(|e| Error::Config(e.to_string()))?;
             let mut r = spelunk_core::ByteReader::new(&bytes);
             let mut read = || -> spelunk_core::Result<spelunk_intrinsic::ModuleState> {
                 let module = String::from_utf8_lossy(r.bytes()?).into_owned();
@@ -71,8 +73,8 @@ impl Trainer<'_> {
             b.load(&st).map_err(|e| bad(e.to_string()))?;
         }
         let state_path = dir.join("state.json");
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|source| Error::Io { path: state_path.clone(), source })?;
+        let text = spelunk_core::files::read_text(&state_path)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let v: RunState = serde_json::from_str(&text).map_err(|e| {
             Error::Config(format!("{}: not a run state: {e}", state_path.display()))
         })?;

@@ -492,9 +492,13 @@ impl GoExplore {
             w.u64(s.frames);
         }
         self.archive.write(&mut w);
+        let mut bytes = w.as_bytes().to_vec();
+        let mut d = spelunk_core::Digest::new();
+        d.bytes(&bytes);
+        bytes.extend_from_slice(&d.value().to_le_bytes());
         let io = |e: std::io::Error| Error::Checkpoint(format!("{}: {e}", path.display()));
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, w.as_bytes()).map_err(io)?;
+        std::fs::write(&tmp, bytes).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
     }
 
@@ -502,19 +506,35 @@ impl GoExplore {
     /// representation, seeds and env family. The archive is checked by restoring its first
     /// cell before anything is replaced.
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
+        let bytes = spelunk_core::files::read_capped(path, spelunk_core::files::MAX_BINARY_BYTES)
+            .map_err(|e| Error::Checkpoint(e.to_string()))?;
         let at = |e: spelunk_core::Error| {
             Error::Checkpoint(format!("{}: corrupt archive: {e}", path.display()))
         };
-        let mut r = ByteReader::new(&bytes);
-        let magic = r.bytes().map_err(at)?;
-        if magic != MAGIC.as_bytes() && magic != LEGACY_MAGIC.as_bytes() {
+        let magic = ByteReader::new(&bytes).bytes().map_err(at)?.to_vec();
+        let body = if magic == MAGIC.as_bytes() {
+            // The last 8 bytes are the checksum of everything before them.
+            let (body, sum) = bytes.split_at(bytes.len().saturating_sub(8));
+            let mut d = spelunk_core::Digest::new();
+            d.bytes(body);
+            if sum != d.value().to_le_bytes() {
+                return Err(Error::Checkpoint(format!(
+                    "{}: corrupt archive: its checksum does not match its contents (the file \
+                     was changed or cut short)",
+                    path.display()
+                )));
+            }
+            body
+        } else if UNCHECKED_MAGIC.iter().any(|m| magic == m.as_bytes()) {
+            &bytes[..]
+        } else {
             return Err(Error::Checkpoint(format!(
                 "{}: not a Go-Explore archive ({MAGIC})",
                 path.display()
             )));
-        }
+        };
+        let mut r = ByteReader::new(body);
+        r.bytes().map_err(at)?;
         let name = String::from_utf8_lossy(r.bytes().map_err(at)?).into_owned();
         if name != self.cells.name() {
             return Err(Error::Checkpoint(format!(
@@ -572,10 +592,13 @@ impl GoExplore {
     }
 }
 
-/// The archive file's tag: the crate that writes it, what it is, its version.
-const MAGIC: &str = "spelunk-intrinsic/goexplore-archive/1";
-/// The same format, written before the tag named its crate.
-const LEGACY_MAGIC: &str = "spelunk-goexplore-archive/1";
+/// The archive file's tag: the crate that writes it, what it is, its version. Version 2 ends
+/// with the FNV-1a checksum of everything before it.
+const MAGIC: &str = "spelunk-intrinsic/goexplore-archive/2";
+/// Version 1, without the checksum (read as before), and the same format written before the
+/// tag named its crate.
+const UNCHECKED_MAGIC: [&str; 2] =
+    ["spelunk-intrinsic/goexplore-archive/1", "spelunk-goexplore-archive/1"];
 
 /// Return to `entry` and explore from it.
 #[expect(
