@@ -461,10 +461,7 @@ impl<'i> Parser<'_, 'i> {
                         if lo.abs().max(hi.abs()) > bounds::MAX_LIMIT {
                             return Err(self.err(
                                 l,
-                                format!(
-                                    "limits [{lo}, {hi}] go beyond ±{}",
-                                    bounds::MAX_LIMIT
-                                ),
+                                format!("limits [{lo}, {hi}] go beyond ±{}", bounds::MAX_LIMIT),
                             ));
                         }
                         Some([lo, hi])
@@ -477,10 +474,9 @@ impl<'i> Parser<'_, 'i> {
                 Some(d) => {
                     let v = self.float_or(d, "damping", 0.0)?.max(0.0);
                     if v > bounds::MAX_DAMPING {
-                        return Err(self.err(
-                            d,
-                            format!("damping {v} is above {}", bounds::MAX_DAMPING),
-                        ));
+                        return Err(
+                            self.err(d, format!("damping {v} is above {}", bounds::MAX_DAMPING))
+                        );
                     }
                     v
                 }

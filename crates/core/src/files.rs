@@ -20,7 +20,10 @@ pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let what = path.display().to_string();
     let io = |error| Error::Io { path: what.clone(), error };
     let meta = std::fs::metadata(path).map_err(io)?;
-    let refuse = |message: String| Error::Config { what: what.clone(), message };
+    let refuse = |message: String| Error::Io {
+        path: what.clone(),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
+    };
     if !meta.is_file() {
         let kind = if meta.is_dir() { "a folder" } else { "not a regular file (a device or FIFO)" };
         return Err(refuse(format!("{kind}: inputs are read from regular files only")));
@@ -44,9 +47,12 @@ pub fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
 /// [`read_capped`] at [`MAX_TEXT_BYTES`], as UTF-8 text.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = read_capped(path, MAX_TEXT_BYTES)?;
-    String::from_utf8(bytes).map_err(|e| Error::Config {
-        what: path.display().to_string(),
-        message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+    String::from_utf8(bytes).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        error: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ),
     })
 }
 

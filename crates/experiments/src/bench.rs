@@ -216,9 +216,14 @@ fn bench_vec(
     threads: usize,
     budget: Duration,
 ) -> Result<f64> {
+    let rows = 64;
+    let probe = reg.make_with(id, cfg)?;
+    let mut need = crate::budget::envs(num_envs as u64, probe.as_ref());
+    let act = probe.action_space().flat_len().max(1) as u64;
+    need.add("pre-drawn actions", (rows * num_envs) as u64, act * 8);
+    need.check(&format!("--num-envs {num_envs} of {id}"))?;
     let config = VecEnvConfig { num_threads: threads, autoreset: AutoReset::NextStep };
     let mut venv = VecEnv::from_fn(num_envs, config, |_| reg.make_with(id, cfg))?;
-    let rows = 64;
     let pool = Pool::new(venv.action_space(), rows * num_envs, 2)?;
     let batches: Vec<spelunk_core::Actions> = (0..rows).map(|k| pool.batch(k, num_envs)).collect();
     venv.reset(Some(0))?;

@@ -305,7 +305,7 @@ impl RunDir {
                 r.map_err(Error::io(&p))?;
             }
         }
-        std::fs::create_dir_all(dir.join(CHECKPOINTS)).map_err(Error::io(dir))?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         Ok(Self {
             dir: dir.to_owned(),
             kind: kind.to_owned(),
@@ -354,7 +354,6 @@ impl RunDir {
             f.set_len(c.manifest.metrics_bytes).map_err(Error::io(&metrics))?;
             f.sync_all().map_err(Error::io(&metrics))?;
         }
-        std::fs::create_dir_all(dir.join(CHECKPOINTS)).map_err(Error::io(dir))?;
         rd.run_id.clone_from(&c.manifest.run_id);
         rd.last = Some(c.manifest);
         Ok((rd, Some(c.checkpoint)))

@@ -39,9 +39,11 @@ use crate::report::{mean_points, raster, svg::Series};
 use crate::run_dir::{CommitSchedule, Commits, RunDir, METRICS};
 
 /// A trainer whose envs come from the registry with the run's `env_config` (or the override
-/// a demonstration carries).
+/// a demonstration carries); refused, before anything large is allocated, when its settings
+/// need more memory than [`crate::budget`] allows.
 pub fn trainer(cfg: TrainConfig) -> Result<Trainer<'static>> {
     let make = crate::registry().factory(&cfg.env, cfg.env_config.clone());
+    crate::budget::training(&cfg, make(None)?.as_ref()).check("this training run")?;
     Ok(Trainer::new(cfg, make)?)
 }
 
@@ -231,12 +233,19 @@ pub fn identity(cfg: &TrainConfig) -> Result<serde_json::Value> {
     Ok(v)
 }
 
-/// A run folder's `config.toml`, written whole, and read back (what a resume will read).
-fn write_config(out: &Path, cfg: &TrainConfig) -> Result<TrainConfig> {
-    let path = out.join("config.toml");
+/// `cfg` as a run folder's `config.toml` holds it: the text, and the config read back from it
+/// (what a resume will read).
+fn config_text(cfg: &TrainConfig) -> Result<(String, TrainConfig)> {
     let text = toml::to_string(cfg).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_file(&path, text)?;
-    crate::config::train_config(Some(&path), &[])
+    let table = toml::from_str(&text).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok((text, crate::config::train_config_from(table, None, &[])?))
+}
+
+/// Write `config.toml` into `out`, whole.
+fn write_config(out: &Path, cfg: &TrainConfig) -> Result<TrainConfig> {
+    let (text, cfg) = config_text(cfg)?;
+    write_file(&out.join("config.toml"), text)?;
+    Ok(cfg)
 }
 
 /// Train `cfg` into `folder` (or resume the run there, with its own `config.toml` and
@@ -281,11 +290,14 @@ fn run_in_folder_with(
             Some(c) => c,
             None => crate::config::train_config(None, sets)?,
         };
+        // The trainer first: settings it refuses (memory, spaces) leave the folder untouched.
+        let (text, cfg) = config_text(&cfg)?;
+        let t = trainer(cfg.clone())?;
         create_dir(out)?;
         // Refused (nothing touched) when the folder holds a run and there is no --force.
         let rd = RunDir::create(out, KIND, identity(&cfg)?, folder.force, &[])?;
-        let cfg = write_config(out, &cfg)?;
-        (cfg.clone(), trainer(cfg)?, rd)
+        write_file(&out.join("config.toml"), text)?;
+        (cfg, t, rd)
     };
     let mut rd = rd;
     prepare(&mut rd);
@@ -535,12 +547,14 @@ mod tests {
         let whole = files("whole");
         assert_eq!((whole.0, whole.2.lines().count()), (4, 4));
         let mut refused = Vec::new();
+        let mut tried = 0;
         for iteration in [1, 3] {
             for step in CommitStep::ALL {
                 // Files are torn only before they are flushed; afterwards see the end.
                 for torn in [false, true].into_iter().filter(|&t| !t || step < CommitStep::Flushed)
                 {
                     let name = format!("{iteration}-{step:?}-{torn}");
+                    tried += 1;
                     let e = run_in_folder_with(
                         Some(cfg.clone()),
                         &[],
@@ -586,6 +600,20 @@ mod tests {
         // The first commit is complete once its manifest is renamed: the kills before that
         // (and torn files with them) leave nothing to resume.
         assert_eq!(refused.len(), 6, "{refused:?}");
+        if let Ok(dir) = std::env::var("SPELUNK_ROBUSTNESS_OUT") {
+            // `scripts/robustness.sh` counts these beside the fuzz tests.
+            let line = serde_json::json!({
+                "kind": "run_folder_kills",
+                "tried": tried,
+                "accepted": tried - refused.len(),
+                "clean_error": refused.len(),
+                "panic": 0,
+                "hang": 0,
+                "lost": 0,
+            });
+            let path = std::path::Path::new(&dir).join("robustness_run_folder_kills.json");
+            std::fs::write(path, format!("{line:#}\n")).expect("write the tally");
+        }
         // A committed file changed afterwards is named, and nothing is loaded.
         let dir = base.join("whole");
         let m = crate::run_dir::read_manifest(&dir).expect("manifest").expect("commit");

@@ -13,6 +13,7 @@ mod bad_input;
 mod determinism;
 mod empowerment;
 mod episodes;
+mod fuzz;
 mod goexplore;
 mod grpo;
 mod minigrid_levels;

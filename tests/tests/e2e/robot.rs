@@ -331,16 +331,35 @@ fn urdf_magnitudes_are_bounded_and_the_bounds_step_cleanly() {
     use spelunk_sims::urdf::bounds;
     // What used to load and then panic in the joint motors, hang in inverse kinematics or
     // take minutes: each refused with its bound in the message.
-    let chain: String = (0..10_000)
-        .map(|i| format!("<link name=\"l{i}\"/>"))
-        .collect::<String>();
+    let chain = (0..10_000).fold(String::new(), |mut s, i| {
+        s.push_str(&format!("<link name=\"l{i}\"/>"));
+        s
+    });
     let cases = [
-        (so100_with("mass", &["value"], "1e30"), "mass 1000000000000000000000000000000 kg is outside".to_owned()),
-        (so100_with("inertia", &["ixx", "iyy", "izz"], "1e-30"), format!("are not all in [{}", bounds::INERTIA[0])),
-        (so100_with("box", &["size"], "1e10 0.1 0.1"), format!("is outside [{}, {}] m", bounds::MIN_LENGTH, bounds::MAX_LENGTH)),
-        (so100_with("origin", &["xyz"], "1e20 0 0"), format!("more than {} m from its frame", bounds::MAX_LENGTH)),
-        (format!("<robot name=\"r\">{chain}</robot>"), format!("more than {} links", bounds::MAX_LINKS)),
-        (so100_with("limit", &["effort"], "1e30"), format!("must be at most {}", bounds::MAX_EFFORT)),
+        (
+            so100_with("mass", &["value"], "1e30"),
+            "mass 1000000000000000000000000000000 kg is outside".to_owned(),
+        ),
+        (
+            so100_with("inertia", &["ixx", "iyy", "izz"], "1e-30"),
+            format!("are not all in [{}", bounds::INERTIA[0]),
+        ),
+        (
+            so100_with("box", &["size"], "1e10 0.1 0.1"),
+            format!("is outside [{}, {}] m", bounds::MIN_LENGTH, bounds::MAX_LENGTH),
+        ),
+        (
+            so100_with("origin", &["xyz"], "1e20 0 0"),
+            format!("more than {} m from its frame", bounds::MAX_LENGTH),
+        ),
+        (
+            format!("<robot name=\"r\">{chain}</robot>"),
+            format!("more than {} links", bounds::MAX_LINKS),
+        ),
+        (
+            so100_with("limit", &["effort"], "1e30"),
+            format!("must be at most {}", bounds::MAX_EFFORT),
+        ),
         (so100_with("limit", &["lower"], "-1e9"), format!("go beyond ±{}", bounds::MAX_LIMIT)),
     ];
     for (text, needle) in &cases {

@@ -130,6 +130,13 @@ impl GoExploreSpec {
             )?),
             (Cells::Pixels, Some((width, height, levels))) => {
                 let base = PixelCells::for_space(probe.observation_space(), None)?;
+                let (w, h) = base.src;
+                if width > w || height > h {
+                    bail!(
+                        "--downscale {width}x{height}x{levels} is larger than the env's {w}x{h} \
+                         frames (a cell is the frame shrunk to at most its own size)"
+                    );
+                }
                 Box::new(PixelCells { width, height, levels, ..base })
             }
         };
