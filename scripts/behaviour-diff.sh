@@ -38,7 +38,7 @@ python3 - "$out" <<'PY'
 # Compared by meaning where the bytes may differ for reasons other than behaviour: JSON without
 # timing fields, safetensors by tensors (their metadata is written in hash order), state.json
 # without its writer tag, config.toml without the threads setting (results do not depend on
-# it) and its paths, archive.bin after its tag. Expected DIFFs: the STAX table's last column
+# it) and its paths, archive.bin after its tag, manifest.json without its run id. Expected DIFFs: the STAX table's last column
 # (seconds), and bonus-module states (intrinsic.bin), which embed safetensors metadata in hash
 # order (check that every metric is the same).
 import filecmp, json, os, struct, sys
@@ -60,6 +60,9 @@ def same(a, b, name):
         ta = open(a).read().replace(os.path.join(out, "old"), "X")
         tb = open(b).read().replace(os.path.join(out, "new"), "X")
         return ta == tb
+    if name == "manifest.json":
+        # A run id is drawn per run; the rest (checksums included) must match.
+        return strip(json.load(open(a)), ("run_id",)) == strip(json.load(open(b)), ("run_id",))
     if name == "state.json":
         return strip(json.load(open(a)), ("writer",)) == strip(json.load(open(b)), ("writer",))
     if name.endswith(".json"):
