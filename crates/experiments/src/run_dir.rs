@@ -306,14 +306,19 @@ impl RunDir {
             }
         }
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        Ok(Self {
+        Ok(Self::new(dir, kind, identity))
+    }
+
+    /// A folder with a new run id and no commit yet.
+    fn new(dir: &Path, kind: &str, identity: Value) -> Self {
+        Self {
             dir: dir.to_owned(),
             kind: kind.to_owned(),
             run_id: new_run_id(dir),
             identity,
             last: None,
             kill_after: None,
-        })
+        }
     }
 
     /// Continue the run in `dir`: its last commit checked ([`check`]), and `metrics.jsonl`
@@ -326,14 +331,7 @@ impl RunDir {
         legacy: &str,
     ) -> Result<(Self, Option<PathBuf>)> {
         let committed = check(dir, kind, &identity, legacy)?;
-        let mut rd = Self {
-            dir: dir.to_owned(),
-            kind: kind.to_owned(),
-            run_id: new_run_id(dir),
-            identity,
-            last: None,
-            kill_after: None,
-        };
+        let mut rd = Self::new(dir, kind, identity);
         let Some(c) = committed else { return Ok((rd, None)) };
         let metrics = dir.join(METRICS);
         let len = std::fs::metadata(&metrics).map_or(0, |m| m.len());

@@ -272,10 +272,11 @@ fn run_in_folder_with(
     let out = &folder.out;
     let (cfg, mut t, rd) = if folder.resume {
         let p = out.join("config.toml");
-        let saved = crate::config::train_config(Some(&p), &[])
-            .with_context(|| format!("resuming from {}", out.display()))?;
-        let cfg = crate::config::train_config(Some(&p), sets)
-            .with_context(|| format!("resuming from {}", out.display()))?;
+        let resuming = || format!("resuming from {}", out.display());
+        let table = crate::config::load_table(Some(&p)).with_context(resuming)?;
+        let saved = crate::config::train_config_from(table.clone(), Some(&p), &[])
+            .with_context(resuming)?;
+        let cfg = crate::config::train_config_from(table, Some(&p), sets).with_context(resuming)?;
         let (rd, ckpt) = RunDir::resume(out, KIND, identity(&cfg)?, LEGACY_CHECKPOINT)?;
         let ckpt = ckpt.unwrap_or_else(|| out.join("checkpoint"));
         let mut t = trainer(cfg.clone())?;

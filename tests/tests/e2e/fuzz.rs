@@ -104,8 +104,6 @@ struct Tally {
 fn fuzz(kind: &str, seeds: &[Vec<u8>], cases: u64, mut case: impl FnMut(&[u8]) -> bool) -> Tally {
     let mut rng = Rng::seed_from_u64(0x5eed_f022 ^ kind.len() as u64);
     let mut t = Tally::default();
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     for k in 0..cases {
         let seed = &seeds[(k as usize) % seeds.len()];
         let input = if k < seeds.len() as u64 { seed.clone() } else { mutate(seed, &mut rng) };
@@ -125,7 +123,6 @@ fn fuzz(kind: &str, seeds: &[Vec<u8>], cases: u64, mut case: impl FnMut(&[u8]) -
         t.slowest = t.slowest.max(start.elapsed());
         t.tried += 1;
     }
-    std::panic::set_hook(quiet);
     report(kind, &t);
     assert!(t.panics.is_empty(), "{kind}: {} panics, first: {}", t.panics.len(), t.panics[0]);
     // A hang is what never returns; a case that takes seconds on these small inputs is one in
@@ -224,9 +221,7 @@ fn fuzz_urdf_files() {
         std::fs::write(&path, text).expect("write");
         let so100 = robot.links.iter().any(|l| l.name == "gripper_link");
         let robot_cfg = if so100 {
-            serde_json::json!({"urdf": path.to_str(), "ee_link": "gripper_link",
-                "fingers": ["l_finger_joint", "r_finger_joint"], "base": [1.25, 0.75, 0.4],
-                "tool": [0.02, 0.0, 0.0], "home": [0.0, -0.6, 1.6, 0.6, 0.0]})
+            crate::robot::so100_file(&path)
         } else {
             serde_json::json!({"urdf": path.to_str()})
         };

@@ -5,6 +5,19 @@ use spelunk_core::{Action, Digest, Env, ObsBuf};
 use spelunk_sims::arm::{ArmTask, Scripted};
 use spelunk_sims::urdf::{JointKind, Robot};
 
+/// The `robot` config of the so100 arm read from the URDF file `path` (its built-in settings
+/// spelled out).
+pub(crate) fn so100_file(path: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({
+        "urdf": path.to_str().expect("utf-8 path"),
+        "ee_link": "gripper_link",
+        "fingers": ["l_finger_joint", "r_finger_joint"],
+        "base": [1.25, 0.75, 0.4],
+        "tool": [0.02, 0.0, 0.0],
+        "home": [0.0, -0.6, 1.6, 0.6, 0.0],
+    })
+}
+
 fn make_with(id: &str, cfg: &serde_json::Value) -> Box<dyn Env> {
     spelunk_sims::registry().make_with(id, cfg).expect("make")
 }
@@ -118,14 +131,7 @@ fn a_users_urdf_file_loads_like_a_built_in_one() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("my_arm.urdf");
     std::fs::write(&path, spelunk_sims::robot::Builtin::So100.urdf()).expect("write");
-    let cfg = serde_json::json!({"robot": {
-        "urdf": path.to_str().expect("utf-8 path"),
-        "ee_link": "gripper_link",
-        "fingers": ["l_finger_joint", "r_finger_joint"],
-        "base": [1.25, 0.75, 0.4],
-        "tool": [0.02, 0.0, 0.0],
-        "home": [0.0, -0.6, 1.6, 0.6, 0.0],
-    }});
+    let cfg = serde_json::json!({ "robot": so100_file(&path) });
     let mut from_file = make_with("Arm-Reach-v0", &cfg);
     let mut built_in = make_with("Arm-Reach-v0", &serde_json::json!({"robot": {"urdf": "so100"}}));
     let mut oa = ObsBuf::for_space(from_file.observation_space());
@@ -389,14 +395,7 @@ fn urdf_magnitudes_are_bounded_and_the_bounds_step_cleanly() {
         Robot::parse(text, "edge.urdf").unwrap_or_else(|e| panic!("edge {k} parses: {e}"));
         let path = dir.join(format!("edge{k}.urdf"));
         std::fs::write(&path, text).expect("write");
-        let cfg = serde_json::json!({"robot": {
-            "urdf": path.to_str().expect("utf-8"),
-            "ee_link": "gripper_link",
-            "fingers": ["l_finger_joint", "r_finger_joint"],
-            "base": [1.25, 0.75, 0.4],
-            "tool": [0.02, 0.0, 0.0],
-            "home": [0.0, -0.6, 1.6, 0.6, 0.0],
-        }});
+        let cfg = serde_json::json!({ "robot": so100_file(&path) });
         for id in ["Arm-Reach-v0", "Arm-Push-v0"] {
             let mut env = match reg.make_with(id, &cfg) {
                 Ok(env) => env,
