@@ -24,4 +24,11 @@ check() {
 }
 check spelunk-core spelunk-envs -- bevy wgpu winit rerun cudarc candle-core ort rapier3d
 check spelunk-intrinsic spelunk-grpo spelunk-experiments -- bevy wgpu winit rerun
+check spelunk-bridge -- bevy wgpu winit rerun cudarc candle-core
+# The wire crate is shared with microcontroller firmware: no dependencies at all.
+if [ "$(cargo tree -q -e normal -p spelunk-wire --prefix none | wc -l)" -ne 1 ]; then
+  echo "error: spelunk-wire has dependencies:"; cargo tree -e normal -p spelunk-wire; status=1
+else
+  echo "light-deps: spelunk-wire depends on nothing"
+fi
 exit "$status"

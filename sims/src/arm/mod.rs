@@ -338,6 +338,63 @@ impl ArmEnv {
         [f(0), f(1)]
     }
 
+    /// Where an action sends a URDF arm from its present state: the grip target (the
+    /// current one for joint control), the arm joints' desired positions, and the finger
+    /// opening.
+    fn robot_targets(&self, r: &BuiltRobot, a: &[f32]) -> (Vector, Vec<f32>, f32) {
+        let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+        let grip = *a.last().unwrap_or(&0.0);
+        let opening =
+            if self.config.task.block_gripper() { 0.0 } else { grip.max(0.0) * r.finger_max() };
+        match r.config.control {
+            Control::EndEffector => {
+                // As Fetch re-anchors its mocap target on the gripper body every step, the
+                // Δ is taken from where the grip is now.
+                let from = r.grip_pos(&self.world);
+                let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+                (to, r.solve_ik(&self.world, None, to, 10), opening)
+            }
+            Control::Joints => {
+                let q = r
+                    .arm
+                    .iter()
+                    .zip(&a)
+                    .map(|(j, &x)| {
+                        j.limits[0] + f32::midpoint(x, 1.0) * (j.limits[1] - j.limits[0])
+                    })
+                    .collect();
+                (v(self.state.target), q, opening)
+            }
+        }
+    }
+
+    /// A URDF arm's joint targets for `action` from its present state (arm joints, then the
+    /// finger opening), without stepping: what a real arm driven by this env's policy should
+    /// be sent (the bridge's twin). `None` for the free gripper or an action of the wrong
+    /// length.
+    pub fn action_targets(&self, action: &[f32]) -> Option<(Vec<f32>, f32)> {
+        let r = self.robot()?;
+        let n = self.action_space.flat_len();
+        if action.len() != n || action.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let (_, q, opening) = self.robot_targets(r, action);
+        Some((q, opening))
+    }
+
+    /// Put a URDF arm's joints where a real arm measures them (arm joints, then the finger
+    /// opening), speeds zero, targets there too: the bridge's twin follows the real arm so.
+    pub fn set_joints(&mut self, arm: &[f32], opening: f32) {
+        let Gripper::Robot(r) = &self.handles.gripper else { return };
+        let fingers = vec![opening; r.fingers.len()];
+        r.set_positions(&mut self.world, arm, &fingers);
+        r.set_targets(&mut self.world, arm, None, opening);
+        let n = self.state.joint_targets.len().min(arm.len());
+        self.state.joint_targets[..n].copy_from_slice(&arm[..n]);
+        self.state.finger_target = opening;
+        self.state.target = arr(r.grip_pos(&self.world));
+    }
+
     fn dt(&self) -> f32 {
         self.config.timestep * self.config.substeps as f32
     }
@@ -556,30 +613,7 @@ impl Env for ArmEnv {
         }
         self.check_finite(true)?;
         if let Gripper::Robot(r) = &self.handles.gripper {
-            let a: Vec<f32> = a.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
-            let grip = *a.last().unwrap_or(&0.0);
-            let opening =
-                if self.config.task.block_gripper() { 0.0 } else { grip.max(0.0) * r.finger_max() };
-            let (to, desired) = match r.config.control {
-                Control::EndEffector => {
-                    // As Fetch re-anchors its mocap target on the gripper body every step, the
-                    // Δ is taken from where the grip is now.
-                    let from = r.grip_pos(&self.world);
-                    let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
-                    (to, r.solve_ik(&self.world, None, to, 10))
-                }
-                Control::Joints => {
-                    let q = r
-                        .arm
-                        .iter()
-                        .zip(&a)
-                        .map(|(j, &x)| {
-                            j.limits[0] + f32::midpoint(x, 1.0) * (j.limits[1] - j.limits[0])
-                        })
-                        .collect();
-                    (v(self.state.target), q)
-                }
-            };
+            let (to, desired, opening) = self.robot_targets(r, a);
             // Targets move at most each joint's speed limit per control period, all scaled by
             // one factor so that the grip keeps its direction.
             let period = self.dt();

@@ -36,6 +36,11 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
+/// Allocations made by the current thread so far (for other test modules).
+pub fn allocations_now() -> u64 {
+    allocations()
+}
+
 /// Steps (with resets at episode ends) of one env after a warm-up; returns allocations.
 fn count_single(id: &str, steps: usize) -> u64 {
     let reg = spelunk_envs::registry();

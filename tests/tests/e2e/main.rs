@@ -10,6 +10,7 @@
 mod alloc_free;
 mod arm;
 mod bad_input;
+mod bridge;
 mod determinism;
 mod empowerment;
 mod episodes;
@@ -23,6 +24,7 @@ mod noisy_tv;
 mod np_random;
 mod robot;
 mod vec_env;
+mod wire;
 
 #[global_allocator]
 static ALLOC: alloc_free::Counting = alloc_free::Counting;
