@@ -342,9 +342,20 @@ impl ArmLoop {
                 next = Instant::now() + self.period;
             }
         }
-        self.joints.read(&mut self.present)?;
-        self.sent.copy_from_slice(&self.present);
+        // Hold where the arm is measured (a reply lost now is retried; if the arm cannot be
+        // read at all, it holds its last targets).
+        let mut read = self.joints.read(&mut self.present);
+        for _ in 1..self.safety.max_failed_reads {
+            if read.is_ok() {
+                break;
+            }
+            read = self.joints.read(&mut self.present);
+        }
+        if read.is_ok() {
+            self.sent.copy_from_slice(&self.present);
+        }
         self.joints.write(&self.sent)?;
+        read?;
         if torque_off_at_end {
             self.joints.torque(false)?;
         }
