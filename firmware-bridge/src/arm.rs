@@ -239,6 +239,105 @@ impl Joints for ServoArm {
     }
 }
 
+/// Calibrate an arm of servos with ids `1..=n` (LeRobot's procedure): with torque off and the
+/// arm held at its zero pose (the URDF's zero; the gripper closed), each servo's homing offset
+/// is set so that it reads half a turn there; then, for `record` (zero: skip), every joint is
+/// moved by hand through its range while the extremes are recorded (`progress` sees each
+/// reading). Without a recording, revolute ranges come from the URDF's limits and the
+/// gripper's is a quarter turn.
+///
+/// # Errors
+/// A servo missing, of another model, or not acknowledging a write.
+pub fn calibrate(
+    bus: &mut ServoBus,
+    model: Model,
+    robot: &RobotSpec,
+    record: Duration,
+    progress: &mut dyn FnMut(&[i64]),
+) -> Result<Calibration> {
+    let n = robot.joints.len();
+    let ids: Vec<u8> = (1..=n as u8).collect();
+    let reg = |r: Reg| {
+        model
+            .register(r)
+            .ok_or_else(|| Error::config("model", format!("{} has no {r:?} register", model.name)))
+    };
+    let (offset_reg, present_reg, torque_reg) =
+        (reg(Reg::HomingOffset)?, reg(Reg::PresentPosition)?, reg(Reg::TorqueEnable)?);
+    let lock = model.register(Reg::Lock);
+    let half = i64::from(model.resolution / 2);
+    let mut buf = [0u8; 4];
+    for (&id, j) in ids.iter().zip(&robot.joints) {
+        let number = bus.ping(id).map_err(|e| {
+            Error::config("bus", format!("servo {id} ({}) does not answer a ping: {e}", j.name))
+        })?;
+        if number != model.number {
+            return Err(Error::config(
+                "bus",
+                format!(
+                    "servo {id} ({}) is model {number}, not {} ({})",
+                    j.name, model.number, model.name
+                ),
+            ));
+        }
+        bus.write(id, torque_reg.addr, &[0])?;
+        if let Some(l) = lock {
+            bus.write(id, l.addr, &[0])?;
+        }
+        let size = offset_reg.size as usize;
+        model.encode(offset_reg, 0, &mut buf[..size]);
+        bus.write(id, offset_reg.addr, &buf[..size])?;
+        let size = present_reg.size as usize;
+        bus.read(id, present_reg.addr, &mut buf[..size])?;
+        let raw = model.decode(present_reg, &buf[..size]);
+        let size = offset_reg.size as usize;
+        model.encode(offset_reg, raw - half, &mut buf[..size]);
+        bus.write(id, offset_reg.addr, &buf[..size])?;
+        if let Some(l) = lock {
+            bus.write(id, l.addr, &[1])?;
+        }
+    }
+    let mut cal = robot.default_calibration(model.resolution);
+    let mut offsets = vec![0i64; n];
+    for (k, &id) in ids.iter().enumerate() {
+        let size = offset_reg.size as usize;
+        bus.read(id, offset_reg.addr, &mut buf[..size])?;
+        offsets[k] = model.decode(offset_reg, &buf[..size]);
+    }
+    for (c, &o) in cal.joints.iter_mut().zip(&offsets) {
+        c.homing_offset = o as i32;
+    }
+    if !record.is_zero() {
+        let size = present_reg.size as usize;
+        let mut bytes = vec![0u8; n * size];
+        let mut lo = vec![i64::MAX; n];
+        let mut hi = vec![i64::MIN; n];
+        let mut now = vec![0i64; n];
+        let start = Instant::now();
+        while start.elapsed() < record {
+            bus.sync_read(&ids, present_reg.addr, present_reg.size, &mut bytes)?;
+            for k in 0..n {
+                now[k] = model.decode(present_reg, &bytes[k * size..(k + 1) * size]);
+                lo[k] = lo[k].min(now[k]);
+                hi[k] = hi[k].max(now[k]);
+            }
+            progress(&now);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (k, c) in cal.joints.iter_mut().enumerate() {
+            c.range_min = lo[k] as i32;
+            c.range_max = hi[k] as i32;
+        }
+    }
+    cal.check().map_err(|m| {
+        Error::config(
+            "calibration",
+            format!("{m} (move every joint through its range while recording)"),
+        )
+    })?;
+    Ok(cal)
+}
+
 /// An arm behind our own firmware speaking `spelunk-wire`.
 pub struct WireArm {
     transport: Box<dyn Transport>,
@@ -416,5 +515,27 @@ pub fn unit(kind: JointKind) -> &'static str {
     match kind {
         JointKind::Revolute => "rad",
         JointKind::Gripper => "m",
+    }
+}
+
+/// A dry run: reads the arm, sends nothing (no targets, no torque), so a policy's commands
+/// can be watched in the log before the arm moves.
+pub struct DryRun(pub Box<dyn Joints>);
+
+impl Joints for DryRun {
+    fn port(&self) -> &str {
+        self.0.port()
+    }
+    fn read(&mut self, positions: &mut [f64]) -> Result<()> {
+        self.0.read(positions)
+    }
+    fn write(&mut self, _targets: &[f64]) -> Result<u32> {
+        Ok(0)
+    }
+    fn torque(&mut self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+    fn faults(&self) -> Vec<String> {
+        self.0.faults()
     }
 }

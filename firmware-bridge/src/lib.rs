@@ -19,6 +19,7 @@
 //! `docs/bridge.md` walks through wiring an SO-100 end to end and the wire format byte by byte.
 
 pub mod arm;
+pub mod bench;
 pub mod calibration;
 pub mod control;
 pub mod error;

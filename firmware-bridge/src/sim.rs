@@ -93,6 +93,34 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Seed of the fault draws.
     pub seed: u64,
+    /// Where the arm starts: `home` (the task's start pose) or `zero` (every joint at the
+    /// URDF's zero, the pose a calibration holds).
+    pub start: SimStart,
+    /// Ticks each servo's horn is off from the factory mapping, as on an arm assembled by
+    /// hand (empty: none); a calibration finds them.
+    pub mount_offsets: Vec<i32>,
+}
+
+/// Where the simulated arm starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimStart {
+    /// The task's start pose.
+    #[default]
+    Home,
+    /// Every joint at zero, gripper closed.
+    Zero,
+}
+
+impl std::str::FromStr for SimStart {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "home" => Ok(Self::Home),
+            "zero" => Ok(Self::Zero),
+            _ => Err(format!("unknown start `{s}` (home, zero)")),
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -104,6 +132,8 @@ impl Default for SimConfig {
             baud: None,
             faults: Faults::default(),
             seed: 0,
+            start: SimStart::Home,
+            mount_offsets: Vec::new(),
         }
     }
 }
@@ -167,6 +197,15 @@ impl Sim {
         let n = spec.joints.len();
         let substeps = (500 / config.physics_hz).max(1);
         let mut env = sim_env(&config.robot, substeps)?;
+        if config.start == SimStart::Zero {
+            env.set_joints(&vec![0.0; n - 1], 0.0);
+        }
+        if !config.mount_offsets.is_empty() && config.mount_offsets.len() != n {
+            return Err(Error::config(
+                "mount_offsets",
+                format!("{} offsets for {n} servos", config.mount_offsets.len()),
+            ));
+        }
         let positions = joint_positions(&env, &spec);
         let physics = Arc::new(Mutex::new(Physics {
             goals: positions.clone(),
@@ -317,6 +356,7 @@ struct Servo {
 
 struct Device {
     protocol: SimProtocol,
+    mount: Vec<i64>,
     model: Model,
     servos: Vec<Servo>,
     factory: Calibration,
@@ -372,6 +412,9 @@ impl Device {
             .collect();
         Self {
             protocol: config.protocol,
+            mount: (0..spec.joints.len())
+                .map(|k| i64::from(config.mount_offsets.get(k).copied().unwrap_or(0)))
+                .collect(),
             model,
             servos,
             travel: spec.travel(),
@@ -579,7 +622,7 @@ impl Device {
             JointKind::Gripper => raw,
         };
         let offset = self.reg_value(k, Reg::HomingOffset);
-        self.put(k, Reg::PresentPosition, raw - offset);
+        self.put(k, Reg::PresentPosition, raw + self.mount[k] - offset);
         let per = match j.kind {
             JointKind::Revolute => f64::from(self.factory.resolution) / std::f64::consts::TAU,
             JointKind::Gripper => f64::from(j.range_max - j.range_min) / self.travel.max(1e-9),
@@ -637,7 +680,7 @@ impl Device {
         if (goal_written || torque_written) && p.torque[k] {
             // As a servo does: with torque on, it goes to its goal register (clamped to its
             // limits, shifted by its homing offset).
-            let raw = goal.clamp(lo, hi) + offset;
+            let raw = goal.clamp(lo, hi) + offset - self.mount[k];
             p.goals[k] = j.to_joint(raw, self.factory.resolution, self.travel);
         }
         true

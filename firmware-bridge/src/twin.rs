@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::robot::RobotSpec;
 
 /// Turns measured joints into targets.
-pub trait Controller: Send {
+pub trait Controller {
     /// Targets for the next step from the measured `positions` (both in the robot's joint
     /// order and units).
     ///
@@ -97,7 +97,7 @@ impl Controller for Sine {
 }
 
 /// What acts on the twin's observation.
-pub type PolicyFn = Box<dyn FnMut(ObsRef<'_>) -> Result<Vec<f32>> + Send>;
+pub type PolicyFn = Box<dyn FnMut(ObsRef<'_>) -> Result<Vec<f32>>>;
 
 enum Actor {
     Policy(PolicyFn),
@@ -265,4 +265,50 @@ impl Controller for Twin {
     fn describe(&self) -> String {
         self.what.clone()
     }
+}
+
+/// Drive the loop behind `handle` with `controller` at `hz` until `stop` is set or `seconds`
+/// pass; `on_step` sees the arm's state each step. A controller that fails latches the
+/// e-stop (the arm holds) and ends the drive with its error. Returns the steps driven.
+///
+/// # Errors
+/// The controller failed.
+pub fn drive(
+    handle: &crate::control::Handle,
+    controller: &mut dyn Controller,
+    hz: f64,
+    seconds: Option<f64>,
+    stop: &std::sync::atomic::AtomicBool,
+    on_step: &mut dyn FnMut(&crate::control::ArmState),
+) -> Result<u64> {
+    use std::sync::atomic::Ordering;
+    let period = std::time::Duration::from_secs_f64(1.0 / hz.clamp(0.1, 1000.0));
+    let start = Instant::now();
+    let mut next = start;
+    let mut steps = 0u64;
+    let mut out = Vec::new();
+    while !stop.load(Ordering::SeqCst) && seconds.is_none_or(|s| start.elapsed().as_secs_f64() < s)
+    {
+        let state = handle.state();
+        out.resize(state.positions.len(), 0.0);
+        if let Err(e) = controller.targets(&state.positions, &mut out) {
+            handle.estop(&format!("the policy failed: {e}"));
+            return Err(e);
+        }
+        if let Err(e) = handle.command(&out) {
+            // A non-finite action: refused, the watchdog holds the arm if it persists.
+            handle.estop(&format!("the policy sent a bad command: {e}"));
+            return Err(e);
+        }
+        on_step(&state);
+        steps += 1;
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+    Ok(steps)
 }

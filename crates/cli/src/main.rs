@@ -14,6 +14,7 @@
 //! arguments and prints.
 
 mod bench;
+mod bridge;
 mod envs_cmd;
 mod explore;
 mod play;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Run the headless benchmark suite.
     Bench(bench::BenchArgs),
+    /// Drive a robot arm (or the simulated one) with a policy, safely.
+    Bridge(bridge::BridgeArgs),
     /// List environment ids with their spaces.
     Envs(envs_cmd::EnvsArgs),
     /// Run an exploration experiment with the intrinsic bonuses.
@@ -68,6 +71,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
+        Command::Bridge(a) => bridge::run(&a),
         Command::Envs(a) => envs_cmd::run(&a),
         Command::Explore(a) => explore::run(&a),
         Command::Play(a) => play::run(&a),

@@ -22,6 +22,7 @@
 //! saying what they wrote; they print nothing to stdout.
 
 pub mod bench;
+pub mod bridge;
 pub mod budget;
 pub mod config;
 pub mod error;

@@ -457,3 +457,38 @@ fn a_scripted_reach_drives_the_simulated_arm_to_its_goal_through_the_bridge() {
     drop(bridge.stop().expect("stops"));
     assert!(best < 0.05, "the grip came within {best} m of the goal (from {start} m)");
 }
+
+#[test]
+fn calibrating_an_arm_with_offset_horns_finds_them_and_reads_true_angles() {
+    use spelunk_bridge::sim::SimStart;
+    let offsets = vec![310, -520, 705, -150, 95, -260];
+    let cfg =
+        SimConfig { start: SimStart::Zero, mount_offsets: offsets.clone(), ..SimConfig::default() };
+    let sim = Sim::start_pty(&cfg).expect("sim");
+    let port = Serial::open(&sim.port, 1_000_000).expect("port");
+    let mut bus = ServoBus::new(Box::new(port), Protocol::Feetech);
+    let cal =
+        spelunk_bridge::arm::calibrate(&mut bus, STS3215, &sim.spec, Duration::ZERO, &mut |_| {})
+            .expect("calibrates");
+    let found: Vec<i32> = cal.joints.iter().map(|j| j.homing_offset).collect();
+    // The arm is held at zero: each offset is the horn's (± a tick of the reading).
+    for (f, o) in found.iter().zip(&offsets) {
+        assert!((f - o).abs() <= 1, "{found:?} vs {offsets:?}");
+    }
+    drop(bus);
+    // Connected with that calibration, the arm reads the simulator's true angles, and a
+    // target lands where it should.
+    let bus = ServoBus::new(
+        Box::new(Serial::open(&sim.port, 1_000_000).expect("port")),
+        Protocol::Feetech,
+    );
+    let mut arm = ServoArm::connect(bus, STS3215, cal, &sim.spec).expect("connects");
+    let mut q = vec![0.0; 6];
+    arm.read(&mut q).expect("reads");
+    assert!(close(&q, &sim.positions(), 3e-3), "{q:?} vs {:?}", sim.positions());
+    arm.torque(true).expect("torque");
+    let mut target = q.clone();
+    target[1] = -0.5;
+    arm.write(&target).expect("writes");
+    wait_for("the joint reaches -0.5 rad", 3.0, || (sim.positions()[1] + 0.5).abs() < 0.01);
+}

@@ -349,6 +349,36 @@ impl Trainer<'_> {
         Ok((self.rollouts(&starts, per, false)?, per))
     }
 
+    /// The policy's action for one observation (a robot's twin, a served policy): its input
+    /// row as in evaluation (normalisation statistics used, not updated), one token per action
+    /// dimension — the most likely with `greedy`, else sampled from the trainer's generator —
+    /// decoded to the env's action values (a discrete action as one value).
+    ///
+    /// # Errors
+    /// An observation that does not fit the policy.
+    pub fn act(&mut self, obs: ObsRef<'_>, greedy: bool) -> Result<Vec<f32>> {
+        let mut row = Vec::with_capacity(self.policy.obs_dim());
+        self.policy_row(obs, &mut row);
+        if row.len() != self.policy.obs_dim() {
+            return Err(Error::Shape(format!(
+                "an observation of {} features for a policy of {}",
+                row.len(),
+                self.policy.obs_dim()
+            )));
+        }
+        let device = self.policy.params().device();
+        let x = Tensor::from_slice(&row, (1, row.len()), device)?;
+        let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
+        let (tokens, _, _) = sample_tokens(logp.to_vec3()?, greedy, &mut self.rng);
+        let codec = self.policy.codec();
+        Ok(match codec {
+            ActionCodec::Discrete { start, .. } => vec![(i64::from(tokens[0]) + start) as f32],
+            ActionCodec::Binned { .. } => {
+                tokens.iter().enumerate().map(|(d, &t)| codec.decode(d, t)).collect()
+            }
+        })
+    }
+
     /// Append the policy's input row for one observation: scaled features, normalised by the
     /// running statistics (not updated), token ids kept raw.
     pub(super) fn policy_row(&self, buf: ObsRef<'_>, out: &mut Vec<f32>) {
