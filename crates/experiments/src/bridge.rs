@@ -33,3 +33,74 @@ pub fn twin_from_run(run: &Path, robot: &RobotSpec, seed: u64, greedy: bool) -> 
     Twin::with_policy(&cfg.env, &env_config, seed, robot, policy)
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", run.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use spelunk_bridge::arm::ServoArm;
+    use spelunk_bridge::control::ArmLoop;
+    use spelunk_bridge::safety::SafetyConfig;
+    use spelunk_bridge::servo::{Protocol, ServoBus, STS3215};
+    use spelunk_bridge::sim::{Sim, SimConfig};
+    use spelunk_bridge::transport::Serial;
+    use spelunk_grpo::TrainConfig;
+
+    use super::*;
+    use crate::train::{run_in_folder, RunFolder};
+
+    #[test]
+    fn a_trained_runs_policy_drives_the_simulated_arm_through_the_bridge() {
+        let dir = std::env::temp_dir().join(format!("spelunk-bridge-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = TrainConfig {
+            env: "Arm-Reach-v0".into(),
+            env_config: Some(serde_json::json!({"robot": {"urdf": "so100"}, "max_steps": 10})),
+            iterations: 1,
+            groups_per_step: 2,
+            group_size: 2,
+            eval_episodes: 1,
+            ..TrainConfig::default()
+        };
+        let folder = RunFolder { out: dir.clone(), resume: false, force: false, eval_every: 1 };
+        run_in_folder(Some(cfg), &[], &folder, &mut spelunk_core::Observers::default())
+            .expect("trains");
+
+        let sim = Sim::start_pty(&SimConfig::default()).expect("sim");
+        let mut twin = twin_from_run(&dir, &sim.spec, 5, true).expect("the run's policy");
+        assert!(twin.goal().iter().all(|x| x.is_finite()));
+        let bus = ServoBus::new(
+            Box::new(Serial::open(&sim.port, 1_000_000).expect("port")),
+            Protocol::Feetech,
+        );
+        let arm = ServoArm::connect(bus, STS3215, sim.spec.default_calibration(4096), &sim.spec)
+            .expect("arm");
+        let bridge =
+            ArmLoop::new(Box::new(arm), sim.spec.clone(), SafetyConfig::default(), 100.0, None)
+                .expect("loop")
+                .spawn(false)
+                .expect("spawn");
+        let stop = AtomicBool::new(false);
+        let steps = spelunk_bridge::twin::drive(
+            &bridge.handle,
+            &mut twin,
+            30.0,
+            Some(0.5),
+            &stop,
+            &mut |_| {},
+        )
+        .expect("drives");
+        let state = bridge.handle.state();
+        drop(bridge.stop().expect("stops"));
+        assert!(steps >= 10, "{steps} policy steps");
+        assert!(state.estop.is_none() && !state.watchdog, "{state:?}");
+        // The policy's targets reached the servos: the goals moved off the start pose.
+        assert!(sim.goals().iter().zip(&sim.spec.home).any(|(g, h)| (g - h).abs() > 1e-3));
+
+        // A run of another arm, or of a gridworld, is refused by name.
+        let other = RobotSpec::load("fetch7").expect("fetch7");
+        let e = twin_from_run(&dir, &other, 0, true).err().expect("7 joints").to_string();
+        assert!(e.contains("fetch7 has 8 joints"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
