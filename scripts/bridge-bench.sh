@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p spelunk-cli --locked
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/results' || echo +changes)"
-target/debug/spelunk bridge bench --seconds "${SECONDS_PER_RATE:-10}" \
+target/debug/spelunk bridge bench --seconds 2 --windows 5 \
   --out docs/results/bridge_loop --note "bash scripts/bridge-bench.sh, commit $commit"

@@ -208,15 +208,21 @@ struct BenchArgs {
     /// Loop rates, Hz.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100.0, 500.0, 1000.0])]
     rates: Vec<f64>,
-    /// Seconds per rate.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds per window.
+    #[arg(long, default_value_t = 2.0)]
     seconds: f64,
+    /// Windows per rate (the report gives the median window and the windows' spread).
+    #[arg(long, default_value_t = 5)]
+    windows: usize,
     /// Write `PREFIX.json` and `PREFIX.md`.
     #[arg(long)]
     out: Option<PathBuf>,
     /// A note for the report (the command and commit that made it).
     #[arg(long, default_value = "")]
     note: String,
+    /// The simulated arm's physics steps per second.
+    #[arg(long, default_value_t = 100)]
+    physics_hz: u32,
 }
 
 /// Run `spelunk bridge`.
@@ -479,13 +485,14 @@ fn watch_keys(handle: spelunk_bridge::control::Handle, stop: Arc<AtomicBool>) {
 
 fn bench(a: &BenchArgs) -> Result<()> {
     let cfg = spelunk_bridge::bench::LoopBenchConfig {
-        sim: SimConfig { protocol: a.protocol, ..SimConfig::default() },
+        sim: SimConfig { protocol: a.protocol, physics_hz: a.physics_hz, ..SimConfig::default() },
         rates_hz: a.rates.clone(),
         seconds: a.seconds,
+        windows: a.windows,
         ..Default::default()
     };
     let report = spelunk_bridge::bench::run(&cfg, &a.note, &mut |hz| {
-        eprintln!("measuring {hz} Hz for {} s", a.seconds);
+        eprintln!("measuring {hz} Hz: {} windows of {} s", a.windows, a.seconds);
     })?;
     let md = report.markdown();
     print!("{md}");
