@@ -240,3 +240,12 @@ fn a_run_of_bytes_longer_than_a_frame_is_reported_once_and_skipped() {
     bytes.extend_from_slice(&frame(&good));
     assert_eq!(decode_all(&bytes), (vec![good], vec![WireError::TooLong]));
 }
+
+#[test]
+fn the_heartbeat_in_docs_bridge_md_is_the_bytes_we_send() {
+    // docs/bridge.md works this frame out byte by byte.
+    assert_eq!(
+        frame(&Message::Heartbeat { seq: 1 }),
+        [0x04, 0x01, 0x04, 0x01, 0x01, 0x01, 0x03, 0x02, 0xB4, 0x00]
+    );
+}
