@@ -172,6 +172,16 @@ impl Cnn {
         Ok(Self { convs, head, outputs })
     }
 
+    /// The convolutions, first to last (ReLU after each).
+    pub fn convs(&self) -> &[Conv2d] {
+        &self.convs
+    }
+
+    /// The linear layer after the convolutions.
+    pub fn head(&self) -> &Linear {
+        &self.head
+    }
+
     /// Forward `[batch, channels, height, width] → [batch, outputs]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();

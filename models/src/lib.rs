@@ -22,6 +22,7 @@ pub mod dense;
 pub mod error;
 pub mod language_model;
 pub mod layers;
+pub mod onnx;
 pub mod optim;
 pub mod params;
 pub mod policy;

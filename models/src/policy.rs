@@ -146,6 +146,15 @@ pub trait Policy: Send + Sync {
     fn token_span(&self) -> Option<std::ops::Range<usize>> {
         None
     }
+    /// Add the head to an ONNX graph: `x` (`[N, obs_dim]` features) → `[N, dims · vocab]`
+    /// logits; returns the output's name. The MLP and CNN heads can; the others say so.
+    fn onnx(&self, graph: &mut crate::onnx::OnnxGraph, x: &str) -> Result<String> {
+        let _ = (graph, x);
+        Err(Error::Config(format!(
+            "the {} head cannot be exported to ONNX (the MLP and CNN heads can)",
+            self.module()
+        )))
+    }
 }
 
 /// `log softmax` over the last dimension, from differentiable ops.
@@ -399,6 +408,24 @@ impl Policy for CnnPolicy {
     fn module(&self) -> &'static str {
         "spelunk-grpo/cnn-policy"
     }
+    fn onnx(&self, graph: &mut crate::onnx::OnnxGraph, x: &str) -> Result<String> {
+        let ImageLayout { offset, shape: [h, w, c], total } = self.layout;
+        let n = self.layout.image_len();
+        let image = graph.columns(x, offset, offset + n);
+        let hwc = graph.reshape(&image, &[-1, h as i64, w as i64, c as i64]);
+        let chw = graph.op("Transpose", &[&hwc], &[crate::onnx::Attr::Ints("perm", &[0, 3, 1, 2])]);
+        let features = graph.cnn(&self.cnn, &chw)?;
+        let mut parts = vec![graph.op("Relu", &[&features], &[])];
+        if offset > 0 {
+            parts.push(graph.columns(x, 0, offset));
+        }
+        if offset + n < total {
+            parts.push(graph.columns(x, offset + n, total));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let joined = graph.op("Concat", &refs, &[crate::onnx::Attr::Int("axis", 1)]);
+        graph.mlp(&self.head, &joined)
+    }
 }
 
 impl Policy for MlpPolicy {
@@ -418,5 +445,8 @@ impl Policy for MlpPolicy {
     }
     fn module(&self) -> &'static str {
         "spelunk-grpo/mlp-policy"
+    }
+    fn onnx(&self, graph: &mut crate::onnx::OnnxGraph, x: &str) -> Result<String> {
+        graph.mlp(&self.mlp, x)
     }
 }

@@ -165,10 +165,11 @@ struct RunArgs {
     /// The calibration (ours or LeRobot's JSON; default: a fresh arm's, as the simulator's).
     #[arg(long)]
     calibration: Option<PathBuf>,
-    /// `hold`, `sine`, `scripted` (the task's scripted controller) or a training run folder.
+    /// `hold`, `sine`, `scripted` (the task's scripted controller), a training run folder, or
+    /// an ONNX model (`spelunk export`'s, or one whose output is the task's actions).
     #[arg(long, default_value = "hold")]
     policy: String,
-    /// The task of `scripted`.
+    /// The task of `scripted` (and of an ONNX model that does not name its own).
     #[arg(long, default_value = "Arm-Reach-v0")]
     env: String,
     /// Seed of the task's goal.
@@ -347,7 +348,7 @@ fn controller(a: &RunArgs, spec: &RobotSpec) -> Result<Box<dyn Controller>> {
             Box::new(Twin::scripted(&a.env, &config, a.seed, spec)?)
         }
         p if std::path::Path::new(p).extension().is_some_and(|e| e == "onnx") => {
-            bail!("--policy {p}: ONNX policies are not supported yet; use a training run folder")
+            onnx_twin(a, spec, p)?
         }
         p => {
             let dir = std::path::Path::new(p);
@@ -360,6 +361,21 @@ fn controller(a: &RunArgs, spec: &RobotSpec) -> Result<Box<dyn Controller>> {
             Box::new(spelunk_experiments::bridge::twin_from_run(dir, spec, a.seed, !a.sample)?)
         }
     })
+}
+
+#[cfg(feature = "onnx")]
+fn onnx_twin(a: &RunArgs, spec: &RobotSpec, p: &str) -> Result<Box<dyn Controller>> {
+    Ok(Box::new(spelunk_experiments::bridge::twin_from_onnx(
+        std::path::Path::new(p),
+        spec,
+        a.seed,
+        &a.env,
+    )?))
+}
+
+#[cfg(not(feature = "onnx"))]
+fn onnx_twin(_: &RunArgs, _: &RobotSpec, p: &str) -> Result<Box<dyn Controller>> {
+    bail!("--policy {p}: this spelunk was built without the `onnx` feature")
 }
 
 fn joints(a: &RunArgs, spec: &RobotSpec) -> Result<(Box<dyn Joints>, Option<Sim>)> {

@@ -17,6 +17,7 @@ mod bench;
 mod bridge;
 mod envs_cmd;
 mod explore;
+mod export;
 mod play;
 mod record;
 mod train;
@@ -42,6 +43,8 @@ enum Command {
     Bridge(bridge::BridgeArgs),
     /// List environment ids with their spaces.
     Envs(envs_cmd::EnvsArgs),
+    /// Export a training run's policy (MLP or CNN head) as an ONNX model.
+    Export(export::ExportArgs),
     /// Run an exploration experiment with the intrinsic bonuses.
     Explore(explore::ExploreArgs),
     /// Play an environment in the terminal.
@@ -74,6 +77,7 @@ fn main() {
         Command::Bridge(a) => bridge::run(&a),
         Command::Envs(a) => envs_cmd::run(&a),
         Command::Explore(a) => explore::run(&a),
+        Command::Export(a) => export::run(&a),
         Command::Play(a) => play::run(&a),
         Command::Record(a) => record::run(&a),
         Command::Replay(a) => record::replay(&a),

@@ -34,6 +34,61 @@ pub fn twin_from_run(run: &Path, robot: &RobotSpec, seed: u64, greedy: bool) -> 
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", run.display())))
 }
 
+/// An ONNX policy as a controller of `robot`'s joints. A model exported by `spelunk export`
+/// knows its task and how its tokens become actions (its metadata); any other model (one made
+/// with PyTorch, say) is taken to output the task's actions directly, one value per action
+/// dimension, for the task `env` (an arm task with `robot` in end-effector control).
+///
+/// # Errors
+/// The model cannot be loaded or run, or its task does not fit the robot.
+#[cfg(feature = "onnx")]
+pub fn twin_from_onnx(path: &Path, robot: &RobotSpec, seed: u64, env: &str) -> Result<Twin> {
+    use spelunk_models::onnx::{codec_of, OnnxPolicy};
+    let mut model = OnnxPolicy::load(path)?;
+    let codec = codec_of(&model.metadata)?;
+    let (env_id, env_config) = match model.metadata.get("spelunk.env") {
+        Some(id) => {
+            let config: Option<serde_json::Value> = model
+                .metadata
+                .get("spelunk.env_config")
+                .map(|c| serde_json::from_str(c))
+                .transpose()?
+                .flatten();
+            (id.clone(), config.unwrap_or_else(|| serde_json::json!({})))
+        }
+        None => (env.to_owned(), serde_json::json!({ "robot": { "urdf": robot.name } })),
+    };
+    let shown = path.display().to_string();
+    let policy = Box::new(move |obs: spelunk_core::ObsRef<'_>| {
+        let row = crate::export::raw_row(obs);
+        let err = |e: spelunk_models::Error| spelunk_bridge::Error::Config {
+            what: "policy".into(),
+            message: format!("{shown}: {e}"),
+        };
+        let (out, shape) = model.run(&row, 1).map_err(err)?;
+        Ok(match &codec {
+            // Ours: the most likely token of each dimension, decoded.
+            Some(codec) => {
+                let vocab = *shape.last().unwrap_or(&1);
+                out.chunks(vocab.max(1))
+                    .enumerate()
+                    .map(|(d, logits)| {
+                        let best = logits
+                            .iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .map_or(0, |(k, _)| k);
+                        codec.decode(d, best as u32)
+                    })
+                    .collect()
+            }
+            None => out,
+        })
+    });
+    Twin::with_policy(&env_id, &env_config, seed, robot, policy)
+        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicBool;

@@ -27,6 +27,7 @@ pub mod budget;
 pub mod config;
 pub mod error;
 pub mod explore;
+pub mod export;
 pub mod observers;
 pub mod record;
 pub mod report;

@@ -22,6 +22,7 @@ mod minigrid_python;
 mod montezuma;
 mod noisy_tv;
 mod np_random;
+mod onnx;
 mod robot;
 mod vec_env;
 mod wire;

@@ -357,6 +357,24 @@ impl Trainer<'_> {
     /// # Errors
     /// An observation that does not fit the policy.
     pub fn act(&mut self, obs: ObsRef<'_>, greedy: bool) -> Result<Vec<f32>> {
+        let logits = self.logits(obs)?;
+        let logp = spelunk_models::policy::log_softmax(&logits)?;
+        let (tokens, _, _) = sample_tokens(logp.to_vec3()?, greedy, &mut self.rng);
+        let codec = self.policy.codec();
+        Ok(match codec {
+            ActionCodec::Discrete { start, .. } => vec![(i64::from(tokens[0]) + start) as f32],
+            ActionCodec::Binned { .. } => {
+                tokens.iter().enumerate().map(|(d, &t)| codec.decode(d, t)).collect()
+            }
+        })
+    }
+
+    /// The policy's logits `[1, dims, vocab]` for one raw observation (its input row as in
+    /// evaluation).
+    ///
+    /// # Errors
+    /// An observation that does not fit the policy.
+    pub fn logits(&self, obs: ObsRef<'_>) -> Result<Tensor> {
         let mut row = Vec::with_capacity(self.policy.obs_dim());
         self.policy_row(obs, &mut row);
         if row.len() != self.policy.obs_dim() {
@@ -368,15 +386,30 @@ impl Trainer<'_> {
         }
         let device = self.policy.params().device();
         let x = Tensor::from_slice(&row, (1, row.len()), device)?;
-        let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
-        let (tokens, _, _) = sample_tokens(logp.to_vec3()?, greedy, &mut self.rng);
-        let codec = self.policy.codec();
-        Ok(match codec {
-            ActionCodec::Discrete { start, .. } => vec![(i64::from(tokens[0]) + start) as f32],
-            ActionCodec::Binned { .. } => {
-                tokens.iter().enumerate().map(|(d, &t)| codec.decode(d, t)).collect()
-            }
-        })
+        Ok(self.policy.logits(&x)?)
+    }
+
+    /// The policy as an ONNX model (bytes of a `.onnx` file): the raw observation through the
+    /// trainer's feature scale and normalisation to the head's logits (see
+    /// `spelunk_models::onnx`), with `metadata` in the model.
+    ///
+    /// # Errors
+    /// A head that reads token ids (the transformer and VLA heads) or cannot be exported.
+    pub fn export_onnx(&self, metadata: &[(String, String)]) -> Result<Vec<u8>> {
+        if self.policy.token_span().is_some() {
+            return Err(Error::Config(format!(
+                "the {} head reads token ids; only the MLP and CNN heads export to ONNX",
+                self.policy.module()
+            )));
+        }
+        let norm = self.obs_norm.as_ref().map(|n| {
+            let count = n.count.max(1.0);
+            let mean = n.mean.iter().map(|&m| m as f32).collect();
+            let std = n.m2.iter().map(|&s| ((s / count).sqrt() + 1e-8) as f32).collect();
+            (mean, std)
+        });
+        let pre = spelunk_models::onnx::Preprocess { scale: self.scale, norm };
+        Ok(spelunk_models::onnx::export(self.policy.as_ref(), &pre, metadata)?)
     }
 
     /// Append the policy's input row for one observation: scaled features, normalised by the
