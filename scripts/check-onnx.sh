@@ -41,3 +41,7 @@ for run in reach grid; do
   "$VENV/bin/python" scripts/onnx/check_export.py "$work/$run.onnx"
 done
 "$SPELUNK" bridge run --port sim --policy "$work/reach.onnx" --seconds 1 | tail -1
+# The ONNX tests again on ONNX Runtime itself (the `onnxruntime` feature), its library from the
+# venv's Python package.
+lib="$(ls "$VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)"
+ORT_DYLIB_PATH="$lib" cargo test -q -p spelunk-tests --test e2e --locked --features spelunk-models/onnxruntime onnx

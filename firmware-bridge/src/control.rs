@@ -230,6 +230,21 @@ impl ArmLoop {
         let t0 = Instant::now();
         self.joints.read(&mut self.present)?;
         let read_us = t0.elapsed().as_micros() as u32;
+        // A servo reporting a fault (overheating, overload, voltage) latches the e-stop.
+        let faults = self.joints.faults();
+        if !faults.is_empty() {
+            let mut estop = lock(&self.shared.estop);
+            if estop.is_none() {
+                *estop = Some(format!("the arm reports {}", faults.join("; ")));
+            }
+        }
+        if let Some(k) = self.present.iter().position(|p| !p.is_finite()) {
+            let mut estop = lock(&self.shared.estop);
+            if estop.is_none() {
+                *estop =
+                    Some(format!("joint {} reads {}", self.spec.joints[k].name, self.present[k]));
+            }
+        }
         if self.shared.reset.swap(false, Ordering::SeqCst) && self.stopped {
             self.stopped = false;
             self.resume(now)?;

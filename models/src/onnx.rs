@@ -456,7 +456,52 @@ mod runtime {
         Error::Config(format!("ONNX: {e}"))
     }
 
-    /// An ONNX policy run by `ort` on its pure-Rust `tract` backend.
+    /// The runtime: tract, pure Rust.
+    #[cfg(not(feature = "onnxruntime"))]
+    fn environment() -> std::result::Result<ort::environment::Environment, String> {
+        ort::set_api(ort_tract::api());
+        ort::init().build().map_err(|e| e.to_string())
+    }
+
+    /// The runtime: ONNX Runtime's shared library from `ORT_DYLIB_PATH`, its C API handed to
+    /// `ort` as the backend (the library stays loaded for the process's life).
+    #[cfg(feature = "onnxruntime")]
+    fn environment() -> std::result::Result<ort::environment::Environment, String> {
+        let path = std::env::var("ORT_DYLIB_PATH").map_err(|_| {
+            "the onnxruntime feature needs ORT_DYLIB_PATH: the path of ONNX Runtime's shared \
+             library (pip install onnxruntime; it is onnxruntime/capi/libonnxruntime.so.* there)"
+                .to_owned()
+        })?;
+        // SAFETY: loading ONNX Runtime runs its initialisers, which expect nothing of us; the
+        // symbol has the C API's documented signature.
+        let api = unsafe {
+            let lib = libloading::Library::new(&path).map_err(|e| format!("{path}: {e}"))?;
+            let base: libloading::Symbol<
+                '_,
+                unsafe extern "C" fn() -> *const ort::sys::OrtApiBase,
+            > = lib.get(b"OrtGetApiBase").map_err(|e| format!("{path}: not ONNX Runtime ({e})"))?;
+            let base = base();
+            if base.is_null() {
+                return Err(format!("{path}: OrtGetApiBase returned nothing"));
+            }
+            let api = ((*base).GetApi)(ort::sys::ORT_API_VERSION);
+            if api.is_null() {
+                return Err(format!(
+                    "{path}: this ONNX Runtime is older than C API {}",
+                    ort::sys::ORT_API_VERSION
+                ));
+            }
+            // A table of function pointers that ONNX Runtime keeps for the process: copied.
+            let api = std::ptr::read(api);
+            std::mem::forget(lib);
+            api
+        };
+        ort::set_api(api);
+        ort::init().build().map_err(|e| e.to_string())
+    }
+
+    /// An ONNX policy run by `ort`: on its pure-Rust `tract` backend, or on ONNX Runtime with
+    /// the `onnxruntime` feature.
     pub struct OnnxPolicy {
         session: Session,
         input: String,
@@ -498,10 +543,7 @@ mod runtime {
                 std::result::Result<ort::environment::Environment, String>,
             > = std::sync::OnceLock::new();
             let env = ENV
-                .get_or_init(|| {
-                    ort::set_api(ort_tract::api());
-                    ort::init().build().map_err(|e| e.to_string())
-                })
+                .get_or_init(environment)
                 .as_ref()
                 .map_err(|e| Error::Config(format!("ONNX: {e}")))?;
             let metadata = super::metadata(bytes)?;

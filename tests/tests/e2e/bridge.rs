@@ -492,3 +492,52 @@ fn calibrating_an_arm_with_offset_horns_finds_them_and_reads_true_angles() {
     arm.write(&target).expect("writes");
     wait_for("the joint reaches -0.5 rad", 3.0, || (sim.positions()[1] + 0.5).abs() < 0.01);
 }
+
+/// An arm whose joint 2 starts overheating after `healthy` reads.
+struct Overheats {
+    reads: u32,
+    healthy: u32,
+    at: Vec<f64>,
+}
+
+impl Joints for Overheats {
+    fn port(&self) -> &str {
+        "test"
+    }
+    fn read(&mut self, positions: &mut [f64]) -> spelunk_bridge::Result<()> {
+        self.reads += 1;
+        positions.copy_from_slice(&self.at);
+        Ok(())
+    }
+    fn write(&mut self, targets: &[f64]) -> spelunk_bridge::Result<u32> {
+        self.at.copy_from_slice(targets);
+        Ok(0)
+    }
+    fn torque(&mut self, _: bool) -> spelunk_bridge::Result<()> {
+        Ok(())
+    }
+    fn faults(&self) -> Vec<String> {
+        if self.reads > self.healthy {
+            vec!["servo 3 (elbow_flex): overheated".into()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+#[test]
+fn a_servo_that_starts_overheating_mid_run_latches_the_estop() {
+    let spec = spelunk_bridge::robot::RobotSpec::load("so100").expect("spec");
+    let arm = Overheats { reads: 0, healthy: 20, at: spec.home.clone() };
+    let mut l = ArmLoop::new(Box::new(arm), spec.clone(), SafetyConfig::default(), 100.0, None)
+        .expect("loop");
+    let h = l.handle();
+    for _ in 0..20 {
+        h.command(&spec.home).expect("ok");
+        l.tick(Instant::now()).expect("tick");
+    }
+    assert!(h.state().estop.is_none());
+    l.tick(Instant::now()).expect("tick");
+    let reason = h.state().estop.unwrap_or_default();
+    assert!(reason.contains("servo 3 (elbow_flex): overheated"), "{reason}");
+}
