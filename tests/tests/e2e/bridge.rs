@@ -501,7 +501,7 @@ struct Overheats {
 }
 
 impl Joints for Overheats {
-    fn port(&self) -> &str {
+    fn port(&self) -> &'static str {
         "test"
     }
     fn read(&mut self, positions: &mut [f64]) -> spelunk_bridge::Result<()> {
@@ -528,7 +528,8 @@ impl Joints for Overheats {
 #[test]
 fn a_servo_that_starts_overheating_mid_run_latches_the_estop() {
     let spec = spelunk_bridge::robot::RobotSpec::load("so100").expect("spec");
-    let arm = Overheats { reads: 0, healthy: 20, at: spec.home.clone() };
+    // Healthy for the start-up read and 20 ticks.
+    let arm = Overheats { reads: 0, healthy: 21, at: spec.home.clone() };
     let mut l = ArmLoop::new(Box::new(arm), spec.clone(), SafetyConfig::default(), 100.0, None)
         .expect("loop");
     let h = l.handle();
