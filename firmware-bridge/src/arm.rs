@@ -171,21 +171,6 @@ impl ServoArm {
     pub fn calibration(&self) -> &Calibration {
         &self.cal
     }
-
-    /// Raw present positions (after the servos' homing offsets), ticks.
-    ///
-    /// # Errors
-    /// A servo did not answer.
-    pub fn read_ticks(&mut self, out: &mut [i64]) -> Result<()> {
-        let reg = self.reg(Reg::PresentPosition)?;
-        let n = reg.size as usize;
-        let len = self.ids.len() * n;
-        self.bus.sync_read(&self.ids, reg.addr, reg.size, &mut self.bytes[..len])?;
-        for (k, o) in out.iter_mut().enumerate().take(self.ids.len()) {
-            *o = self.model.decode(reg, &self.bytes[k * n..(k + 1) * n]);
-        }
-        Ok(())
-    }
 }
 
 impl Joints for ServoArm {

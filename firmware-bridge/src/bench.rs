@@ -57,7 +57,9 @@ pub struct Spread {
     pub max: u32,
 }
 
-fn spread(v: &[u32]) -> Spread {
+/// Median, 99th percentile and largest of `v` (zeros when empty).
+#[must_use]
+pub fn spread(v: &[u32]) -> Spread {
     if v.is_empty() {
         return Spread::default();
     }

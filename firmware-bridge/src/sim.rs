@@ -493,7 +493,7 @@ impl Device {
                     p.params(&self.rx, params, &mut args);
                     self.rx.drain(..len);
                     self.tx.clear();
-                    self.instruction(p, id, x, &args, len);
+                    self.instruction(p, id, x, &args);
                     self.params = args;
                     if !self.tx.is_empty() {
                         self.send_reply(len);
@@ -507,7 +507,7 @@ impl Device {
         self.servos.iter().position(|s| s.id == id)
     }
 
-    fn instruction(&mut self, p: Protocol, id: u8, x: u8, args: &[u8], _len: usize) {
+    fn instruction(&mut self, p: Protocol, id: u8, x: u8, args: &[u8]) {
         match x {
             inst::SYNC_READ => {
                 let Some((addr, n, at)) = p.parse_address(args) else { return };

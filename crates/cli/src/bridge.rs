@@ -458,14 +458,12 @@ fn drive(a: &RunArgs) -> Result<()> {
     }
     drop(sim);
     let steps = result?;
-    let mut t = times.tick_us.clone();
-    t.sort_unstable();
-    let p = |q: f64| t.get(((t.len().max(1) - 1) as f64 * q) as usize).copied().unwrap_or(0);
+    let tick = spelunk_bridge::bench::spread(&times.tick_us);
     println!(
         "{steps} policy steps, {} control ticks (tick p50 {} µs, p99 {} µs); {} event(s)",
         state.tick,
-        p(0.5),
-        p(0.99),
+        tick.p50,
+        tick.p99,
         state.events.len()
     );
     Ok(())
