@@ -115,20 +115,7 @@ pub struct LoopBenchReport {
 }
 
 /// The machine, for reports: cores and CPU model.
-#[must_use]
-pub fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cores} cores, {cpu}")
-}
+pub use spelunk_core::provenance::machine;
 
 /// Run the benchmark; `progress` hears each rate as it starts.
 ///

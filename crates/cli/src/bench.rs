@@ -24,9 +24,13 @@ pub struct BenchArgs {
     /// Benchmark only these ids (repeatable); overrides the suite's list.
     #[arg(long = "env")]
     envs: Vec<String>,
-    /// Seconds per measurement, split over three rounds (default: 1.5 for ci, 3 for full).
+    /// Seconds per measurement, split over the timed windows (default: 1.5 for ci, 3 for
+    /// full); one warm-up window of the same length comes first.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Timed windows per measurement; the median window is reported, with min and max.
+    #[arg(long, default_value_t = 5)]
+    windows: usize,
     /// Envs in the vectorized measurement.
     #[arg(long, default_value_t = 256)]
     num_envs: usize,
@@ -69,6 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         },
         envs: args.envs.clone(),
         seconds: args.seconds,
+        windows: args.windows,
         num_envs: args.num_envs,
         threads: args.threads,
         env_config: spelunk_experiments::config::env_config(args.config.as_deref(), &args.sets)?,
@@ -99,8 +104,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn print_table(r: &Report) {
     println!(
-        "spelunk bench --suite {:?} ({} s per measurement, {} cores available)\n",
-        r.suite, r.seconds_per_measurement, r.available_cores
+        "spelunk bench --suite {:?} ({} s per measurement in {} windows after a warm-up one, \
+         median window; {})\n",
+        r.suite, r.seconds_per_measurement, r.windows, r.provenance.machine
     );
     println!(
         "{:<34} {:>12} {:>14} {:>14} {:>8}",

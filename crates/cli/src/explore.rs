@@ -31,8 +31,9 @@ pub struct ExploreArgs {
     /// The experiment: noisy-tv (the noisy-TV maze, four noise settings), coverage
     /// (reward-free coverage of MultiRoom-N6 and Montezuma-Lite), go-explore (Go-Explore on
     /// Montezuma-Lite over seeds, the bonus agents at the same budget, the robustified demo),
-    /// go-explore-pixels (pixel cells at a fixed downscale over seeds), stax (STAX against
-    /// novelty search, TAXONS and random search).
+    /// go-explore-pixels (pixel cells at a fixed downscale over seeds), robustify (every
+    /// seed's demo robustified with the same fixed budget, `--threads` at once), stax (STAX
+    /// against novelty search, TAXONS and random search).
     #[arg(long, default_value = "noisy-tv", value_parser = experiment_parser())]
     experiment: Experiment,
     /// Methods (default: all). `go-explore` alone runs one Go-Explore run on `--env`.

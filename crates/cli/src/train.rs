@@ -23,7 +23,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use spelunk_core::Observers;
 use spelunk_experiments::config;
@@ -92,6 +92,9 @@ pub struct EvalArgs {
     /// Take the most likely action instead of sampling.
     #[arg(long)]
     greedy: bool,
+    /// Write the result as JSON (with the command, commit and machine) to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
     /// Every episode, step by step.
     #[command(flatten)]
     rerun: RerunArgs,
@@ -165,17 +168,28 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     if let Some(r) = recorder.as_mut() {
         observers.push(r);
     }
-    let (cfg, iterations, ret, success) =
-        evaluate_folder(&args.run, args.episodes, args.greedy, &mut observers)?;
+    let e = evaluate_folder(&args.run, args.episodes, args.greedy, &mut observers)?;
     drop(observers);
     finish(recorder, &args.rerun)?;
     println!(
-        "{} after {} iterations ({}): {} unseen seeds: return {ret:.3}, success {:.1}%",
-        cfg.env,
-        iterations,
+        "{} after {} iterations, {} env steps ({}): {} unseen seeds: return {:.3}, success {:.1}%",
+        e.config.env,
+        e.iterations,
+        e.env_steps,
         if args.greedy { "greedy" } else { "sampled" },
-        args.episodes,
-        success * 100.0
+        e.episodes,
+        e.mean_return,
+        e.success * 100.0
     );
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "provenance": spelunk_experiments::provenance::Provenance::here(),
+            "run": args.run,
+            "eval": e,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@
 //! - [`scene`]: how an env describes itself to recorders and viewers (3D primitives with
 //!   poses and colours, camera views, where the agent is drawn).
 //! - [`digest`]: a stable 64-bit digest for golden determinism tests.
+//! - [`provenance`]: the command, commit and machine a published report carries.
 //!
 //! This crate has no heavy dependencies (serde, `serde_json`, thiserror, crossbeam-utils) and
 //! never will:
@@ -30,6 +31,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod np_random;
+pub mod provenance;
 pub mod registry;
 pub mod rng;
 pub mod scene;
@@ -48,6 +50,7 @@ pub use events::{
     Scalar,
 };
 pub use np_random::NpRandom;
+pub use provenance::Provenance;
 pub use registry::{EnvEntry, EnvFactory, Registry};
 pub use rng::Rng;
 pub use scene::{CameraView, Pose, Scene, SceneBody, SceneClass, Shape};

@@ -15,6 +15,7 @@
 //! - [`record`]: episodes played by a random, scripted or trained actor (or replayed) and
 //!   told to observers step by step, with intrinsic bonuses computed along them.
 //! - [`vla`]: the VLA head on instruction-following Reach.
+//! - [`provenance`]: the command, commit and machine every published report carries.
 //! - [`report`]: curve averaging, mean and spread, PNG and SVG charts.
 //! - [`config`]: config files and `--set key=value`, one grammar for every command.
 //!
@@ -29,6 +30,8 @@ pub mod error;
 pub mod explore;
 pub mod export;
 pub mod observers;
+/// Re-exported from `spelunk-core` so reports here and elsewhere carry the same record.
+pub use spelunk_core::provenance;
 pub mod record;
 pub mod report;
 pub mod run_dir;

@@ -324,20 +324,47 @@ pub fn load_run(run: &Path) -> Result<(TrainConfig, Trainer<'static>)> {
     Ok((cfg, t))
 }
 
-/// A saved run evaluated: (config, iterations trained, mean return, success rate). Every
-/// episode goes to `observer` as an [`EpisodeFinished`], and when it wants steps, each is
-/// replayed from its seed and actions, step by step.
+/// A saved run evaluated on unseen seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct FolderEval {
+    /// The run's config.
+    pub config: TrainConfig,
+    /// Iterations it trained.
+    pub iterations: usize,
+    /// Env steps it trained on.
+    pub env_steps: u64,
+    /// Episodes evaluated.
+    pub episodes: usize,
+    /// Whether actions were the most likely ones rather than sampled.
+    pub greedy: bool,
+    /// Mean return.
+    pub mean_return: f64,
+    /// Fraction of episodes that succeeded.
+    pub success: f64,
+}
+
+/// A saved run evaluated on `episodes` unseen seeds. Every episode goes to `observer` as an
+/// [`EpisodeFinished`], and when it wants steps, each is replayed from its seed and actions,
+/// step by step.
 pub fn evaluate_folder(
     run: &Path,
     episodes: usize,
     greedy: bool,
     observer: &mut dyn Observer,
-) -> Result<(TrainConfig, usize, f64, f64)> {
-    let (cfg, mut t) = load_run(run)?;
+) -> Result<FolderEval> {
+    let (config, mut t) = load_run(run)?;
     let eps = t.evaluate_episodes(episodes, greedy)?;
-    tell_episodes(&cfg, &eps, None, eps.len(), observer)?;
-    let (ret, success) = EvalEpisode::summary(&eps);
-    Ok((cfg, t.iteration, ret, success))
+    tell_episodes(&config, &eps, None, eps.len(), observer)?;
+    let (mean_return, success) = EvalEpisode::summary(&eps);
+    Ok(FolderEval {
+        config,
+        iterations: t.iteration,
+        env_steps: t.env_steps,
+        episodes: eps.len(),
+        greedy,
+        mean_return,
+        success,
+    })
 }
 
 /// Train one run of an experiment to its last iteration, with progress: the trainer and the

@@ -3,7 +3,7 @@
 //! training horizon and at 6× it, on unseen tasks.
 //!
 //! ```text
-//! cargo run --release -p spelunk-grpo --example meta_bandit -- [iterations] [run-dir]
+//! cargo run --release -p spelunk-grpo --example meta_bandit -- [iterations] [run-dir] [--json PATH]
 //! ```
 //!
 //! Trains `iterations` GRPO iterations (default 300) on `Bandit-Bernoulli-5-v0` with
@@ -11,7 +11,8 @@
 //! or, given a `spelunk train` run folder made with the same settings, loads its checkpoint.
 //! Then 400 unseen tasks (seeds 1,000,000…): expected cumulative regret (`Σ μ* − μ_a`) of
 //! the policy (sampling its actions), UCB1 and Thompson sampling, at 30 and 180 pulls; at 180 the
-//! policy sees its last 30 pulls.
+//! policy sees its last 30 pulls. `--json` writes the table with the command, commit and
+//! machine (`docs/results/meta_bandit.json`, from `bash scripts/reproduce.sh meta-bandit`).
 
 use candle_core::{Device, Tensor};
 use spelunk_core::{Action, Env, ObsBuf, Rng};
@@ -102,7 +103,16 @@ fn baseline(agent: &mut dyn BanditAgent, horizon: u32) -> Result<f64, Box<dyn st
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     spelunk_models::keep_freed_heap();
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let json = match args.iter().position(|a| a == "--json") {
+        Some(i) if i + 1 < args.len() => {
+            let path = args.remove(i + 1);
+            args.remove(i);
+            Some(path)
+        }
+        Some(_) => return Err("--json needs a path".into()),
+        None => None,
+    };
     let iterations: usize = args.get(1).map_or(Ok(300), |s| s.parse())?;
     let reg = spelunk_envs::registry();
     let cfg = config(iterations);
@@ -120,25 +130,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("| agent | regret at {TRAIN_HORIZON} pulls | regret at {} pulls |", 6 * TRAIN_HORIZON);
-    println!("|---|---:|---:|");
     let p = t.policy.as_ref();
-    println!(
-        "| transformer (GRPO) | {:.2} | {:.2} |",
-        policy_regret(p, TRAIN_HORIZON)?,
-        policy_regret(p, 6 * TRAIN_HORIZON)?
-    );
     let mut ucb = Ucb::default();
-    println!(
-        "| UCB1 | {:.2} | {:.2} |",
-        baseline(&mut ucb, TRAIN_HORIZON)?,
-        baseline(&mut ucb, 6 * TRAIN_HORIZON)?
-    );
     let mut ts = Thompson::new(BanditKind::Bernoulli, 1.0);
-    println!(
-        "| Thompson sampling | {:.2} | {:.2} |",
-        baseline(&mut ts, TRAIN_HORIZON)?,
-        baseline(&mut ts, 6 * TRAIN_HORIZON)?
-    );
+    let long = 6 * TRAIN_HORIZON;
+    let rows = [
+        ("transformer (GRPO)", policy_regret(p, TRAIN_HORIZON)?, policy_regret(p, long)?),
+        ("UCB1", baseline(&mut ucb, TRAIN_HORIZON)?, baseline(&mut ucb, long)?),
+        ("Thompson sampling", baseline(&mut ts, TRAIN_HORIZON)?, baseline(&mut ts, long)?),
+    ];
+    println!("| agent | regret at {TRAIN_HORIZON} pulls | regret at {long} pulls |");
+    println!("|---|---:|---:|");
+    for (agent, short, far) in rows {
+        println!("| {agent} | {short:.2} | {far:.2} |");
+    }
+    if let Some(path) = json {
+        let report = serde_json::json!({
+            "provenance": spelunk_core::Provenance::here(),
+            "env": "Bandit-Bernoulli-5-v0",
+            "arms": ARMS,
+            "train_horizon": TRAIN_HORIZON,
+            "long_horizon": long,
+            "iterations": t.iteration,
+            "tasks": SEEDS.end - SEEDS.start,
+            "regret": rows.iter().map(|(agent, short, far)| serde_json::json!({
+                "agent": agent,
+                "at_train_horizon": short,
+                "at_long_horizon": far,
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+            .map_err(|e| format!("writing {path}: {e}"))?;
+        println!("wrote {path}");
+    }
     Ok(())
 }

@@ -4,13 +4,18 @@
 //!
 //! ```text
 //! cargo run --release -p spelunk-intrinsic --example rnd_throughput -- \
-//!     [--module rnd|rdd] [--obs 64] [--hidden 256] [--embed 64] [--batch 256] [--seconds 5]
+//!     [--module rnd|rdd] [--obs 64] [--hidden 256] [--embed 64] [--batch 256] \
+//!     [--seconds 5] [--windows 5] [--no-reuse]
 //! ```
 //!
-//! Prints one line: `samples_per_sec <value>`. The predictor and the target are both
-//! `obs → hidden → ReLU → embed`, every sample of the batch trains (update proportion 1), and
-//! observation normalisation is off, so the work per sample is the two forward passes, one
-//! backward pass and one Adam step.
+//! The predictor and the target are both `obs → hidden → ReLU → embed`, every sample of the
+//! batch trains (update proportion 1), and observation normalisation is off. With
+//! `--no-reuse` the update runs both forward passes again instead of reusing `compute`'s, so
+//! the work per sample is compute's two forward passes, the update's two forward passes, one
+//! backward pass and one Adam step — what an implementation without the reuse does.
+//!
+//! The protocol of `scripts/peers/`: one warm-up window, then `--windows` timed windows of
+//! `seconds / windows` each. Prints one line of JSON: `{"samples_per_sec": [per window]}`.
 
 use std::time::Instant;
 
@@ -43,6 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let embed = number(&args, "--embed", "64")? as usize;
     let batch = number(&args, "--batch", "256")? as usize;
     let seconds = number(&args, "--seconds", "5")?;
+    let windows = number(&args, "--windows", "5")? as usize;
+    if windows == 0 || seconds.is_nan() || seconds <= 0.0 {
+        return Err("--windows must be at least 1 and --seconds positive".into());
+    }
+    let reuse = !args.iter().any(|a| a == "--no-reuse");
     let config = DistillConfig {
         obs_dim,
         embed_dim: embed,
@@ -54,24 +64,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..DistillConfig::default()
     };
     let mut m = Distillation::new(module, config)?;
+    m.set_reuse_forward(reuse);
     let mut rng = Rng::seed_from_u64(0);
     let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
     let actions = vec![0i64; batch];
     let b = Batch { obs: &obs, actions: BatchActions::Discrete(&actions), next_obs: &obs, obs_dim };
     let mut out = vec![0.0; batch];
-    // Warm up, then count whole iterations until the budget is spent.
-    for _ in 0..10 {
-        m.compute(&b, &mut out)?;
-        m.update(&b)?;
+    let window = seconds / windows as f64;
+    let mut rates = Vec::new();
+    // Window 0 warms up and is not counted; each window counts whole iterations.
+    for w in 0..=windows {
+        let start = Instant::now();
+        let mut samples = 0usize;
+        while start.elapsed().as_secs_f64() < window {
+            m.on_step(&b)?;
+            m.compute(&b, &mut out)?;
+            m.update(&b)?;
+            samples += batch;
+        }
+        if w > 0 {
+            rates.push(samples as f64 / start.elapsed().as_secs_f64());
+        }
     }
-    let start = Instant::now();
-    let mut samples = 0usize;
-    while start.elapsed().as_secs_f64() < seconds {
-        m.on_step(&b)?;
-        m.compute(&b, &mut out)?;
-        m.update(&b)?;
-        samples += batch;
-    }
-    println!("samples_per_sec {}", samples as f64 / start.elapsed().as_secs_f64());
+    let list: Vec<String> = rates.iter().map(|r| format!("{r:.1}")).collect();
+    println!("{{\"samples_per_sec\": [{}]}}", list.join(", "));
     Ok(())
 }

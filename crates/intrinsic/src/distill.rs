@@ -122,6 +122,8 @@ pub struct Distillation {
     cache: Option<Cache>,
     /// The dense fast path, for MLP networks (state observations).
     fast: Option<Fast>,
+    /// Whether `update` may reuse `compute`'s forward passes on the same batch.
+    reuse_forward: bool,
 }
 
 /// MLP networks evaluated and trained through [`DenseMlp`] instead of candle's autograd:
@@ -206,6 +208,7 @@ impl Distillation {
             rng: Rng::seed_from_u64(config.seed ^ 0x5EED),
             norm_version: 0,
             cache: None,
+            reuse_forward: true,
             config,
             device,
             predictor_params,
@@ -214,6 +217,26 @@ impl Distillation {
             target,
             opt,
         })
+    }
+
+    /// Whether `update` on the batch `compute` just saw reuses its forward passes (on by
+    /// default; the result is the same either way). Off, an update runs both networks again,
+    /// the work per sample an implementation without the reuse does — what a like-for-like
+    /// speed comparison needs.
+    pub fn set_reuse_forward(&mut self, on: bool) {
+        self.reuse_forward = on;
+        if !on {
+            self.cache = None;
+            if let Some(f) = &mut self.fast {
+                f.traced = None;
+            }
+        }
+    }
+
+    /// See [`Distillation::set_reuse_forward`].
+    #[must_use]
+    pub fn reuse_forward(&self) -> bool {
+        self.reuse_forward
     }
 
     /// The config.
@@ -277,7 +300,7 @@ impl Distillation {
             let (t, p) = (&t[r * d..(r + 1) * d], &p[r * d..(r + 1) * d]);
             *o = t.iter().zip(p).map(|(a, b)| (b - a) * (b - a)).sum::<f32>() / d as f32;
         }
-        f.traced = Some((next_obs.to_vec(), version));
+        f.traced = self.reuse_forward.then(|| (next_obs.to_vec(), version));
         Ok(())
     }
 
@@ -397,6 +420,9 @@ impl IntrinsicReward for Distillation {
             .and_then(|d| d.to_vec1::<f32>())
             .map_err(ce)?;
         out.copy_from_slice(&e);
+        if !self.reuse_forward {
+            return Ok(());
+        }
         self.cache = Some(Cache {
             rows: batch.next_obs.to_vec(),
             norm_version: self.norm_version,
@@ -497,6 +523,49 @@ mod tests {
         let mut v = vec![0.0; n];
         v[k] = 1.0;
         v
+    }
+
+    #[test]
+    fn reusing_compute_forward_passes_changes_no_number() {
+        // RND (fast path) and RDD, with pixel trunks too (candle path), update proportion 1 so
+        // every row is kept and the cache applies: the same bonuses and losses either way.
+        let run = |reuse: bool, name: &'static str, pixels: bool| {
+            let config = DistillConfig {
+                obs_dim: if pixels { 12 * 12 * 3 } else { 10 },
+                embed_dim: 16,
+                pixels: pixels.then_some([12, 12, 3]),
+                sigma: if name == "rdd" { 1.0 } else { 0.0 },
+                update_proportion: 1.0,
+                ..DistillConfig::default()
+            };
+            let dim = config.obs_dim;
+            let mut m = Distillation::new(name, config).expect("module");
+            m.set_reuse_forward(reuse);
+            assert_eq!(m.reuse_forward(), reuse);
+            let mut rng = Rng::seed_from_u64(9);
+            let mut seen = Vec::new();
+            for _ in 0..4 {
+                let rows: Vec<f32> = (0..6 * dim).map(|_| rng.f32()).collect();
+                let a = [0i64; 6];
+                let b = batch(&rows, dim, &a);
+                let mut out = [0.0; 6];
+                m.on_step(&b).expect("step");
+                m.compute(&b, &mut out).expect("bonus");
+                seen.extend(out.map(f64::from));
+                seen.extend(m.update(&b).expect("update").iter().map(|(_, v)| f64::from(*v)));
+            }
+            seen
+        };
+        for (name, pixels) in [("rnd", false), ("rdd", false), ("rnd", true)] {
+            let (on, off) = (run(true, name, pixels), run(false, name, pixels));
+            assert_eq!(on.len(), off.len());
+            for (a, b) in on.iter().zip(&off) {
+                assert!(
+                    (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                    "{name} {pixels}: {on:?} vs {off:?}"
+                );
+            }
+        }
     }
 
     #[test]

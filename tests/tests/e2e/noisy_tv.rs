@@ -126,3 +126,63 @@ fn bfs(from: (i32, i32), to: (i32, i32)) -> Vec<i64> {
     path.reverse();
     path
 }
+
+/// Golden digests that reach the TV (`tests/fixtures/golden/noisy_tv_digests.txt`): each of 4
+/// envs per id walks into the nook by the shortest path, then takes 150 steps from its own
+/// seeded stream — the remote (a no-op move everywhere but `remote`) three times in four, a
+/// random move otherwise, so it leaves and re-enters the nook — and the observations (the screen
+/// among them), rewards and flags are digested. The random-action digests of `determinism.rs`
+/// never reach the TV, so there the None, Brownian and PixelNoise settings share one digest;
+/// here every setting must differ and every env must have watched. Regenerate after an
+/// intended change with `SPELUNK_BLESS=1 cargo test -p spelunk-tests --test e2e noisy_tv`.
+#[test]
+fn golden_digests_that_watch_the_tv_tell_every_setting_apart() {
+    let reg = spelunk_envs::registry();
+    let ids: Vec<&str> = reg.ids().filter(|id| id.starts_with("NoisyTV-")).collect();
+    assert!(ids.len() >= 5, "{ids:?}");
+    let mut got = std::collections::BTreeMap::new();
+    for id in &ids {
+        let mut combined = spelunk_core::Digest::new();
+        for i in 0..4usize {
+            let mut env = reg.make(id).expect("make");
+            let mut obs = ObsBuf::for_space(env.observation_space());
+            env.reset(Some(20_240_601 + i as u64), None, obs.as_mut()).expect("reset");
+            let mut d = spelunk_core::Digest::new();
+            obs.digest_range(0..obs.len(), &mut d);
+            let mut stream = spelunk_tests::action_stream(7, i);
+            let mut watched = 0;
+            let plan = to_nook();
+            for t in 0..plan.len() + 150 {
+                let a = match plan.get(t) {
+                    Some(&a) => a,
+                    None if stream.below(4) != 0 => 4,
+                    None => stream.below(4) as i64,
+                };
+                let s = env.step(Action::Discrete(a), obs.as_mut()).expect("step");
+                watched += usize::from(s.info.watching_tv == Some(true));
+                obs.digest_range(0..obs.len(), &mut d);
+                d.f32(s.reward);
+                d.flag(s.terminated);
+                d.flag(s.truncated);
+                assert!(!(s.terminated || s.truncated), "{id}: the episode ended at step {t}");
+            }
+            assert!(watched >= 50, "{id} env {i}: watched the TV on {watched} steps only");
+            combined.u64(d.value());
+        }
+        got.insert((*id).to_owned(), combined.hex());
+    }
+    let mut settings: Vec<&String> =
+        got.iter().filter(|(id, _)| !id.ends_with("-Text-v0")).map(|(_, d)| d).collect();
+    let n = settings.len();
+    settings.sort();
+    settings.dedup();
+    assert_eq!(settings.len(), n, "two noise settings gave the same digest: {got:?}");
+    let path = spelunk_tests::fixture("golden/noisy_tv_digests.txt");
+    let text: String = got.iter().flat_map(|(k, v)| [k.as_str(), " ", v.as_str(), "\n"]).collect();
+    if std::env::var_os("SPELUNK_BLESS").is_some() {
+        std::fs::write(&path, &text).expect("write goldens");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (bless with SPELUNK_BLESS=1)");
+    assert_eq!(text, want, "noisy-TV digests changed");
+}

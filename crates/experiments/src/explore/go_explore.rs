@@ -682,8 +682,15 @@ pub fn experiment(args: &ExploreConfig) -> Result<String> {
     for r in &runs {
         md.push_str(&format!("| {:?} | {} | {} | {}\n", r.cells, r.env, r.seed, row_tail(r)));
     }
+    let others = learned_bonus_rooms(&args.out.join("coverage.json"), bonus_steps)
+        .map(|(lo, hi)| {
+            format!(
+                "; RND, RDD and the latent bonuses reach {lo} to {hi} rooms there, `coverage.json`"
+            )
+        })
+        .unwrap_or_default();
     md.push_str(&format!(
-        "\nSame budget, {bonus_steps} frames: rooms in Go-Explore's archive at that point, against the\ncoverage experiment's count-bonus agent and random actions (8 envs; rooms one env visited, the\nmost of the 8; RND, RDD and the latent bonuses reach 3 to 5 rooms there, `coverage.md`):\n\n| agent | seed | rooms (of 11) | treasure reached |\n|---|---:|---:|---|\n"
+        "\nSame budget, {bonus_steps} frames: rooms in Go-Explore's archive at that point, against the\ncoverage experiment's count-bonus agent and random actions (8 envs; rooms one env visited, the\nmost of the 8{others}):\n\n| agent | seed | rooms (of 11) | treasure reached |\n|---|---:|---:|---|\n"
     ));
     for r in runs.iter().filter(|r| r.cells == Cells::Domain) {
         let rooms =
@@ -729,6 +736,175 @@ pub fn experiment(args: &ExploreConfig) -> Result<String> {
         args.out.display()
     ));
     Ok(md)
+}
+
+/// The fewest and most rooms (the most one env visited) that the learned bonuses (RND, RDD,
+/// ICM, BYOL-Explore, Curiosity in Hindsight) reached on Montezuma-Lite in a coverage report
+/// of `steps` env steps; `None` when there is no such report.
+fn learned_bonus_rooms(coverage: &Path, steps: usize) -> Option<(u64, u64)> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(coverage).ok()?).ok()?;
+    if v["steps_per_run"].as_u64() != Some(steps as u64) {
+        return None;
+    }
+    let learned = ["rnd", "rdd", "icm", "byol-explore", "hindsight"];
+    let rooms: Vec<u64> = v["runs"]
+        .as_array()?
+        .iter()
+        .filter(|r| r["setting"] == "montezuma")
+        .filter(|r| r["method"].as_str().is_some_and(|m| learned.contains(&m)))
+        .filter_map(|r| r["max_rooms"].as_u64())
+        .collect();
+    Some((*rooms.iter().min()?, *rooms.iter().max()?))
+}
+
+/// One seed of `--experiment robustify`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RobustSeed {
+    /// Go-Explore's seed.
+    pub seed: u64,
+    /// Frames Go-Explore took to solve the level.
+    pub solved_at: Option<u64>,
+    /// The solving trajectory's length.
+    pub demo_length: Option<usize>,
+    /// The demo file (shortened), beside the report.
+    pub demo: String,
+    /// What robustification reached on it.
+    pub robust: Robust,
+}
+
+/// `--experiment robustify`: Go-Explore (domain cells) on Montezuma-Lite for each seed until it
+/// solves, each solving trajectory shortened and written as `robustify_demo_seed<K>.json`,
+/// then each robustified with the same fixed budget ([`RobustifyConfig::default`]: 200
+/// iterations, sticky actions 0.25, 200 evaluation episodes). `--threads` seeds train at once
+/// (each run is single-threaded and seeded, so the numbers do not depend on it). Writes
+/// `robustify.{json,md}` and `robustify.png`.
+pub fn robustify_experiment(args: &ExploreConfig) -> Result<String> {
+    if args.seeds < 1 {
+        bail!("--seeds must be at least 1");
+    }
+    let budget = args.steps.unwrap_or(10_000_000) as u64;
+    create_dir(&args.out)?;
+    let pb = crate::observers::progress_bar(args.seeds);
+    let mut demos = Vec::new();
+    for seed in 0..args.seeds {
+        let spec = spec("Montezuma-Lite-v0", Cells::Domain, args.cell_size, None, seed, 1);
+        let (run, demo) = run_until(&spec, budget, &pb)?;
+        report(&run);
+        let Some(demo) = demo else {
+            bail!("Go-Explore seed {seed} did not solve Montezuma-Lite-v0 in {budget} frames");
+        };
+        demos.push((run, demo));
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let rc = RobustifyConfig::default();
+    let workers = args.threads.clamp(1, demos.len());
+    let results = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some((run, demo)) = demos.get(k) else { return Ok(()) };
+                        let name = format!("robustify_demo_seed{}.json", run.seed);
+                        let robust = robustify_demo_at(
+                            demo,
+                            &args.out.join(&name),
+                            &rc,
+                            &mut Observers::new(),
+                        )
+                        .with_context(|| format!("robustifying seed {}'s demo", run.seed))?;
+                        if !is_terminal() {
+                            eprintln!(
+                                "robustified seed {}'s demo ({} actions): {:.1}% from the real start",
+                                run.seed,
+                                robust.demo_length,
+                                100.0 * robust.eval_success
+                            );
+                        }
+                        let seed = RobustSeed {
+                            seed: run.seed,
+                            solved_at: run.solved_at,
+                            demo_length: run.demo_length,
+                            demo: name,
+                            robust,
+                        };
+                        results.lock().expect("no worker panics").push(seed);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| Error::Invalid("a robustification worker panicked".into()))??;
+        }
+        Ok(())
+    })?;
+    let mut seeds = results.into_inner().expect("no worker panics");
+    seeds.sort_by_key(|s| s.seed);
+    write_file(
+        &args.out.join("robustify.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "experiment": "robustify",
+            "budget_frames": budget,
+            "iterations": rc.iterations,
+            "env_config": rc.env_config,
+            "eval_episodes": rc.eval_episodes,
+            "provenance": crate::provenance::Provenance::here(),
+            "seeds": seeds,
+        }))?,
+    )?;
+    let md = robustify_report(&seeds, &rc);
+    write_file(&args.out.join("robustify.md"), &md)?;
+    let series: Vec<Series> = seeds
+        .iter()
+        .map(|s| Series { label: format!("seed {}", s.seed), points: s.robust.success.clone() })
+        .collect();
+    let png = raster::line_chart(
+        "Robustifying each seed's demo: success from the real start (sticky 0.25)",
+        "env steps",
+        "success from the real start",
+        &series,
+    );
+    raster::write(&args.out.join("robustify.png"), &png)?;
+    Ok(format!("{md}\nwrote {}/robustify.{{json,md,png}}", args.out.display()))
+}
+
+/// The Markdown report of `--experiment robustify`, its sentences computed from the rows.
+fn robustify_report(seeds: &[RobustSeed], rc: &RobustifyConfig) -> String {
+    let mut md = format!(
+        "# Robustifying every seed's Go-Explore demonstration\n\n`spelunk explore --experiment robustify --seeds {n}` — for each seed, Go-Explore (domain\ncells) on Montezuma-Lite until it solves, the trajectory shortened, then PPO with privileged\nstarts along it (the settings of `go_explore.md`) for a fixed {it} iterations under `{cfg}`, the\nsame budget for every seed, no run extended or chosen. Success from the real start, no\nrestoring, sticky actions, sampled actions over {ep} episodes.\n\n| seed | solved at frame | demo length | shortened | env steps | start reached | success |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+        n = seeds.len(),
+        it = rc.iterations,
+        cfg = rc.env_config,
+        ep = rc.eval_episodes,
+    );
+    for s in seeds {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} of {} | {:.1}% |\n",
+            s.seed,
+            s.solved_at.map_or("—".into(), |f| f.to_string()),
+            s.demo_length.map_or("—".into(), |f| f.to_string()),
+            s.robust.demo_length,
+            s.robust.env_steps,
+            s.robust.final_start,
+            s.robust.demo_length,
+            100.0 * s.robust.eval_success
+        ));
+    }
+    let mut rates: Vec<f64> = seeds.iter().map(|s| 100.0 * s.robust.eval_success).collect();
+    rates.sort_by(f64::total_cmp);
+    if let (Some(lo), Some(hi)) = (rates.first(), rates.last()) {
+        let reached = seeds.iter().filter(|s| s.robust.final_start == 0).count();
+        md.push_str(&format!(
+            "\nOver the {} seeds' demos: {lo:.1}% to {hi:.1}% of episodes reach the treasure from the real start\n(median {:.1}%); the privileged start reached the real start on {reached} of them.\n",
+            seeds.len(),
+            crate::report::median(&rates),
+        ));
+    }
+    md
 }
 
 /// How [`robustify`] trains: PPO with privileged starts from the demo.
@@ -801,12 +977,23 @@ pub fn robustify_observed(
     rc: &RobustifyConfig,
     observer: &mut dyn Observer,
 ) -> Result<Robust> {
+    create_dir(out)?;
+    let path = out.join("go_explore_demo.json");
+    robustify_demo_at(demo, &path, rc, observer)
+}
+
+/// [`robustify_observed`] with the demo written to `path` (which the run reads).
+fn robustify_demo_at(
+    demo: &Demo,
+    path: &Path,
+    rc: &RobustifyConfig,
+    observer: &mut dyn Observer,
+) -> Result<Robust> {
     if rc.iterations == 0 || rc.eval_episodes == 0 {
         bail!("robustification needs at least one iteration and one evaluation episode");
     }
-    create_dir(out)?;
-    let path = out.join("go_explore_demo.json");
-    demo.save(&path)?;
+    demo.save(path)?;
+    let path = path.to_owned();
     let cfg = spelunk_grpo::TrainConfig {
         env: demo.env.clone(),
         env_config: Some(merged_config(demo, &rc.env_config)),

@@ -56,6 +56,8 @@ pub enum Experiment {
     GoExplore,
     /// Go-Explore on Montezuma-Lite-Pixels with pixel cells at a fixed downscale, over seeds.
     GoExplorePixels,
+    /// Every seed's Go-Explore demonstration robustified with the same fixed budget.
+    Robustify,
     /// STAX against novelty search (ground-truth descriptor), TAXONS and random search on the
     /// deceptive maze, redundant arm and curling table.
     Stax,
@@ -85,11 +87,12 @@ pub enum Method {
 
 impl Experiment {
     /// Every experiment with its command-line name.
-    pub const NAMES: [(&'static str, Experiment); 5] = [
+    pub const NAMES: [(&'static str, Experiment); 6] = [
         ("noisy-tv", Experiment::NoisyTv),
         ("coverage", Experiment::Coverage),
         ("go-explore", Experiment::GoExplore),
         ("go-explore-pixels", Experiment::GoExplorePixels),
+        ("robustify", Experiment::Robustify),
         ("stax", Experiment::Stax),
     ];
 }
@@ -290,6 +293,7 @@ pub fn run(args: &ExploreConfig, observer: &mut dyn spelunk_core::Observer) -> R
         Experiment::Coverage => coverage::run(args)?,
         Experiment::GoExplore => go_explore::experiment(args)?,
         Experiment::GoExplorePixels => go_explore::pixels_experiment(args)?,
+        Experiment::Robustify => go_explore::robustify_experiment(args)?,
         Experiment::Stax => stax::run(args, observer)?,
     }))
 }

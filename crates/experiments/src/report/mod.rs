@@ -38,6 +38,18 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
+/// The median of `v` (the mean of the middle two for an even count; 0 for none).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => s[n / 2],
+        _ => f64::midpoint(s[n / 2 - 1], s[n / 2]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

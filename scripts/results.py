@@ -1,0 +1,440 @@
+#!/usr/bin/env python3
+"""README.md's results, written from the artifacts and checked against them.
+
+    python3 scripts/results.py render   # rewrite README's generated blocks from docs/results/
+    python3 scripts/results.py check    # CI: the blocks are what the data give, and every
+                                        # number in README's prose is in an artifact
+
+The sentences that state a result in README.md live between `<!-- results:NAME -->` and
+`<!-- /results:NAME -->`; `render` writes them from the JSON artifacts under docs/results/
+(each written by an entry of `scripts/reproduce.sh --list`), so a claim moves when its data
+move and cannot say more than they do. `check` fails when a block differs from what the data
+give (a typed edit, or data regenerated without `render`), or when any number in README's prose
+— inside the blocks or outside, code aside — matches no value of any artifact and no figure the
+blocks derive from them (a ratio of medians, a range over seeds). Standard library only.
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+RESULTS = os.path.join(ROOT, "docs", "results")
+README = os.path.join(ROOT, "README.md")
+
+
+class Missing(Exception):
+    pass
+
+
+def load(name):
+    path = os.path.join(RESULTS, name)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise Missing(f"docs/results/{name} is missing; `bash scripts/reproduce.sh --list` "
+                      "names the command that writes it")
+
+
+class Figures:
+    """Every figure a block prints, so `check` knows which derived numbers are data."""
+
+    def __init__(self):
+        self.values = []
+
+    def __call__(self, value, spec):
+        self.values.append(float(value))
+        return format(value, spec)
+
+    def rate(self, v):
+        """A rate as README prints it: 7.06M, 9.7k, 809."""
+        self.values.append(float(v))
+        if v >= 1e6:
+            return f"{v / 1e6:.2f}M"
+        if v >= 1e4:
+            return f"{v / 1e3:.1f}k"
+        if v >= 1e3:
+            return f"{v / 1e3:.2f}k"
+        return f"{v:.0f}"
+
+    def frames(self, v):
+        self.values.append(float(v))
+        return f"{v / 1e6:.1f}M"
+
+    def pct(self, fraction, digits=1):
+        self.values.append(100.0 * fraction)
+        return f"{100.0 * fraction:.{digits}f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks
+
+
+def block_bench(fig):
+    b = load("bench_ci.json")
+    rows = ["| environment | 1 env, 1 thread | "
+            f"{b['envs'][0]['num_envs']} envs, 1 thread | "
+            f"{b['envs'][0]['num_envs']} envs, {b['envs'][0]['threads']} threads | speed-up |",
+            "|---|---:|---:|---:|---:|"]
+    for e in b["envs"]:
+        rows.append(f"| `{e['id']}` | {fig.rate(e['single_steps_per_sec'])} "
+                    f"| {fig.rate(e['vec_1t_steps_per_sec'])} | {fig.rate(e['vec_nt_steps_per_sec'])} "
+                    f"| {fig(e['vec_speedup'], '.2f')}× |")
+    speedups = [e["vec_speedup"] for e in b["envs"]]
+    prov = b.get("provenance", {})
+    protocol = (f"each figure the median of {b['windows']} timed windows after a warm-up one"
+                if "windows" in b else "each figure the best of three rounds")
+    machine = prov.get("machine", f"{b['available_cores']} cores")
+    commit = prov.get("commit", "")
+    text = [f"`spelunk bench` on this project's CI machine ({machine}"
+            + (f", commit `{commit[:7]}`" if commit else "")
+            + f"; `docs/results/bench_ci.json`, written by `bash scripts/reproduce.sh bench`), "
+            f"{protocol}:", "", *rows, "",
+            f"Speed-ups on {b['envs'][0]['threads']} threads in this run: "
+            f"{fig(min(speedups), '.2f')}× to {fig(max(speedups), '.2f')}×. The windows behind "
+            "every figure are in the JSON; this machine is shared and noisy, so rerun on yours."]
+    return "\n".join(text)
+
+
+def peer_row(name, headline=True):
+    rep = load(f"peers/{name}.json")
+    rows = [r for r in rep["rows"] if r.get("headline")] if headline else rep["rows"]
+    return rep, rows
+
+
+def block_peers(fig):
+    mg, (m,) = peer_row("minigrid_doorkey")
+    fp = load("peers/fetch_push.json")
+    arm, gripper, raw = fp["rows"]
+    w = mg["protocol"]["windows"]
+    return (
+        f"Against the Python `minigrid` package on the same env, observation and random actions, "
+        f"both pinned to one core in one script, one protocol on both sides (a warm-up window, "
+        f"then the median of {w} timed windows): **{fig(m['ratio'], '.0f')}×** "
+        f"({fig.rate(m['spelunk']['median'])} vs {fig.rate(m['peer']['median'])} steps/s; "
+        f"`bash scripts/peers/minigrid_doorkey.sh`, `docs/results/peers/minigrid_doorkey.md`). "
+        f"Against Gymnasium-Robotics' FetchPush-v4 on MuJoCo, same semantics and control rate, "
+        f"like for like — our 7-joint arm (`robot.urdf = \"fetch7\"`) against FetchPush-v4's whole "
+        f"robot: **{fig(arm['ratio'], '.2f')}×** ({fig.rate(arm['spelunk']['median'])} vs "
+        f"{fig.rate(arm['peer']['median'])} steps/s); with `Arm-Push-v0`'s default free-floating "
+        f"gripper, a lighter simulation, {fig(gripper['ratio'], '.2f')}× "
+        f"({fig.rate(gripper['spelunk']['median'])}); raw `mj_step` on Fetch's model without the "
+        f"Python env runs {fig.rate(raw['peer']['median'])} control steps/s "
+        f"(`bash scripts/peers/fetch_push.sh`, `docs/results/peers/fetch_push.md`). Machines "
+        f"differ and are noisy; rerun both on yours.")
+
+
+def mean(v):
+    return sum(v) / len(v)
+
+
+def block_exploration(fig):
+    tv = load("noisy_tv.json")
+    cov = load("coverage.json")
+    ge = load("go_explore.json")
+    gp = load("go_explore_pixels.json")
+    rb = load("robustify.json")
+    stax = load("stax.json")
+    labels = {"random": "random actions", "counts": "counts", "rnd": "RND", "rdd": "RDD",
+              "icm": "ICM", "byol-explore": "BYOL-Explore", "hindsight": "Curiosity in Hindsight"}
+
+    # Noisy TV: mean trackers over seeds per (method, setting).
+    found, watch = {}, {}
+    for r in tv["runs"]:
+        found.setdefault((r["method"], r["setting"]), []).append(r["trackers_found"])
+        watch.setdefault((r["method"], r["setting"]), []).append(r["watching_fraction"])
+    settings = sorted({s for _, s in found})
+    noisy = [s for s in settings if s != "none"]
+    bonuses = [m for m in labels if m != "random" and any(k[0] == m for k in found)]
+    full = [m for m in bonuses if all(mean(found[(m, s)]) >= 4.0 - 1e-9 for s in settings)]
+    short = [m for m in bonuses if m not in full]
+    counts_watch = [mean(watch[("counts", s)]) for s in noisy]
+    tv_text = (f"on the noisy-TV maze ({len(tv['runs']) // len(settings) // (len(bonuses) + 1)} "
+               f"seeds, `noisy_tv.json`) {join([labels[m] for m in full])} find all four trackers "
+               f"in every noise setting, while counts watch the noisy TV for "
+               f"{fig.pct(min(counts_watch), 0)}–{fig.pct(max(counts_watch), 0)} of their steps"
+               + (f" and {join([labels[m] for m in short])} find fewer in some setting "
+                  f"(down to {fig(min(mean(found[(m, s)]) for m in short for s in settings), '.2f')} of 4)"
+                  if short else ""))
+
+    # Coverage of MultiRoom-N6: cells of each bonus against random actions'.
+    cells = {}
+    for r in cov["runs"]:
+        if r["setting"] == "multiroom":
+            cells.setdefault(r["method"], []).append(r["cells"])
+    base = mean(cells["random"])
+    mult = {m: mean(v) / base for m, v in cells.items() if m != "random"}
+    lo = min(mult, key=mult.get)
+    hi = max(mult, key=mult.get)
+    doubling = [m for m in mult if mult[m] > 2.0]
+    cov_text = (f"on MultiRoom-N6 the bonuses visit {fig(mult[lo], '.2f')}× ({labels[lo]}) to "
+                f"{fig(mult[hi], '.2f')}× ({labels[hi]}) the cells random actions do "
+                f"({len(doubling)} of {len(mult)} more than double it; `coverage.json`)")
+    rooms = [r["max_rooms"] for r in cov["runs"] if r["setting"] != "multiroom"
+             and r["method"] != "random"]
+
+    dom = [r for r in ge["runs"] if r["cells"] == "domain" and r["solved_at"] is not None]
+    pix = [r for r in gp["runs"] if r["solved_at"] is not None]
+    seed0 = next(r for r in dom if r["seed"] == 0)
+    ds = gp["downscale"]
+    rates = [s["robust"]["eval_success"] for s in rb["seeds"]]
+    sticky = rb["env_config"].get("sticky_action_prob")
+    ge_text = (
+        f"Go-Explore (archive of cells, return by restoring a snapshot, explore with repeated "
+        f"random actions) reaches `Montezuma-Lite-v0`'s treasure, six rooms deep behind two keys, "
+        f"in {fig.frames(min(r['solved_at'] for r in dom))}–{fig.frames(max(r['solved_at'] for r in dom))} "
+        f"frames ({len(dom)} of {len([r for r in ge['runs'] if r['cells'] == 'domain'])} seeds, "
+        f"`go_explore.json`), where the bonus agents, at the {fig(cov['steps_per_run'] / 1e3, '.0f')}k "
+        f"steps their planner allows, visit at most {fig(max(rooms), 'd')} of its 11 rooms — from "
+        f"downscaled pixels too, at a fixed {fig(ds[0], 'd')} × {fig(ds[1], 'd')} × {fig(ds[2], 'd')} "
+        f"downscale, in {fig.frames(min(r['solved_at'] for r in pix))}–"
+        f"{fig.frames(max(r['solved_at'] for r in pix))} frames ({len(pix)} of {len(gp['runs'])} "
+        f"seeds, `go_explore_pixels.json`) — and writes the trajectory, shortened by a search in "
+        f"the simulator ({fig(seed0['demo_length'], 'd')} → {fig(seed0['short_length'], 'd')} "
+        f"actions on seed 0), as a demonstration for the training core's privileged starts. PPO "
+        f"from those starts, imitating the demo where its value head expects less than the demo's "
+        f"return, turns it into a policy that reaches the treasure from the real start under "
+        f"sticky actions (p = {fig(sticky, 'g')}): with the same {fig(rb['iterations'], 'd')} "
+        f"iterations for each of the {len(rates)} seeds' demos, "
+        f"{fig.pct(min(rates))}–{fig.pct(max(rates))} of {fig(rb['eval_episodes'], 'd')} episodes "
+        f"(median {fig.pct(statistics.median(rates))}; `robustify.md`, no run chosen or extended; "
+        f"longer runs per seed in [docs/goexplore.md](docs/goexplore.md))")
+
+    # STAX against novelty search on the true outcome: reward areas found, mean over seeds.
+    areas = {}
+    for r in stax["runs"]:
+        areas.setdefault((r["task"], r["method"]), []).append(r["curve"][-1]["areas_found"])
+    def cmp(task, where):
+        s, n = mean(areas[(task, "stax")]), mean(areas[(task, "ns-gt")])
+        word = "as many" if abs(s - n) < 1e-9 else ("more" if s > n else "fewer")
+        return f"{word} {where} ({fig(s, '.1f')} against {fig(n, '.1f')})"
+    stax_text = (f"Novelty search, TAXONS and STAX search the weights of small neural controllers "
+                 f"on a deceptive maze, a 20-joint arm and a curling table. Against novelty search "
+                 f"on the true outcome, STAX, learning its behaviour space from final frames, "
+                 f"finds {cmp('arm', 'reward areas on the arm')}, "
+                 f"{cmp('curling', 'on the curling table')} and {cmp('maze', 'in the maze')} "
+                 f"(mean of {stax['seeds']} seeds, `stax.json`; [docs/novelty.md](docs/novelty.md)).")
+    return (f"`spelunk explore` compares them on one agent: {tv_text}; {cov_text}. {ge_text}. "
+            f"{stax_text}")
+
+
+def join(items):
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def block_policies(fig):
+    ppo = load("ppo_doorkey8x8.json")["eval"]
+    sparse = load("grpo_sparse.json")
+    grpo = [r for r in sparse if r["env"] == "MiniGrid-DoorKey-8x8-v0" and r["method"] == "GRPO"]
+    tb = load("text_bandit.json")
+    def vs(a, b):
+        return "lower" if a < b else "higher"
+    text = (
+        f"With the MLP head on `MiniGrid-DoorKey-8x8-v0`, PPO reaches "
+        f"{fig.pct(ppo['success'], 1)} success on {fig(ppo['episodes'], 'd')} unseen seeds after "
+        f"{fig(ppo['iterations'], 'd')} iterations, {fig.frames(ppo['env_steps'])} env steps "
+        f"(`ppo_doorkey8x8.json`, `bash scripts/reproduce.sh ppo-doorkey8x8`); GRPO "
+        f"{fig.pct(mean([r['final_eval_success'] for r in grpo]), 1)} in "
+        f"{fig.frames(mean([r['curve'][-1][0] for r in grpo]))} (mean of {len(grpo)} seeds, "
+        f"`grpo_sparse.json`). A language model acting through text learns the text bandit's "
+        f"best arm from scratch: over its last 30 iterations its mean return is "
+        f"{fig(tb['last_30_mean_return'], '.3f')}, against {fig(tb['best_arm_mean'], '.3f')} for "
+        f"the best arm and {fig(tb['uniform_pick_mean'], '.3f')} for a uniform pick "
+        f"(`text_bandit.json`).")
+    # The meta-bandit sentence stands only where its artifact does (a 300-iteration run).
+    try:
+        mb = load("meta_bandit.json")
+    except Missing:
+        return text
+    reg = {r["agent"]: r for r in mb["regret"]}
+    pol, ts = reg["transformer (GRPO)"], reg["Thompson sampling"]
+    return text + (
+        f" A transformer reading its pull history, trained with GRPO, has "
+        f"{vs(pol['at_train_horizon'], ts['at_train_horizon'])} regret than Thompson sampling at its "
+        f"{fig(mb['train_horizon'], 'd')}-pull training horizon "
+        f"({fig(pol['at_train_horizon'], '.2f')} vs {fig(ts['at_train_horizon'], '.2f')}) and "
+        f"{vs(pol['at_long_horizon'], ts['at_long_horizon'])} at {fig(mb['long_horizon'], 'd')} pulls "
+        f"({fig(pol['at_long_horizon'], '.2f')} vs {fig(ts['at_long_horizon'], '.2f')}; "
+        f"{fig(mb['tasks'], 'd')} unseen tasks, `meta_bandit.json`, "
+        f"[docs/grpo.md](docs/grpo.md#meta-bandits)).")
+
+
+def block_bridge(fig):
+    b = load("bridge_loop.json")
+    top = max(b["rows"], key=lambda r: r["hz"])
+    lo, hi = top["tick_p99_range_us"][0], top["tick_p99_range_us"][-1]
+    return (f"Over that pty the control loop runs at {fig(top['hz'] / 1e3, 'g')} kHz with "
+            f"{fig(b['servos'], 'd')} servos, its median window's tick p99 "
+            f"{fig(top['median']['tick_us']['p99'], 'd')} µs ({fig(lo, 'd')}–{fig(hi, 'd')} µs over "
+            f"{fig(b['config']['windows'], 'd')} windows; `docs/results/bridge_loop.json`, from "
+            f"`bash scripts/bridge-bench.sh`).")
+
+
+def block_peer_table(fig):
+    rows = ["| comparison | command | unit | Spelunk | peer | ratio |", "|---|---|---|---:|---:|---:|"]
+    for name in ("minigrid_doorkey", "fetch_push", "rlexplore_rnd", "trl_grpo"):
+        rep = load(f"peers/{name}.json")
+        for r in rep["rows"]:
+            s, q = r["spelunk"], r["peer"]
+            label = r["label"] + (" (headline)" if r.get("headline") else "")
+            rows.append(
+                f"| [{rep['title']}](peers/{name}.md): {label} | `{rep['command']}` | {r['unit']} | "
+                f"{fig.rate(s['median'])} ({fig.rate(s['min'])}–{fig.rate(s['max'])}) | "
+                f"{r['peer_name']}: {fig.rate(q['median'])} ({fig.rate(q['min'])}–{fig.rate(q['max'])}) | "
+                f"{fig(r['ratio'], '.2f')}× |")
+    dates = sorted({load(f"peers/{n}.json")["date"] for n in
+                    ("minigrid_doorkey", "fetch_push", "rlexplore_rnd", "trl_grpo")})
+    return "\n".join(rows + ["", f"Measured {', '.join(dates)}; medians of the timed windows, the "
+                              "slowest and fastest window in brackets; each report names its "
+                              "commit and machine."])
+
+
+BLOCKS = {"bench": block_bench, "peers": block_peers, "exploration": block_exploration,
+          "policies": block_policies, "bridge": block_bridge, "peer_table": block_peer_table}
+# Where the blocks live; the numbers check reads README.md's prose.
+FILES = [README, os.path.join(RESULTS, "README.md")]
+BLOCK_RE = re.compile(r"<!-- results:(\w+) -->\n(?:.*?\n)?<!-- /results:\1 -->", re.S)
+
+
+def render_all(skip_missing=False):
+    fig = Figures()
+    out = {}
+    for name, f in BLOCKS.items():
+        try:
+            out[name] = f(fig)
+        except Missing as e:
+            if not skip_missing:
+                raise
+            print(f"results render: block `{name}` left as it is: {e}", file=sys.stderr)
+    return out, fig.values
+
+
+def rewrite(text, blocks):
+    def sub(m):
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise SystemExit(f"unknown results block `{name}`")
+        if name not in blocks:
+            return m.group(0)
+        return f"<!-- results:{name} -->\n{blocks[name]}\n<!-- /results:{name} -->"
+    return BLOCK_RE.sub(sub, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The numbers check
+
+NUMBER = re.compile(r"(?<![\w.\-/])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s?([kM]))?(\s?%)?(?![\w/])")
+
+
+def artifact_values():
+    vals = []
+    def walk(o):
+        if isinstance(o, bool):
+            return
+        if isinstance(o, (int, float)):
+            vals.append(float(o))
+        elif isinstance(o, dict):
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list) and len(o) <= 32:
+            # Long lists are curves: tens of thousands of points would match almost any
+            # number by chance. Figures drawn from a curve are derived by the blocks.
+            for v in o:
+                walk(v)
+    for dirpath, _, files in os.walk(RESULTS):
+        for f in files:
+            if f.endswith(".json"):
+                with open(os.path.join(dirpath, f)) as fh:
+                    walk(json.load(fh))
+    return vals
+
+
+def prose(text):
+    """README without fenced code, code spans, link targets, image lines and HTML comments."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return text
+
+
+def matches(token, mult, pct, values):
+    digits = token.replace(",", "")
+    n = float(digits)
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    scale = {"k": 1e3, "M": 1e6}.get(mult or "", 1.0)
+    half = 0.5 * 10 ** -decimals * scale
+    targets = [n * scale]
+    if pct:
+        targets.append(n / 100.0)
+    for t in targets:
+        tol = half if t == n * scale else half / 100.0
+        # A whole number may be an exact count; allow the rounding either way.
+        if any(abs(v - t) <= tol + 1e-9 * max(1.0, abs(t)) for v in values):
+            return True
+    return False
+
+
+def check():
+    problems = []
+    try:
+        blocks, derived = render_all()
+    except Missing as e:
+        print(f"results check: {e}", file=sys.stderr)
+        return 1
+    found = set()
+    for path in FILES:
+        with open(path) as f:
+            text = f.read()
+        found |= {m.group(1) for m in BLOCK_RE.finditer(text)}
+        if rewrite(text, blocks) != text:
+            problems.append(f"{os.path.relpath(path, ROOT)}: results blocks differ from what the "
+                            "data give; run `python3 scripts/results.py render` (and regenerate "
+                            "the data with scripts/reproduce.sh if a figure should move)")
+    for name in BLOCKS:
+        if name not in found:
+            problems.append(f"no file has a `<!-- results:{name} -->` block")
+    with open(README) as f:
+        text = f.read()
+    values = artifact_values() + derived
+    for lineno, line in enumerate(prose(text).splitlines(), 1):
+        for m in NUMBER.finditer(line):
+            token, mult, pct = m.group(1), m.group(2), m.group(3)
+            if not matches(token, mult, pct, values):
+                problems.append(f"README.md: `{m.group(0).strip()}` in “{line.strip()[:90]}” "
+                                "matches no artifact under docs/results/")
+    for p in problems:
+        print(f"results check: {p}", file=sys.stderr)
+    if not problems:
+        print(f"results check: the {len(found)} results blocks match the data, and every "
+              "number in README.md's prose is in an artifact")
+    return 1 if problems else 0
+
+
+def main():
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "render":
+        blocks, _ = render_all(skip_missing=True)
+        for path in FILES:
+            with open(path) as f:
+                text = f.read()
+            new = rewrite(text, blocks)
+            with open(path, "w") as f:
+                f.write(new)
+            print(f"{os.path.relpath(path, ROOT)}: results blocks "
+                  + ("rewritten" if new != text else "unchanged"))
+        return 0
+    if cmd == "check":
+        return check()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
