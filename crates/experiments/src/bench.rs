@@ -98,11 +98,9 @@ impl Windows {
         if values.is_empty() {
             return Self::default();
         }
-        let mut s = values.clone();
-        s.sort_by(f64::total_cmp);
-        let n = s.len();
-        let median = if n % 2 == 1 { s[n / 2] } else { f64::midpoint(s[n / 2 - 1], s[n / 2]) };
-        Self { median, min: s[0], max: s[n - 1], values }
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Self { median: crate::report::median(&values), min, max, values }
     }
 }
 
