@@ -119,12 +119,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env_cfg = cfg.env_config.clone().expect("config");
     let mut t =
         Trainer::new(cfg, Box::new(move |_| reg.make_with("Bandit-Bernoulli-5-v0", &env_cfg)))?;
+    // Mean episodic return per iteration (empty when a checkpoint is loaded).
+    let mut returns = Vec::with_capacity(iterations);
     if let Some(dir) = args.get(2) {
         t.resume(std::path::Path::new(dir))?;
         eprintln!("loaded {dir} (iteration {})", t.iteration);
     } else {
         for i in 0..iterations {
             let m = t.iterate()?;
+            returns.push(m["charts/episodic_return"]);
             if (i + 1) % 25 == 0 {
                 eprintln!("iteration {:>4}: return {:.2}", i + 1, m["charts/episodic_return"]);
             }
@@ -153,6 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "long_horizon": long,
             "iterations": t.iteration,
             "tasks": SEEDS.end - SEEDS.start,
+            "returns": returns,
             "regret": rows.iter().map(|(agent, short, far)| serde_json::json!({
                 "agent": agent,
                 "at_train_horizon": short,
