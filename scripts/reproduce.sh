@@ -29,7 +29,8 @@ vla|30 min|deterministic|RAYON_NUM_THREADS=1 spelunk train --experiment vla --se
 grpo-sparse|30 min|deterministic|spelunk train --experiment sparse --seeds 2 --set iterations=60 --out docs/results
 ppo-doorkey8x8|3 min|deterministic|d=$(mktemp -d) && spelunk train --set algorithm=ppo --set env=MiniGrid-DoorKey-8x8-v0 --set iterations=60 --out "$d/run" && spelunk eval --run "$d/run" --episodes 200 --json docs/results/ppo_doorkey8x8.json
 text-bandit|6 min|deterministic|cargo run -q --release -p spelunk-grpo --example text_bandit -- 100 --json docs/results/text_bandit.json
-meta-bandit|40 min|deterministic|cargo run -q --release -p spelunk-grpo --example meta_bandit -- 300 --json docs/results/meta_bandit.json
+meta-bandit|6 min|deterministic|cargo run -q --release -p spelunk-grpo --example meta_bandit -- 300 --json docs/results/meta_bandit.json
+rdd-counts|1 min|deterministic|cargo run -q --release -p spelunk-intrinsic --example rdd_counts -- --json docs/results/rdd_counts.json
 bridge-loop|1 min|speed|bash scripts/bridge-bench.sh
 recording|5 min|speed|CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 SPELUNK_BENCH_JSON=docs/results/recording.json cargo bench -p spelunk-viz --bench recording
 train-threads|5 min|speed|SPELUNK_BENCH_JSON=docs/results/train_threads.json cargo bench -p spelunk-grpo --bench train_threads

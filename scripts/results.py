@@ -347,10 +347,21 @@ def artifact_values():
             for v in o:
                 walk(v)
     for dirpath, _, files in os.walk(RESULTS):
-        for f in files:
+        for f in sorted(files):
+            path = os.path.join(dirpath, f)
             if f.endswith(".json"):
-                with open(os.path.join(dirpath, f)) as fh:
+                with open(path) as fh:
                     walk(json.load(fh))
+            elif f.endswith(".md") and path != os.path.join(RESULTS, "README.md"):
+                # The reports the experiment commands write beside their JSON (tables of means
+                # and spreads over seeds); docs/results/README.md is an index, not a report.
+                with open(path) as fh:
+                    for m in NUMBER.finditer(prose(fh.read())):
+                        token, mult, _ = m.groups()
+                        scale = {"k": 1e3, "M": 1e6}.get(mult or "", 1.0)
+                        vals.append(float(token.replace(",", "")) * scale)
+                        if m.group(3):
+                            vals.append(float(token.replace(",", "")) / 100.0)
     return vals
 
 

@@ -2,7 +2,7 @@
 //! trained by Adam, as the exploration bonuses are.
 //!
 //! ```text
-//! cargo run --release -p spelunk-intrinsic --example rdd_counts -- [lr ...]
+//! cargo run --release -p spelunk-intrinsic --example rdd_counts -- [lr ...] [--json PATH]
 //! ```
 //!
 //! 112 one-hot states in seven groups of 16, visited 1, 2, 4, …, 64 times in a shuffled
@@ -11,7 +11,8 @@
 //! exactly the pseudo-count `σ²/n`, which holds for a predictor that averages the n noisy
 //! targets it has seen. Adam's steps do not shrink like 1/n, so the column grows with n: the
 //! bonus keeps a floor set by the step size (the discrepancy term of the RDD bound), while
-//! its ordering by visit count holds.
+//! its ordering by visit count holds. `--json` writes the table with the command, commit and
+//! machine (`docs/results/rdd_counts.json`, from `bash scripts/reproduce.sh rdd-counts`).
 
 use spelunk_core::Rng;
 use spelunk_intrinsic::distill::{DistillConfig, Distillation};
@@ -26,7 +27,13 @@ fn one_hot(k: usize, n: usize) -> Vec<f32> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut lrs = Vec::new();
-    for a in std::env::args().skip(1) {
+    let mut json = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--json" {
+            json = Some(args.next().ok_or("--json needs a path")?);
+            continue;
+        }
         lrs.push(a.parse::<f64>().map_err(|_| format!("a learning rate, not `{a}`"))?);
     }
     if lrs.is_empty() {
@@ -38,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seeds = 4;
     println!("| Adam lr | {} |", groups.map(|n| format!("n = {n}")).join(" | "));
     println!("|---|{}", "---|".repeat(groups.len()));
+    let mut rows = Vec::new();
     for lr in lrs {
         let mut means = vec![0.0f64; groups.len()];
         for seed in 0..seeds {
@@ -87,6 +95,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cells: Vec<String> =
             means.iter().zip(groups).map(|(m, n)| format!("{:.2}", m * n as f64)).collect();
         println!("| {lr} | {} |", cells.join(" | "));
+        let scaled: Vec<f64> = means.iter().zip(groups).map(|(m, n)| m * n as f64).collect();
+        rows.push(serde_json::json!({"lr": lr, "n_bonus_over_sigma2": scaled}));
+    }
+    if let Some(path) = json {
+        let report = serde_json::json!({
+            "provenance": spelunk_core::Provenance::here(),
+            "visits": groups,
+            "states_per_group": per_group,
+            "seeds": seeds,
+            "sigma": 1.0,
+            "rows": rows,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+            .map_err(|e| format!("writing {path}: {e}"))?;
+        println!("wrote {path}");
     }
     Ok(())
 }
