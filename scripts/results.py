@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""README.md's results, written from the artifacts and checked against them.
+"""README.md's results, written from the artifacts, and the docs' figures checked against them.
 
     python3 scripts/results.py render   # rewrite README's generated blocks from docs/results/
-    python3 scripts/results.py check    # CI: the blocks are what the data give, and every
-                                        # number in README's prose is in an artifact
+    python3 scripts/results.py check    # CI: the blocks are what the data give, every number
+                                        # in README's prose and every measured figure in
+                                        # docs/*.md is in an artifact
 
 The sentences that state a result in README.md live between `<!-- results:NAME -->` and
 `<!-- /results:NAME -->`; `render` writes them from the JSON artifacts under docs/results/
@@ -11,8 +12,12 @@ The sentences that state a result in README.md live between `<!-- results:NAME -
 move and cannot say more than they do. `check` fails when a block differs from what the data
 give (a typed edit, or data regenerated without `render`), or when any number in README's prose
 — inside the blocks or outside, code aside — matches no value of any artifact and no figure the
-blocks derive from them (a ratio of medians, a range over seeds). Standard library only.
+blocks derive from them (a ratio of medians, a range over seeds), or when a measured figure in
+docs/*.md (a decimal, a percentage, a k/M rate, a count with thousands separators) does not.
+The artifacts are the JSON files under docs/results/ and the reports the same commands write
+beside them (docs/results/**/*.md but its index). Standard library only.
 """
+import glob
 import json
 import os
 import re
@@ -356,7 +361,9 @@ def artifact_values():
                 # The reports the experiment commands write beside their JSON (tables of means
                 # and spreads over seeds); docs/results/README.md is an index, not a report.
                 with open(path) as fh:
-                    for m in NUMBER.finditer(prose(fh.read())):
+                    # A negative value's magnitude is what prose matches ("−6.41").
+                    text = re.sub(r"(?<![\w.])-(?=\d)", " ", prose(fh.read()))
+                    for m in NUMBER.finditer(text):
                         token, mult, _ = m.groups()
                         scale = {"k": 1e3, "M": 1e6}.get(mult or "", 1.0)
                         vals.append(float(token.replace(",", "")) * scale)
@@ -420,11 +427,26 @@ def check():
             if not matches(token, mult, pct, values):
                 problems.append(f"README.md: `{m.group(0).strip()}` in “{line.strip()[:90]}” "
                                 "matches no artifact under docs/results/")
+    # docs/*.md: the numbers that state a measurement — a decimal, a percentage, a k/M rate or
+    # a count written with thousands separators — must be in an artifact too. Whole numbers
+    # there are mostly settings and sizes; settings written as values go in code spans.
+    for path in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        with open(path) as f:
+            text = f.read()
+        for line in prose(text).splitlines():
+            for m in NUMBER.finditer(line):
+                token, mult, pct = m.group(1), m.group(2), m.group(3)
+                if not (mult or pct or "." in token or "," in token):
+                    continue
+                if not matches(token, mult, pct, values):
+                    problems.append(f"{os.path.relpath(path, ROOT)}: `{m.group(0).strip()}` in "
+                                    f"“{line.strip()[:90]}” matches no artifact under "
+                                    "docs/results/")
     for p in problems:
         print(f"results check: {p}", file=sys.stderr)
     if not problems:
-        print(f"results check: the {len(found)} results blocks match the data, and every "
-              "number in README.md's prose is in an artifact")
+        print(f"results check: the {len(found)} results blocks match the data, every number "
+              "in README.md's prose and every measured figure in docs/*.md is in an artifact")
     return 1 if problems else 0
 
 
