@@ -37,5 +37,8 @@ for n in "${names[@]}"; do
   for s in ${line#*|}; do args+=(--set "$s"); done
   echo "== $n: spelunk train ${args[*]}"
   "$bin" train --out "$tmp/$n" "${args[@]}" >/dev/null
-  "$bin" eval --run "$tmp/$n" --episodes 200 --json "$out/$n.json"
+  # Into the scratch folder first: writing a tracked artifact mid-run would mark the checkout
+  # as changed, and the later reports' provenance with it.
+  "$bin" eval --run "$tmp/$n" --episodes 200 --json "$tmp/$n.json"
 done
+for n in "${names[@]}"; do cp "$tmp/$n.json" "$out/$n.json"; done
