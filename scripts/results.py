@@ -127,8 +127,22 @@ def block_peers(fig):
         f"gripper, a lighter simulation, {fig(gripper['ratio'], '.2f')}× "
         f"({fig.rate(gripper['spelunk']['median'])}); raw `mj_step` on Fetch's model without the "
         f"Python env runs {fig.rate(raw['peer']['median'])} control steps/s "
-        f"(`bash scripts/peers/fetch_push.sh`, `docs/results/peers/fetch_push.md`). Machines "
-        f"differ and are noisy; rerun both on yours.")
+        f"(`bash scripts/peers/fetch_push.sh`, `docs/results/peers/fetch_push.md`). "
+        + python_sentence(fig)
+        + "Machines differ and are noisy; rerun both on yours.")
+
+
+def python_sentence(fig):
+    rep = load("peers/python_vec.json")
+    two, one, mg = rep["rows"]
+    return (
+        f"From Python (the Gymnasium package, [docs/python.md](docs/python.md)), 256 DoorKey-8x8 "
+        f"envs in one vector env keep {fig(two['ratio'], '.2f')}× of the same vector env's rate "
+        f"stepped from Rust on 2 threads ({fig.rate(two['spelunk']['median'])} vs "
+        f"{fig.rate(two['peer']['median'])} env-steps/s) and {fig(one['ratio'], '.2f')}× on one, "
+        f"and run {fig(mg['ratio'], '.0f')}× the `minigrid` package's envs in Gymnasium's "
+        f"`SyncVectorEnv` on one core (`bash scripts/peers/python_vec.sh`, "
+        f"`docs/results/peers/python_vec.md`). ")
 
 
 def mean(v):
@@ -280,9 +294,12 @@ def block_bridge(fig):
             f"`bash scripts/bridge-bench.sh`).")
 
 
+PEERS = ("minigrid_doorkey", "python_vec", "fetch_push", "rlexplore_rnd", "trl_grpo")
+
+
 def block_peer_table(fig):
     rows = ["| comparison | command | unit | Spelunk | peer | ratio |", "|---|---|---|---:|---:|---:|"]
-    for name in ("minigrid_doorkey", "fetch_push", "rlexplore_rnd", "trl_grpo"):
+    for name in PEERS:
         rep = load(f"peers/{name}.json")
         for r in rep["rows"]:
             s, q = r["spelunk"], r["peer"]
@@ -292,8 +309,7 @@ def block_peer_table(fig):
                 f"{fig.rate(s['median'])} ({fig.rate(s['min'])}–{fig.rate(s['max'])}) | "
                 f"{r['peer_name']}: {fig.rate(q['median'])} ({fig.rate(q['min'])}–{fig.rate(q['max'])}) | "
                 f"{fig(r['ratio'], '.2f')}× |")
-    dates = sorted({load(f"peers/{n}.json")["date"] for n in
-                    ("minigrid_doorkey", "fetch_push", "rlexplore_rnd", "trl_grpo")})
+    dates = sorted({load(f"peers/{n}.json")["date"] for n in PEERS})
     return "\n".join(rows + ["", f"Measured {', '.join(dates)}; medians of the timed windows, the "
                               "slowest and fastest window in brackets; each report names its "
                               "commit and machine."])

@@ -215,7 +215,13 @@ impl RawVecEnv {
 #[pymethods]
 impl RawVecEnv {
     #[new]
-    fn new(id: &str, config: &str, num_envs: usize, threads: usize, autoreset: &str) -> PyResult<Self> {
+    fn new(
+        id: &str,
+        config: &str,
+        num_envs: usize,
+        threads: usize,
+        autoreset: &str,
+    ) -> PyResult<Self> {
         let autoreset = match autoreset {
             "next_step" => AutoReset::NextStep,
             "same_step" => AutoReset::SameStep,
@@ -253,7 +259,7 @@ impl RawVecEnv {
     }
 
     /// `[num_envs, obs_len]`: a view of the observations, alive as long as any view of it.
-    fn obs_view<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+    fn obs_view(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
         let container = slf.clone().into_any();
         let me = slf.borrow();
         let v = me.lock()?;
@@ -275,22 +281,23 @@ impl RawVecEnv {
     }
 
     /// Views of the last step's rewards, terminated and truncated flags.
-    fn step_views<'py>(
-        slf: Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    #[allow(clippy::type_complexity)]
+    fn step_views(
+        slf: Bound<'_, Self>,
+    ) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)> {
         let container = slf.clone().into_any();
         let me = slf.borrow();
         let v = me.lock()?;
         let n = v.num_envs();
         // SAFETY: as in `obs_view`.
         unsafe {
-            let r = ArrayView1::from_shape_ptr(n, v.rewards().as_ptr());
-            let t = ArrayView1::from_shape_ptr(n, v.terminated().as_ptr());
-            let u = ArrayView1::from_shape_ptr(n, v.truncated().as_ptr());
+            let rewards = ArrayView1::from_shape_ptr(n, v.rewards().as_ptr());
+            let terminated = ArrayView1::from_shape_ptr(n, v.terminated().as_ptr());
+            let truncated = ArrayView1::from_shape_ptr(n, v.truncated().as_ptr());
             Ok((
-                PyArray1::borrow_from_array(&r, container.clone()).into_any(),
-                PyArray1::borrow_from_array(&t, container.clone()).into_any(),
-                PyArray1::borrow_from_array(&u, container).into_any(),
+                PyArray1::borrow_from_array(&rewards, container.clone()).into_any(),
+                PyArray1::borrow_from_array(&terminated, container.clone()).into_any(),
+                PyArray1::borrow_from_array(&truncated, container).into_any(),
             ))
         }
     }
@@ -305,7 +312,12 @@ impl RawVecEnv {
 
     /// Reset env `i` alone.
     #[pyo3(signature = (i, seed=None))]
-    fn reset_env<'py>(&self, py: Python<'py>, i: usize, seed: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
+    fn reset_env<'py>(
+        &self,
+        py: Python<'py>,
+        i: usize,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let info = self.lock()?.reset_env(i, seed).map_err(err)?;
         info_dict(py, &info)
     }
