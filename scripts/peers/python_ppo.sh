@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Time to solve MiniGrid-DoorKey-5x5-v0 — wall-clock until 90% of training episodes succeed —
+# for (a) the CleanRL-style PPO script (python/examples/ppo.py, numpy) on the Python `minigrid`
+# package, (b) the same script on Spelunk's Python package, (c) Spelunk's own PPO in Rust
+# (`spelunk train --set algorithm=ppo`, its defaults; the time read from metrics.jsonl as each
+# iteration is written). Everything pinned to core 0, one thread each, in one run. Each policy
+# is then evaluated on 200 unseen seeds with sampled actions. Writes
+# docs/results/python_ppo.{json,md}.
+#
+#   bash scripts/peers/python_ppo.sh [seed]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seed="${1:-1}"
+venv="${SPELUNK_PY_VENV:-${HOME:-/tmp}/.cache/spelunk-py}"
+bash scripts/python-package.sh >/dev/null
+"$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q "minigrid==3.2.*"
+cargo build -q --release -p spelunk-cli
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for backend in minigrid spelunk; do
+  echo "== ppo.py on $backend" >&2
+  taskset -c 0 "$venv/bin/python" python/examples/ppo.py --backend "$backend" --seed "$seed" \
+    --total-timesteps 2000000 --stop-at-target --json "$tmp/$backend.json" >&2
+done
+echo "== spelunk train (Rust PPO)" >&2
+python3 - "$tmp" "$seed" <<'PY'
+import json, subprocess, sys, time, os
+tmp, seed = sys.argv[1], int(sys.argv[2])
+run = os.path.join(tmp, "rust")
+cmd = ["taskset", "-c", "0", "./target/release/spelunk", "train", "--out", run,
+       "--set", "algorithm=ppo", "--set", "env=MiniGrid-DoorKey-5x5-v0", "--set", f"seed={seed}",
+       "--set", "iterations=60", "--set", "threads=1"]
+env = dict(os.environ, RAYON_NUM_THREADS="1")
+start = time.perf_counter()
+proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+metrics, seen, curve, reached = os.path.join(run, "metrics.jsonl"), 0, [], None
+while True:
+    finished = proc.poll() is not None
+    if os.path.exists(metrics):
+        with open(metrics) as f:
+            lines = f.read().splitlines()
+        for line in lines[seen:]:
+            m = json.loads(line)
+            secs = time.perf_counter() - start
+            curve.append({"steps": m["charts/env_steps"], "seconds": round(secs, 3),
+                          "success": m["charts/success_rate"]})
+            if reached is None and m["charts/success_rate"] >= 0.9:
+                reached = {"steps": m["charts/env_steps"], "seconds": secs}
+                proc.terminate()  # Ctrl-C's path: the run commits the iteration and stops
+        seen = len(lines)
+    if finished:
+        break
+    time.sleep(0.02)
+proc.wait()
+ev = subprocess.run(["taskset", "-c", "0", "./target/release/spelunk", "eval", "--run", run,
+                     "--episodes", "200", "--json", os.path.join(tmp, "rust_eval.json")],
+                    env=env, capture_output=True, text=True, check=True)
+out = json.load(open(os.path.join(tmp, "rust_eval.json")))
+json.dump({"command": " ".join(cmd[3:]), "reached_target": reached, "curve": curve,
+           "eval_success": out["eval"]["success"], "train_steps": out["eval"]["env_steps"]},
+          open(os.path.join(tmp, "rust.json"), "w"))
+PY
+python3 - "$tmp" "$seed" <<'PY'
+import json, os, sys
+sys.path.insert(0, "scripts/peers")
+from protocol import commit, machine
+tmp, seed = sys.argv[1], sys.argv[2]
+a, b, c = (json.load(open(os.path.join(tmp, f"{n}.json"))) for n in ("minigrid", "spelunk", "rust"))
+rows = [
+    {"label": "ppo.py (numpy) on the Python minigrid package", "versions": a["versions"],
+     "reached_target": a["reached_target"], "eval_success": a["eval_success"]},
+    {"label": "ppo.py (numpy) on Spelunk's Python package", "versions": b["versions"],
+     "reached_target": b["reached_target"], "eval_success": b["eval_success"]},
+    {"label": "Spelunk's PPO in Rust (spelunk train, its defaults; success per iteration)",
+     "command": c["command"], "reached_target": c["reached_target"],
+     "eval_success": c["eval_success"]},
+]
+t = lambda r: r["reached_target"]["seconds"] if r["reached_target"] else None
+base = t(rows[0])
+for r in rows:
+    r["speedup_vs_minigrid"] = (base / t(r)) if base and t(r) else None
+report = {"name": "python_ppo", "env": "MiniGrid-DoorKey-5x5-v0", "target": 0.9,
+          "command": f"bash scripts/peers/python_ppo.sh {seed}", "commit": commit(),
+          "machine": machine(), "pinned": "core 0, one thread each", "rows": rows,
+          "settings": {"ppo.py": a["settings"]},
+          "curves": {"minigrid": a["curve"], "spelunk": b["curve"], "rust": c["curve"]}}
+os.makedirs("docs/results", exist_ok=True)
+with open("docs/results/python_ppo.json", "w") as f:
+    json.dump(report, f, indent=2)
+    f.write("\n")
+md = [f"# Time to 90% success on {report['env']}", "",
+      f"`{report['command']}` — commit `{report['commit'][:12]}`, {report['machine']}, "
+      f"{report['pinned']}. Time to the first point where 90% of training episodes succeed "
+      "(ppo.py: the last 100 episodes; Rust: an iteration's episodes), then 200 unseen seeds "
+      "with sampled actions.", "",
+      "| run | env steps to 90% | seconds to 90% | speed-up vs minigrid | success on 200 unseen seeds |",
+      "|---|---:|---:|---:|---:|"]
+for r in rows:
+    rt, sp = r["reached_target"], r["speedup_vs_minigrid"]
+    steps = str(rt["steps"]) if rt else "—"
+    secs = "%.1f" % rt["seconds"] if rt else "not reached"
+    speed = "%.1f×" % sp if sp else "—"
+    md.append(f"| {r['label']} | {steps} | {secs} | {speed} | {r['eval_success']:.1%} |")
+open("docs/results/python_ppo.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
