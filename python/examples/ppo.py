@@ -193,6 +193,40 @@ def check_gradients(args):
 
 # ---- training ---------------------------------------------------------------------------------
 
+def gae(rewards, values, dones, next_value, next_done, args):
+    """Advantages `[steps, envs]`; `dones[t]`: the observation at t starts a new episode."""
+    steps = len(rewards)
+    adv = np.zeros_like(rewards)
+    last = 0.0
+    for t in reversed(range(steps)):
+        nonterminal = 1.0 - (next_done if t == steps - 1 else dones[t + 1])
+        nv = next_value if t == steps - 1 else values[t + 1]
+        delta = rewards[t] + args.gamma * nv * nonterminal - values[t]
+        last = delta + args.gamma * args.gae_lambda * nonterminal * last
+        adv[t] = last
+    return adv
+
+
+def ppo_update(actor, critic, opt, bx, ba, blogp, badv, bret, args, rng, lr):
+    """`update_epochs` passes of minibatches over one batch of samples."""
+    batch = len(bx)
+    minibatch = batch // args.num_minibatches
+    params = actor.params + critic.params
+    for _ in range(args.update_epochs):
+        order = rng.permutation(batch)
+        for s in range(0, batch, minibatch):
+            mb = order[s : s + minibatch]
+            a_mb = badv[mb]
+            a_mb = (a_mb - a_mb.mean()) / (a_mb.std() + 1e-8)
+            _, ga, gc, _ = ppo_loss_and_grads(actor, critic, bx[mb], ba[mb], blogp[mb], a_mb,
+                                              bret[mb], args)
+            grads = ga + gc
+            norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
+            if norm > args.max_grad_norm:
+                grads = [g * (args.max_grad_norm / (norm + 1e-6)) for g in grads]
+            opt.step(params, grads, lr)
+
+
 def evaluate(args, actor, rng):
     env = make_env(args)
     wins = 0
@@ -221,7 +255,6 @@ def main():
     params = actor.params + critic.params
     opt = Adam(params)
     batch = args.num_envs * args.num_steps
-    minibatch = batch // args.num_minibatches
     iterations = args.total_timesteps // batch
     buf_x = np.zeros((args.num_steps, args.num_envs, x.shape[1]))
     buf_a = np.zeros((args.num_steps, args.num_envs), dtype=np.int64)
@@ -250,30 +283,10 @@ def main():
             steps += args.num_envs
         # GAE, bootstrapped from the value of the observation after the last step.
         next_v = critic.forward(x)[0][:, 0]
-        adv = np.zeros_like(buf_r)
-        last = 0.0
-        for t in reversed(range(args.num_steps)):
-            nonterminal = 1.0 - (done if t == args.num_steps - 1 else buf_done[t + 1])
-            nv = next_v if t == args.num_steps - 1 else buf_v[t + 1]
-            delta = buf_r[t] + args.gamma * nv * nonterminal - buf_v[t]
-            last = delta + args.gamma * args.gae_lambda * nonterminal * last
-            adv[t] = last
+        adv = gae(buf_r, buf_v, buf_done, next_v, done, args)
         ret = adv + buf_v
-        bx, ba = buf_x.reshape(batch, -1), buf_a.reshape(batch)
-        blogp, badv, bret = buf_logp.reshape(batch), adv.reshape(batch), ret.reshape(batch)
-        for _ in range(args.update_epochs):
-            order = rng.permutation(batch)
-            for s in range(0, batch, minibatch):
-                mb = order[s : s + minibatch]
-                a_mb = badv[mb]
-                a_mb = (a_mb - a_mb.mean()) / (a_mb.std() + 1e-8)
-                _, ga, gc, _ = ppo_loss_and_grads(actor, critic, bx[mb], ba[mb], blogp[mb], a_mb,
-                                                  bret[mb], args)
-                grads = ga + gc
-                norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
-                if norm > args.max_grad_norm:
-                    grads = [g * (args.max_grad_norm / (norm + 1e-6)) for g in grads]
-                opt.step(params, grads, lr)
+        ppo_update(actor, critic, opt, buf_x.reshape(batch, -1), buf_a.reshape(batch),
+                   buf_logp.reshape(batch), adv.reshape(batch), ret.reshape(batch), args, rng, lr)
         secs = time.perf_counter() - start
         rate = float(np.mean(recent)) if recent else 0.0
         curve.append({"steps": steps, "seconds": round(secs, 3), "success_last_100": rate})

@@ -143,6 +143,22 @@ class SpelunkVectorEnv(gymnasium.vector.VectorEnv):
         infos["final_obs"], infos["_final_obs"] = final_obs, ended.copy()
         infos["final_info"], infos["_final_info"] = final_info, ended.copy()
 
+    def snapshot(self):
+        """Every env's full state, to `restore` later (here or in another vector env of the
+        same id and config)."""
+        return [self._raw.snapshot_env(i) for i in range(self.num_envs)]
+
+    def restore(self, snapshots):
+        """Put every env back in a `snapshot()` state; returns the observations and infos, as
+        `reset` does (the episodes go on from there)."""
+        if len(snapshots) != self.num_envs:
+            raise ValueError(
+                f"spelunk: {len(snapshots)} snapshots for {self.num_envs} envs; give one per env"
+            )
+        for i, (kind, data) in enumerate(snapshots):
+            self._raw.restore_env(i, kind, data)
+        return self._observation(), self._raw.info_arrays()
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None

@@ -407,6 +407,37 @@ impl RawVecEnv {
         }
     }
 
+    /// Env `i`'s full state as (kind, bytes).
+    fn snapshot_env<'py>(
+        &self,
+        py: Python<'py>,
+        i: usize,
+    ) -> PyResult<(String, Bound<'py, PyBytes>)> {
+        let s = self.lock()?.with_env(i, |e| e.snapshot()).map_err(err)?.map_err(err)?;
+        Ok((s.kind.into_owned(), PyBytes::new(py, &s.bytes)))
+    }
+
+    /// Put env `i` back in a `snapshot_env` state (its observation row rewritten, its reward
+    /// and flags cleared, as after a reset); returns its info.
+    fn restore_env<'py>(
+        &self,
+        py: Python<'py>,
+        i: usize,
+        kind: String,
+        bytes: &[u8],
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let s = Snapshot { kind: kind.into(), bytes: bytes.to_vec() };
+        let info = self
+            .lock()?
+            .begin_env(i, |env, obs| {
+                env.restore(&s)?;
+                env.observe(obs)?;
+                Ok(env.info())
+            })
+            .map_err(err)?;
+        info_dict(py, &info)
+    }
+
     /// Env `i`'s RGB frame.
     fn render_rgb<'py>(&self, py: Python<'py>, i: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
         let img = self.lock()?.with_env(i, |e| e.render_rgb()).map_err(err)?;
