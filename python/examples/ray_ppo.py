@@ -175,6 +175,10 @@ def run(args, on_submit=None, log=print):
         if (it + 1) % 10 == 0:
             log(f"iteration {it + 1}/{args.iterations}: success {rates[-1]:.2f} over "
                 f"{len(done)} episodes")
+    if not args.local:
+        import ray
+        for w in workers:  # their CPUs go back to the cluster
+            ray.kill(w)
     return learner, rates, roll_s, upd_s
 
 
@@ -193,6 +197,7 @@ def scaling(args):
         print(f"{workers} workers: {steps / roll_s:,.0f} env-steps/s in rollouts, "
               f"{a.iterations / upd_s:.2f} updates/s")
     report = {"command": "python python/examples/ray_ppo.py " + " ".join(sys.argv[1:]),
+              "cores": os.cpu_count(),
               "commit": ppo.provenance()["commit"], "machine": ppo.provenance()["machine"],
               "ray": ray.__version__, "env": args.env_id, "iterations_per_point": 5,
               "envs_per_worker": args.envs_per_worker, "num_steps": args.num_steps,
@@ -203,20 +208,22 @@ def scaling(args):
     print(f"wrote {args.scaling}")
 
 
-def init_ray(address=None):
+def init_ray(address=None, num_cpus=None):
     """Connect to (or start) Ray with this folder importable in the workers (`ppo`)."""
     import ray
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+    ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": path}})
 
 
 def main():
     args = parse_args()
     if not args.local:
-        import ray
-        init_ray(args.address)
+        # Each worker asks Ray for one CPU; the scaling run goes to 4 workers, so a local
+        # cluster started for it offers at least 4 (on a smaller machine they share cores).
+        cpus = max(4, os.cpu_count() or 1) if args.scaling and not args.address else None
+        init_ray(args.address, cpus)
     if args.scaling:
         scaling(args)
         return
