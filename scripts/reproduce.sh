@@ -39,6 +39,7 @@ robustness|10 min|deterministic|bash scripts/robustness.sh
 peers-minigrid|2 min|speed|bash scripts/peers/minigrid_doorkey.sh
 peers-python|2 min|speed|bash scripts/peers/python_vec.sh
 peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh
+ray-scaling|2 min|speed|bash scripts/ray-scaling.sh
 peers-fetch|3 min|speed|bash scripts/peers/fetch_push.sh
 peers-rlexplore|2 min|speed|bash scripts/peers/rlexplore_rnd.sh
 peers-trl|3 min|speed|bash scripts/peers/trl_grpo.sh
