@@ -13,11 +13,12 @@ their spaces into Gymnasium spaces and their flat observation buffers into numpy
 from importlib.metadata import PackageNotFoundError, version as _dist_version
 
 from . import _spelunk
+from .bonus import Bonus
 from .env import SpelunkEnv, make
 from .spaces import to_gymnasium
 from .vector import SpelunkVectorEnv, make_vec
 
-__all__ = ["SpelunkEnv", "SpelunkVectorEnv", "env_ids", "make", "make_vec", "to_gymnasium"]
+__all__ = ["Bonus", "SpelunkEnv", "SpelunkVectorEnv", "env_ids", "make", "make_vec", "to_gymnasium"]
 
 __version__ = _spelunk.__version__
 

@@ -447,6 +447,127 @@ impl RawVecEnv {
     }
 }
 
+/// An exploration bonus module (`spelunk_intrinsic::make_bonus`): counts, RND, RDD, ICM,
+/// BYOL-Explore or Curiosity in Hindsight, fed numpy batches of transitions.
+#[pyclass(module = "spelunk._spelunk")]
+struct RawBonus {
+    inner: Mutex<Box<dyn spelunk_intrinsic::IntrinsicReward>>,
+    obs_dim: usize,
+}
+
+impl RawBonus {
+    fn lock(
+        &self,
+    ) -> PyResult<std::sync::MutexGuard<'_, Box<dyn spelunk_intrinsic::IntrinsicReward>>> {
+        self.inner.lock().map_err(|_| PyRuntimeError::new_err("the bonus module panicked earlier"))
+    }
+
+    fn batch<'a>(
+        &self,
+        obs: &'a [f32],
+        next_obs: &'a [f32],
+        discrete: Option<&'a [i64]>,
+        continuous: Option<(&'a [f32], usize)>,
+    ) -> PyResult<spelunk_intrinsic::Batch<'a>> {
+        use spelunk_intrinsic::BatchActions;
+        let d = self.obs_dim;
+        if obs.len() != next_obs.len() || obs.len() % d != 0 {
+            return Err(err(format!(
+                "obs and next_obs must both be [batch, {d}]; got {} and {} values",
+                obs.len(),
+                next_obs.len()
+            )));
+        }
+        let n = obs.len() / d;
+        let actions = match (discrete, continuous) {
+            (Some(a), _) if a.len() == n => BatchActions::Discrete(a),
+            (_, Some((v, dims))) if dims > 0 && v.len() == n * dims => {
+                BatchActions::Continuous { values: v, dims }
+            }
+            _ => return Err(err(format!("actions must give one row per transition ({n})"))),
+        };
+        Ok(spelunk_intrinsic::Batch { obs, actions, next_obs, obs_dim: d })
+    }
+}
+
+#[pymethods]
+impl RawBonus {
+    /// `kind`: counts, rnd, rdd, icm, byol_explore or hindsight; `actions`: the number of
+    /// discrete actions, or `-dims` for continuous ones.
+    #[new]
+    fn new(kind: &str, obs_dim: usize, actions: i64, seed: u64) -> PyResult<Self> {
+        let kind: spelunk_intrinsic::BonusKind = serde_json::from_value(serde_json::json!(kind))
+            .map_err(|_| {
+                err(format!(
+                    "bonus `{kind}`: expected counts, rnd, rdd, icm, byol_explore or hindsight"
+                ))
+            })?;
+        if obs_dim == 0 || actions == 0 {
+            return Err(err("obs_dim and actions must not be 0"));
+        }
+        let spec = spelunk_intrinsic::BonusSpec {
+            kind,
+            obs_dim,
+            actions: if actions > 0 {
+                spelunk_intrinsic::icm::ActionSpec::Discrete(actions as usize)
+            } else {
+                spelunk_intrinsic::icm::ActionSpec::Continuous(actions.unsigned_abs() as usize)
+            },
+            seed,
+            optimizer: None,
+        };
+        let module = spelunk_intrinsic::make_bonus(&spec).map_err(err)?;
+        Ok(Self { inner: Mutex::new(module), obs_dim })
+    }
+
+    fn name(&self) -> PyResult<String> {
+        Ok(self.lock()?.name().to_owned())
+    }
+
+    /// The bonus of each transition (flat f32 arrays; discrete or continuous actions).
+    #[pyo3(signature = (obs, next_obs, discrete=None, continuous=None, dims=0))]
+    fn compute<'py>(
+        &self,
+        py: Python<'py>,
+        obs: PyReadonlyArray1<'py, f32>,
+        next_obs: PyReadonlyArray1<'py, f32>,
+        discrete: Option<PyReadonlyArray1<'py, i64>>,
+        continuous: Option<PyReadonlyArray1<'py, f32>>,
+        dims: usize,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let (o, no) = (obs.as_slice().map_err(err)?, next_obs.as_slice().map_err(err)?);
+        let d = discrete.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
+        let c = continuous.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
+        let batch = self.batch(o, no, d, c.map(|v| (v, dims)))?;
+        let mut out = vec![0f32; batch.len()];
+        self.lock()?.compute(&batch, &mut out).map_err(err)?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
+    /// Train on the transitions; returns the module's losses by name.
+    #[pyo3(signature = (obs, next_obs, discrete=None, continuous=None, dims=0))]
+    fn update<'py>(
+        &self,
+        py: Python<'py>,
+        obs: PyReadonlyArray1<'py, f32>,
+        next_obs: PyReadonlyArray1<'py, f32>,
+        discrete: Option<PyReadonlyArray1<'py, i64>>,
+        continuous: Option<PyReadonlyArray1<'py, f32>>,
+        dims: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (o, no) = (obs.as_slice().map_err(err)?, next_obs.as_slice().map_err(err)?);
+        let d = discrete.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
+        let c = continuous.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
+        let batch = self.batch(o, no, d, c.map(|v| (v, dims)))?;
+        let losses = self.lock()?.update(&batch).map_err(err)?;
+        let out = PyDict::new(py);
+        for (k, v) in losses {
+            out.set_item(k, v)?;
+        }
+        Ok(out)
+    }
+}
+
 /// The compiled module's version: the Python side refuses a module built from another.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -456,5 +577,6 @@ fn _spelunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env_ids, m)?)?;
     m.add_class::<RawEnv>()?;
     m.add_class::<RawVecEnv>()?;
+    m.add_class::<RawBonus>()?;
     Ok(())
 }

@@ -187,6 +187,44 @@ def test_gymnasium_make_passes_config_and_make_vec_uses_the_vector_entry_point()
     assert isinstance(v.unwrapped, spelunk.SpelunkVectorEnv) and v.num_envs == 3
 
 
+def test_bonus_modules_learn_what_is_familiar():
+    # Transitions from DoorKey-5x5's first steps (the same seed every time) become familiar;
+    # other seeds' layouts stay novel. Every learned bonus must pay more for the novel ones.
+    def batch(seed, n=64):
+        env = spelunk.make("MiniGrid-DoorKey-5x5-v0")
+        env.action_space.seed(seed)
+        obs, _ = env.reset(seed=seed)
+        xs, nxs, acts = [], [], []
+        for _ in range(n):
+            a = env.action_space.sample()
+            nxt, _, term, trunc, _ = env.step(a)
+            xs.append(np.concatenate([obs["image"].ravel() / 10.0, np.eye(4)[obs["direction"]]]))
+            nxs.append(np.concatenate([nxt["image"].ravel() / 10.0, np.eye(4)[nxt["direction"]]]))
+            acts.append(a)
+            obs = env.reset(seed=seed)[0] if term or trunc else nxt
+        return np.array(xs, np.float32), np.array(nxs, np.float32), np.array(acts, np.int64)
+
+    familiar = batch(0)
+    novel = [np.concatenate(parts) for parts in zip(*(batch(s, 16) for s in range(100, 104)))]
+    for kind in ("rnd", "rdd", "icm", "byol_explore"):
+        bonus = spelunk.Bonus(kind, obs_dim=151, actions=7, seed=3)
+        for _ in range(150):
+            bonus.update(*familiar)
+        f = float(bonus.compute(*familiar).mean())
+        n = float(bonus.compute(*novel).mean())
+        assert np.isfinite(f) and n > f, (kind, f, n)
+    bonus = spelunk.Bonus("rnd", obs_dim=151, actions=7)
+    for bad in (lambda: bonus.compute(familiar[0][:, :10], familiar[1], familiar[2]),
+                lambda: bonus.compute(familiar[0], familiar[1], familiar[2][:3]),
+                lambda: spelunk.Bonus("counts", 4, 2)):
+        try:
+            bad()
+        except ValueError as e:
+            assert "spelunk:" in str(e) or "bonus" in str(e), e
+        else:
+            raise AssertionError("no error")
+
+
 if __name__ == "__main__":
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
     failed = 0
