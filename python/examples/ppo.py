@@ -27,15 +27,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", choices=["spelunk", "minigrid"], default="spelunk")
-    p.add_argument("--env-id", default="MiniGrid-DoorKey-5x5-v0")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--total-timesteps", type=int, default=1_000_000)
-    p.add_argument("--num-envs", type=int, default=16)
-    p.add_argument("--num-steps", type=int, default=128)
-    p.add_argument("--threads", type=int, default=1, help="Spelunk's stepping threads")
+def add_ppo_arguments(p):
+    """The update's settings, CleanRL's defaults (shared with ray_ppo.py)."""
     p.add_argument("--learning-rate", type=float, default=2.5e-4)
     p.add_argument("--gamma", type=float, default=0.99)
     p.add_argument("--gae-lambda", type=float, default=0.95)
@@ -45,6 +38,18 @@ def parse_args():
     p.add_argument("--ent-coef", type=float, default=0.01)
     p.add_argument("--vf-coef", type=float, default=0.5)
     p.add_argument("--max-grad-norm", type=float, default=0.5)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", choices=["spelunk", "minigrid"], default="spelunk")
+    p.add_argument("--env-id", default="MiniGrid-DoorKey-5x5-v0")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--total-timesteps", type=int, default=1_000_000)
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--num-steps", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1, help="Spelunk's stepping threads")
+    add_ppo_arguments(p)
     p.add_argument("--target", type=float, default=0.9, help="success rate to time")
     p.add_argument("--stop-at-target", action="store_true",
                    help="stop training once the last 100 episodes reach --target")

@@ -134,8 +134,7 @@ impl RawEnv {
         py: Python<'py>,
         action: PyReadonlyArray1<'py, i64>,
     ) -> PyResult<StepOut<'py>> {
-        let a = action.as_slice().map_err(err)?.to_vec();
-        self.step(py, Action::MultiDiscrete(&a))
+        self.step(py, Action::MultiDiscrete(action.as_slice().map_err(err)?))
     }
 
     /// One step with a continuous action.
@@ -144,8 +143,7 @@ impl RawEnv {
         py: Python<'py>,
         action: PyReadonlyArray1<'py, f32>,
     ) -> PyResult<StepOut<'py>> {
-        let a = action.as_slice().map_err(err)?.to_vec();
-        self.step(py, Action::Continuous(&a))
+        self.step(py, Action::Continuous(action.as_slice().map_err(err)?))
     }
 
     /// The current observation, without stepping (after `restore`).
@@ -209,6 +207,13 @@ struct RawVecEnv {
 impl RawVecEnv {
     fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, VecEnv>> {
         self.inner.lock().map_err(|_| PyRuntimeError::new_err("the env panicked earlier"))
+    }
+
+    /// One step of every env with the GIL released.
+    fn step_actions(&self, py: Python<'_>, actions: &Actions) -> PyResult<()> {
+        let mut g = self.lock()?;
+        let v: &mut VecEnv = &mut g;
+        py.detach(|| v.step(actions)).map_err(err)
     }
 }
 
@@ -338,9 +343,7 @@ impl RawVecEnv {
         dims: usize,
     ) -> PyResult<()> {
         let values = actions.as_slice().map_err(err)?.to_vec();
-        let mut g = self.lock()?;
-        let v: &mut VecEnv = &mut g;
-        py.detach(|| v.step(&Actions::MultiDiscrete { values, dims })).map_err(err)
+        self.step_actions(py, &Actions::MultiDiscrete { values, dims })
     }
 
     /// Step with `dims` floats per env, back to back.
@@ -351,9 +354,7 @@ impl RawVecEnv {
         dims: usize,
     ) -> PyResult<()> {
         let values = actions.as_slice().map_err(err)?.to_vec();
-        let mut g = self.lock()?;
-        let v: &mut VecEnv = &mut g;
-        py.detach(|| v.step(&Actions::Continuous { values, dims })).map_err(err)
+        self.step_actions(py, &Actions::Continuous { values, dims })
     }
 
     /// Every env's info after the last step or reset.
@@ -462,14 +463,23 @@ impl RawBonus {
         self.inner.lock().map_err(|_| PyRuntimeError::new_err("the bonus module panicked earlier"))
     }
 
-    fn batch<'a>(
+    /// Run `f` on the transitions as a [`spelunk_intrinsic::Batch`], checking their shapes.
+    fn with_batch<R>(
         &self,
-        obs: &'a [f32],
-        next_obs: &'a [f32],
-        discrete: Option<&'a [i64]>,
-        continuous: Option<(&'a [f32], usize)>,
-    ) -> PyResult<spelunk_intrinsic::Batch<'a>> {
+        obs: &PyReadonlyArray1<'_, f32>,
+        next_obs: &PyReadonlyArray1<'_, f32>,
+        discrete: Option<&PyReadonlyArray1<'_, i64>>,
+        continuous: Option<&PyReadonlyArray1<'_, f32>>,
+        dims: usize,
+        f: impl FnOnce(
+            &mut dyn spelunk_intrinsic::IntrinsicReward,
+            &spelunk_intrinsic::Batch<'_>,
+        ) -> PyResult<R>,
+    ) -> PyResult<R> {
         use spelunk_intrinsic::BatchActions;
+        let (obs, next_obs) = (obs.as_slice().map_err(err)?, next_obs.as_slice().map_err(err)?);
+        let discrete = discrete.map(|a| a.as_slice()).transpose().map_err(err)?;
+        let continuous = continuous.map(|a| a.as_slice()).transpose().map_err(err)?;
         let d = self.obs_dim;
         if obs.len() != next_obs.len() || obs.len() % d != 0 {
             return Err(err(format!(
@@ -481,12 +491,13 @@ impl RawBonus {
         let n = obs.len() / d;
         let actions = match (discrete, continuous) {
             (Some(a), _) if a.len() == n => BatchActions::Discrete(a),
-            (_, Some((v, dims))) if dims > 0 && v.len() == n * dims => {
+            (_, Some(v)) if dims > 0 && v.len() == n * dims => {
                 BatchActions::Continuous { values: v, dims }
             }
             _ => return Err(err(format!("actions must give one row per transition ({n})"))),
         };
-        Ok(spelunk_intrinsic::Batch { obs, actions, next_obs, obs_dim: d })
+        let batch = spelunk_intrinsic::Batch { obs, actions, next_obs, obs_dim: d };
+        f(self.lock()?.as_mut(), &batch)
     }
 }
 
@@ -535,12 +546,18 @@ impl RawBonus {
         continuous: Option<PyReadonlyArray1<'py, f32>>,
         dims: usize,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let (o, no) = (obs.as_slice().map_err(err)?, next_obs.as_slice().map_err(err)?);
-        let d = discrete.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
-        let c = continuous.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
-        let batch = self.batch(o, no, d, c.map(|v| (v, dims)))?;
-        let mut out = vec![0f32; batch.len()];
-        self.lock()?.compute(&batch, &mut out).map_err(err)?;
+        let out = self.with_batch(
+            &obs,
+            &next_obs,
+            discrete.as_ref(),
+            continuous.as_ref(),
+            dims,
+            |m, b| {
+                let mut out = vec![0f32; b.len()];
+                m.compute(b, &mut out).map_err(err)?;
+                Ok(out)
+            },
+        )?;
         Ok(PyArray1::from_vec(py, out))
     }
 
@@ -555,11 +572,14 @@ impl RawBonus {
         continuous: Option<PyReadonlyArray1<'py, f32>>,
         dims: usize,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (o, no) = (obs.as_slice().map_err(err)?, next_obs.as_slice().map_err(err)?);
-        let d = discrete.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
-        let c = continuous.as_ref().map(|a| a.as_slice()).transpose().map_err(err)?;
-        let batch = self.batch(o, no, d, c.map(|v| (v, dims)))?;
-        let losses = self.lock()?.update(&batch).map_err(err)?;
+        let losses = self.with_batch(
+            &obs,
+            &next_obs,
+            discrete.as_ref(),
+            continuous.as_ref(),
+            dims,
+            |m, b| m.update(b).map_err(err),
+        )?;
         let out = PyDict::new(py);
         for (k, v) in losses {
             out.set_item(k, v)?;
