@@ -15,10 +15,13 @@ from importlib.metadata import PackageNotFoundError, version as _dist_version
 from . import _spelunk
 from .bonus import Bonus
 from .env import SpelunkEnv, make
+from .go_explore import GoExplore
 from .spaces import to_gymnasium
+from .trainer import Trainer
 from .vector import SpelunkVectorEnv, make_vec
 
-__all__ = ["Bonus", "SpelunkEnv", "SpelunkVectorEnv", "env_ids", "make", "make_vec", "to_gymnasium"]
+__all__ = ["Bonus", "GoExplore", "SpelunkEnv", "SpelunkVectorEnv", "Trainer", "env_ids", "make",
+           "make_vec", "to_gymnasium"]
 
 __version__ = _spelunk.__version__
 

@@ -6,6 +6,9 @@
 
 use std::sync::Mutex;
 
+mod go_explore;
+mod trainer;
+
 use numpy::ndarray::{ArrayView1, ArrayView2};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -561,6 +564,35 @@ impl RawBonus {
         Ok(PyArray1::from_vec(py, out))
     }
 
+    /// Count the newest transitions (one per env, every env step): the count bonus's hook;
+    /// the learned modules only check the shapes.
+    #[pyo3(signature = (obs, next_obs, discrete=None, continuous=None, dims=0))]
+    fn on_step<'py>(
+        &self,
+        obs: PyReadonlyArray1<'py, f32>,
+        next_obs: PyReadonlyArray1<'py, f32>,
+        discrete: Option<PyReadonlyArray1<'py, i64>>,
+        continuous: Option<PyReadonlyArray1<'py, f32>>,
+        dims: usize,
+    ) -> PyResult<()> {
+        self.with_batch(&obs, &next_obs, discrete.as_ref(), continuous.as_ref(), dims, |m, b| {
+            m.on_step(b).map_err(err)
+        })
+    }
+
+    /// The module's whole state (networks, optimiser moments, counts): its name, format
+    /// version and bytes.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<(String, u32, Bound<'py, PyBytes>)> {
+        let s = self.lock()?.save().map_err(err)?;
+        Ok((s.module, s.version, PyBytes::new(py, &s.bytes)))
+    }
+
+    /// Put back a state `state` returned (a module of the same kind and size).
+    fn load_state(&self, module: String, version: u32, bytes: Vec<u8>) -> PyResult<()> {
+        let s = spelunk_intrinsic::ModuleState { module, version, bytes };
+        self.lock()?.load(&s).map_err(err)
+    }
+
     /// Train on the transitions; returns the module's losses by name.
     #[pyo3(signature = (obs, next_obs, discrete=None, continuous=None, dims=0))]
     fn update<'py>(
@@ -598,5 +630,7 @@ fn _spelunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawEnv>()?;
     m.add_class::<RawVecEnv>()?;
     m.add_class::<RawBonus>()?;
+    m.add_class::<go_explore::RawGoExplore>()?;
+    m.add_class::<trainer::RawTrainer>()?;
     Ok(())
 }

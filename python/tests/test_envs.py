@@ -7,8 +7,6 @@ with seeds `seed + i` do, in every autoreset mode, and hands back views (no copy
 restore exactly; bad input is a Python exception that names what was expected.
 """
 
-import sys
-
 import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env
@@ -216,24 +214,44 @@ def test_bonus_modules_learn_what_is_familiar():
     bonus = spelunk.Bonus("rnd", obs_dim=151, actions=7)
     for bad in (lambda: bonus.compute(familiar[0][:, :10], familiar[1], familiar[2]),
                 lambda: bonus.compute(familiar[0], familiar[1], familiar[2][:3]),
-                lambda: spelunk.Bonus("counts", 4, 2)):
+                lambda: spelunk.Bonus("count", 4, 2),
+                lambda: spelunk.Bonus("counts", 151, 7).load_state(bonus.state())):
         try:
             bad()
         except ValueError as e:
-            assert "spelunk:" in str(e) or "bonus" in str(e), e
+            assert "spelunk:" in str(e) or "bonus" in str(e) or "saved by" in str(e), e
         else:
             raise AssertionError("no error")
 
 
+
+def test_count_bonus_is_one_over_root_visits_and_states_round_trip():
+    # Counts: observation o seen n times on `on_step` pays 1/sqrt(n); unseen pays 1.
+    rows = np.array([[0, 0], [1, 0], [0, 0], [0, 0], [1, 0]], np.float32)
+    counts = spelunk.Bonus("counts", obs_dim=2, actions=2)
+    acts = np.zeros(len(rows), np.int64)
+    for r in rows:
+        counts.on_step(r[None], r[None], acts[:1])
+    probe = np.array([[0, 0], [1, 0], [5, 5]], np.float32)
+    got = counts.compute(probe, probe, acts[:3])
+    assert np.allclose(got, [1 / np.sqrt(3), 1 / np.sqrt(2), 1.0]), got
+    # A pickled module is the same module: equal bonuses now, and after equal updates.
+    import pickle
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype(np.float32)
+    a = rng.integers(0, 3, size=32)
+    for kind in ("counts", "rnd", "icm"):
+        m = spelunk.Bonus(kind, obs_dim=6, actions=3, seed=1)
+        m.on_step(x, x, a)
+        m.update(x, x[::-1].copy(), a)
+        twin = pickle.loads(pickle.dumps(m))
+        assert np.array_equal(m.compute(x, x, a), twin.compute(x, x, a)), kind
+        m.update(x[::-1].copy(), x, a)
+        twin.update(x[::-1].copy(), x, a)
+        assert np.array_equal(m.compute(x, x, a), twin.compute(x, x, a)), kind
+
+
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    failed = 0
-    for name, f in tests:
-        try:
-            f()
-            print(f"ok   {name}")
-        except Exception as e:  # report every failure, then fail
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    from runner import main
+
+    main(globals())

@@ -38,7 +38,7 @@ pub(super) struct Groups<'e> {
 }
 
 /// Changes a batch's advantages after the task's own.
-pub(super) trait AdvantageShaper {
+pub(super) trait AdvantageShaper: Send {
     /// A new iteration begins (reset per-iteration sums).
     fn begin_iteration(&mut self) {}
     /// Change the advantages (and which groups are informative).
