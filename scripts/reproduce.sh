@@ -38,7 +38,8 @@ train-threads|5 min|speed|SPELUNK_BENCH_JSON=docs/results/train_threads.json car
 robustness|10 min|deterministic|bash scripts/robustness.sh
 peers-minigrid|2 min|speed|bash scripts/peers/minigrid_doorkey.sh
 peers-python|2 min|speed|bash scripts/peers/python_vec.sh
-peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh
+peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-5x5-v0
+peers-python-ppo-8x8|15 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-8x8-v0
 ray-scaling|2 min|speed|bash scripts/ray-scaling.sh
 peers-fetch|3 min|speed|bash scripts/peers/fetch_push.sh
 peers-rlexplore|2 min|speed|bash scripts/peers/rlexplore_rnd.sh

@@ -134,14 +134,20 @@ def block_peers(fig):
 
 def python_sentence(fig):
     rep = load("peers/python_vec.json")
-    two, one, mg = rep["rows"]
+    two, one, mg = rep["rows"][:3]
+    envpool = ""
+    if len(rep["rows"]) >= 5:
+        ep1, ep2 = rep["rows"][3:5]
+        envpool = (f"; against EnvPool's C++ MiniGrid ({ep1['peer_name']}) from Python it runs "
+                   f"{fig(ep1['ratio'], '.1f')}× on one thread and {fig(ep2['ratio'], '.1f')}× "
+                   f"on two")
     return (
         f"From Python (the Gymnasium package, [docs/python.md](docs/python.md)), 256 DoorKey-8x8 "
         f"envs in one vector env keep {fig(two['ratio'], '.2f')}× of the same vector env's rate "
         f"stepped from Rust on 2 threads ({fig.rate(two['spelunk']['median'])} vs "
         f"{fig.rate(two['peer']['median'])} env-steps/s) and {fig(one['ratio'], '.2f')}× on one, "
         f"and run {fig(mg['ratio'], '.0f')}× the `minigrid` package's envs in Gymnasium's "
-        f"`SyncVectorEnv` on one core (`bash scripts/peers/python_vec.sh`, "
+        f"`SyncVectorEnv` on one core{envpool} (`bash scripts/peers/python_vec.sh`, "
         f"`docs/results/peers/python_vec.md`). ")
 
 

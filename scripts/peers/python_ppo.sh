@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Time to solve MiniGrid-DoorKey-5x5-v0 — wall-clock until 90% of training episodes succeed —
+# Time to solve a MiniGrid DoorKey level (5x5 unless named) — wall-clock until 90% of training
+# episodes succeed —
 # for (a) the CleanRL-style PPO script (python/examples/ppo.py, numpy) on the Python `minigrid`
 # package, (b) the same script on Spelunk's Python package, (c) Spelunk's own PPO in Rust
 # (`spelunk train --set algorithm=ppo` with ppo.py's settings where they apply: 16 episodes per
 # iteration, 4 epochs of 4 minibatches, Adam 2.5e-4 clipped at 0.5, entropy 0.01, 64-64 tanh;
 # whole episodes rather than 128-step slices; the time read from metrics.jsonl as each iteration
 # is written, success over the last 6 iterations' 96 episodes). Everything pinned to core 0, one thread each, in one run. Each policy
-# is then evaluated on 200 unseen seeds with sampled actions. Writes
-# docs/results/python_ppo.{json,md}.
+# is then evaluated on 200 unseen seeds with sampled actions. Every run stops at the target or
+# at its step budget (2M env steps on 5x5, 5M on 8x8). Writes
+# docs/results/python_ppo_<env>.{json,md} (e.g. python_ppo_doorkey8x8).
 #
-#   bash scripts/peers/python_ppo.sh [seed]
+#   bash scripts/peers/python_ppo.sh [seed] [env-id]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seed="${1:-1}"
+env_id="${2:-MiniGrid-DoorKey-5x5-v0}"
+case "$env_id" in
+  MiniGrid-DoorKey-5x5-v0) budget=2000000 ;;
+  MiniGrid-DoorKey-8x8-v0) budget=5000000 ;;
+  *) echo "python_ppo.sh: $env_id: expected MiniGrid-DoorKey-5x5-v0 or MiniGrid-DoorKey-8x8-v0" >&2; exit 2 ;;
+esac
+slug=$(echo "$env_id" | sed -E 's/^MiniGrid-//; s/-v0$//; s/-//g' | tr 'A-Z' 'a-z')
 venv="${SPELUNK_PY_VENV:-${HOME:-/tmp}/.cache/spelunk-py}"
 bash scripts/python-package.sh >/dev/null
 "$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q "minigrid==3.2.*"
@@ -22,16 +31,16 @@ trap 'rm -rf "$tmp"' EXIT
 for backend in minigrid spelunk; do
   echo "== ppo.py on $backend" >&2
   taskset -c 0 "$venv/bin/python" python/examples/ppo.py --backend "$backend" --seed "$seed" \
-    --total-timesteps 2000000 --stop-at-target --json "$tmp/$backend.json" >&2
+    --env-id "$env_id" --total-timesteps "$budget" --stop-at-target --json "$tmp/$backend.json" >&2
 done
 echo "== spelunk train (Rust PPO)" >&2
-python3 - "$tmp" "$seed" <<'PY'
+python3 - "$tmp" "$seed" "$env_id" "$budget" <<'PY'
 import json, subprocess, sys, time, os
-tmp, seed = sys.argv[1], int(sys.argv[2])
+tmp, seed, env_id, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 run = os.path.join(tmp, "rust")
 cmd = ["taskset", "-c", "0", "./target/release/spelunk", "train", "--out", run,
-       "--set", "algorithm=ppo", "--set", "env=MiniGrid-DoorKey-5x5-v0", "--set", f"seed={seed}",
-       "--set", "iterations=400", "--set", "threads=1", "--set", "groups_per_step=2",
+       "--set", "algorithm=ppo", "--set", f"env={env_id}", "--set", f"seed={seed}",
+       "--set", "iterations=100000", "--set", "threads=1", "--set", "groups_per_step=2",
        "--set", "epochs=4", "--set", "minibatches=4", "--set", "adam.lr=2.5e-4",
        "--set", "adam.max_grad_norm=0.5", "--set", "loss.entropy_coef=0.01",
        "--set", "dynamic_sampling=false"]
@@ -55,6 +64,8 @@ while True:
             if reached is None and len(window) == 6 and rate >= 0.9:
                 reached = {"steps": m["charts/env_steps"], "seconds": secs}
                 proc.terminate()  # Ctrl-C's path: the run commits the iteration and stops
+            elif m["charts/env_steps"] >= budget and proc.poll() is None:
+                proc.terminate()  # the step budget, as ppo.py's --total-timesteps
         seen = len(lines)
     if finished:
         break
@@ -68,11 +79,11 @@ json.dump({"command": " ".join(cmd[3:]), "reached_target": reached, "curve": cur
            "eval_success": out["eval"]["success"], "train_steps": out["eval"]["env_steps"]},
           open(os.path.join(tmp, "rust.json"), "w"))
 PY
-python3 - "$tmp" "$seed" <<'PY'
+python3 - "$tmp" "$seed" "$env_id" "$slug" <<'PY'
 import json, os, sys
 sys.path.insert(0, "scripts/peers")
 from protocol import commit, machine
-tmp, seed = sys.argv[1], sys.argv[2]
+tmp, seed, env_id, slug = sys.argv[1:5]
 a, b, c = (json.load(open(os.path.join(tmp, f"{n}.json"))) for n in ("minigrid", "spelunk", "rust"))
 rows = [
     {"label": "ppo.py (numpy) on the Python minigrid package", "versions": a["versions"],
@@ -87,13 +98,13 @@ t = lambda r: r["reached_target"]["seconds"] if r["reached_target"] else None
 base = t(rows[0])
 for r in rows:
     r["speedup_vs_minigrid"] = (base / t(r)) if base and t(r) else None
-report = {"name": "python_ppo", "env": "MiniGrid-DoorKey-5x5-v0", "target": 0.9,
-          "command": f"bash scripts/peers/python_ppo.sh {seed}", "commit": commit(),
+report = {"name": f"python_ppo_{slug}", "env": env_id, "target": 0.9,
+          "command": f"bash scripts/peers/python_ppo.sh {seed} {env_id}", "commit": commit(),
           "machine": machine(), "pinned": "core 0, one thread each", "rows": rows,
           "settings": {"ppo.py": a["settings"]},
           "curves": {"minigrid": a["curve"], "spelunk": b["curve"], "rust": c["curve"]}}
 os.makedirs("docs/results", exist_ok=True)
-with open("docs/results/python_ppo.json", "w") as f:
+with open(f"docs/results/python_ppo_{slug}.json", "w") as f:
     json.dump(report, f, indent=2)
     f.write("\n")
 md = [f"# Time to 90% success on {report['env']}", "",
@@ -109,6 +120,6 @@ for r in rows:
     secs = "%.1f" % rt["seconds"] if rt else "not reached"
     speed = "%.1f×" % sp if sp else "—"
     md.append(f"| {r['label']} | {steps} | {secs} | {speed} | {r['eval_success']:.1%} |")
-open("docs/results/python_ppo.md", "w").write("\n".join(md) + "\n")
+open(f"docs/results/python_ppo_{slug}.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY

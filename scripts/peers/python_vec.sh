@@ -2,7 +2,9 @@
 # Spelunk from Python: MiniGrid-DoorKey-8x8-v0, 256 envs in one vector env, uniform random
 # actions, stepped from Python through the package (python/) against (a) the same vector env
 # stepped from Rust (`spelunk bench`), at the same thread count, and (b) the Python `minigrid`
-# package's 256 envs in Gymnasium's SyncVectorEnv. One run, one protocol on every side
+# package's 256 envs in Gymnasium's SyncVectorEnv, and (c) EnvPool's C++ MiniGrid (its
+# Gymnasium interface, synchronous: all 256 envs per step) at the same thread counts. One run,
+# one protocol on every side
 # (scripts/peers/protocol.py: a warm-up window, then 5 timed windows, the median window).
 # Writes docs/results/peers/python_vec.{json,md} and prints the table.
 #
@@ -17,6 +19,7 @@ n=256
 venv="${SPELUNK_PY_VENV:-${HOME:-/tmp}/.cache/spelunk-py}"
 bash scripts/python-package.sh >/dev/null
 "$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q "minigrid==3.2.*"
+"$venv/bin/python" -c 'import envpool' 2>/dev/null || "$venv/bin/pip" install -q "envpool==1.2.*"
 cargo build -q --release -p spelunk-cli
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -37,6 +40,10 @@ actions = np.random.default_rng(1).integers(0, 7, size=(64, n))
 if side == "spelunk":
     import spelunk
     envs = spelunk.make_vec("MiniGrid-DoorKey-8x8-v0", num_envs=n, threads=int(sys.argv[5]))
+elif side == "envpool":
+    import envpool
+    envs = envpool.make_gymnasium("MiniGrid-DoorKey-8x8-v0", num_envs=n,
+                                  num_threads=int(sys.argv[5]), seed=0)
 else:
     import minigrid  # noqa: F401
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("MiniGrid-DoorKey-8x8-v0")] * n)
@@ -59,12 +66,14 @@ py1=$(PIN="taskset -c 0" py spelunk 1)
 rust2=$(rust 2 env)
 py2=$(PIN= py spelunk 2)
 mg=$(PIN="taskset -c 0" py minigrid)
-versions=$("$venv/bin/python" -c 'import json, gymnasium, numpy, minigrid; print(json.dumps({"gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "minigrid": minigrid.__version__}))')
-python3 - "$rust1" "$py1" "$rust2" "$py2" "$mg" "$versions" "$secs" "$windows" "$n" <<'PY' | python3 scripts/peers/protocol.py write
+ep1=$(PIN="taskset -c 0" py envpool 1)
+ep2=$(PIN= py envpool 2)
+versions=$("$venv/bin/python" -c 'import json, gymnasium, numpy, minigrid, envpool; print(json.dumps({"gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "minigrid": minigrid.__version__, "envpool": envpool.__version__}))')
+python3 - "$rust1" "$py1" "$rust2" "$py2" "$mg" "$versions" "$ep1" "$ep2" "$secs" "$windows" "$n" <<'PY' | python3 scripts/peers/protocol.py write
 import json, sys
-rust1, py1, rust2, py2, mg, versions = (json.loads(a) for a in sys.argv[1:7])
-secs, windows, n = sys.argv[7], int(sys.argv[8]), int(sys.argv[9])
-mgv = versions["minigrid"]
+rust1, py1, rust2, py2, mg, versions, ep1, ep2 = (json.loads(a) for a in sys.argv[1:9])
+secs, windows, n = sys.argv[9], int(sys.argv[10]), int(sys.argv[11])
+mgv, epv = versions["minigrid"], versions["envpool"]
 print(json.dumps({
     "name": "python_vec",
     "title": "Spelunk from Python: 256 DoorKey-8x8 envs through the Gymnasium package",
@@ -85,6 +94,11 @@ print(json.dumps({
         {"label": f"{n} envs from Python: Spelunk's vector env on 1 thread vs minigrid's envs in "
                   "Gymnasium's SyncVectorEnv", "unit": "env-steps/s",
          "spelunk": py1, "peer_name": f"minigrid {mgv}, SyncVectorEnv", "peer": mg},
+        {"label": f"{n} envs from Python, 1 thread: Spelunk's vector env vs EnvPool's MiniGrid "
+                  "(C++, synchronous)", "unit": "env-steps/s",
+         "spelunk": py1, "peer_name": f"EnvPool {epv}", "peer": ep1},
+        {"label": f"{n} envs from Python, 2 threads: Spelunk's vector env vs EnvPool's MiniGrid",
+         "unit": "env-steps/s", "spelunk": py2, "peer_name": f"EnvPool {epv}", "peer": ep2},
     ],
 }))
 PY
