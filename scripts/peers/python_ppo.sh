@@ -26,6 +26,7 @@ venv="${SPELUNK_PY_VENV:-${HOME:-/tmp}/.cache/spelunk-py}"
 bash scripts/python-package.sh >/dev/null
 "$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q "minigrid==3.2.*"
 cargo build -q --release -p spelunk-cli
+export SPELUNK_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for backend in minigrid spelunk; do
@@ -38,7 +39,8 @@ python3 - "$tmp" "$seed" "$env_id" "$budget" <<'PY'
 import json, subprocess, sys, time, os
 tmp, seed, env_id, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 run = os.path.join(tmp, "rust")
-cmd = ["taskset", "-c", "0", "./target/release/spelunk", "train", "--out", run,
+spelunk = os.environ["SPELUNK_BIN"]
+cmd = ["taskset", "-c", "0", spelunk, "train", "--out", run,
        "--set", "algorithm=ppo", "--set", f"env={env_id}", "--set", f"seed={seed}",
        "--set", "iterations=100000", "--set", "threads=1", "--set", "groups_per_step=2",
        "--set", "epochs=4", "--set", "minibatches=4", "--set", "adam.lr=2.5e-4",
@@ -71,11 +73,13 @@ while True:
         break
     time.sleep(0.02)
 proc.wait()
-ev = subprocess.run(["taskset", "-c", "0", "./target/release/spelunk", "eval", "--run", run,
+if proc.returncode != 0 and not os.path.exists(metrics):
+    sys.exit(f"python_ppo.sh: `{' '.join(cmd)}` failed (exit {proc.returncode})")
+ev = subprocess.run(["taskset", "-c", "0", spelunk, "eval", "--run", run,
                      "--episodes", "200", "--json", os.path.join(tmp, "rust_eval.json")],
                     env=env, capture_output=True, text=True, check=True)
 out = json.load(open(os.path.join(tmp, "rust_eval.json")))
-json.dump({"command": " ".join(cmd[3:]), "reached_target": reached, "curve": curve,
+json.dump({"command": "spelunk " + " ".join(cmd[4:]), "reached_target": reached, "curve": curve,
            "eval_success": out["eval"]["success"], "train_steps": out["eval"]["env_steps"]},
           open(os.path.join(tmp, "rust.json"), "w"))
 PY

@@ -21,11 +21,12 @@ bash scripts/python-package.sh >/dev/null
 "$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q "minigrid==3.2.*"
 "$venv/bin/python" -c 'import envpool' 2>/dev/null || "$venv/bin/pip" install -q "envpool==1.2.*"
 cargo build -q --release -p spelunk-cli
+spelunk="${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 rust() {  # the Rust VecEnv's windows at $1 threads; $2…: a command to run it under
   local threads="$1"; shift
-  "$@" ./target/release/spelunk bench --env MiniGrid-DoorKey-8x8-v0 --seconds "$secs" --windows "$windows" \
+  "$@" "$spelunk" bench --env MiniGrid-DoorKey-8x8-v0 --seconds "$secs" --windows "$windows" \
     --num-envs "$n" --threads "$threads" --skip-bandits --json - |
     python3 -c 'import json,sys; w=json.load(sys.stdin)["envs"][0]["windows"]; print(json.dumps(w["vec_nt"]["values"]))'
 }
