@@ -52,11 +52,12 @@ class Trainer:
     """A training run. `config`: a TOML file as `spelunk train --config` takes (or None: the
     defaults); keyword settings go over it, named as in the file (`env`, `algorithm`, `seed`,
     `iterations`, `group_size`, `policy={"head": "cnn"}`, `adam={"lr": 1e-3}`, ...). Unknown
-    keys and invalid values are a ValueError naming them."""
+    keys and invalid values are a ValueError naming them. `sets`: more settings as
+    `spelunk train --set` lines (`"adam.lr=1e-3"`), applied after the keyword ones."""
 
-    def __init__(self, config=None, **settings):
+    def __init__(self, config=None, sets=(), **settings):
         self._raw = _spelunk.RawTrainer(None if config is None else str(config),
-                                        settings_to_sets(settings))
+                                        settings_to_sets(settings) + [str(s) for s in sets])
 
     @classmethod
     def load_run(cls, run):
@@ -78,6 +79,30 @@ class Trainer:
             if callback is not None and callback(m):
                 break
         return m
+
+    # ---- an iteration split between rollout workers and a learner (ray_grpo.py) ----------
+
+    def policy_weights(self):
+        """The policy's parameters as bytes, for `load_policy_weights` on a worker."""
+        return self._raw.policy_weights()
+
+    def load_policy_weights(self, weights):
+        """Take the parameters another trainer of the same settings gave."""
+        self._raw.load_policy_weights(bytes(weights))
+
+    def collect(self, iteration, first_group, groups):
+        """A rollout worker's share of `iteration`: groups `first_group` to
+        `first_group + groups - 1` of the iteration's `groups_per_step` (the seeds `iterate`
+        would use), each `group_size` episodes with the current weights, as bytes for `learn`.
+        A pure function of the weights and these arguments, so a lost batch can be asked for
+        again. Refused for settings that keep rollout state between iterations (privileged
+        starts, tree rollouts, ProGRPO, intrinsic streams, obs_norm)."""
+        return self._raw.collect(int(iteration), int(first_group), int(groups))
+
+    def learn(self, batches):
+        """The learner's share of an iteration: the workers' batches in group order, their
+        advantages and the update; the iteration's metrics."""
+        return self._raw.learn([bytes(b) for b in batches])
 
     def evaluate(self, episodes=100, greedy=False):
         """`(mean return, success rate)` on unseen seeds; the run is not changed by it."""

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use spelunk_grpo::Trainer;
 
 use crate::err;
@@ -16,6 +16,17 @@ use crate::err;
 #[pyclass(module = "spelunk._spelunk")]
 pub(crate) struct RawTrainer {
     inner: Mutex<Trainer<'static>>,
+}
+
+fn metrics_dict(
+    py: Python<'_>,
+    m: std::collections::BTreeMap<String, f64>,
+) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
 }
 
 impl RawTrainer {
@@ -51,11 +62,7 @@ impl RawTrainer {
     /// metrics (CleanRL's names: `charts/success_rate`, `losses/policy_loss`, ...).
     fn iterate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let m = py.detach(|| self.lock()?.iterate().map_err(err))?;
-        let d = PyDict::new(py);
-        for (k, v) in m {
-            d.set_item(k, v)?;
-        }
-        Ok(d)
+        metrics_dict(py, m)
     }
 
     /// `(mean return, success rate)` over `episodes` unseen seeds, sampling actions (or the
@@ -65,6 +72,48 @@ impl RawTrainer {
             return Err(err("episodes must be positive"));
         }
         py.detach(|| self.lock()?.evaluate(episodes, greedy).map_err(err))
+    }
+
+    /// The policy's parameters (safetensors bytes), for `load_policy_weights` on a rollout
+    /// worker's trainer of the same settings.
+    fn policy_weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let w = self.lock()?.policy_weights().map_err(err)?;
+        Ok(PyBytes::new(py, &w))
+    }
+
+    /// Take the policy parameters another trainer's `policy_weights` gave.
+    fn load_policy_weights(&self, py: Python<'_>, weights: Vec<u8>) -> PyResult<()> {
+        py.detach(|| self.lock()?.load_policy_weights(&weights).map_err(err))
+    }
+
+    /// A rollout worker's part of `iteration`: groups `first_group .. first_group + groups`,
+    /// as a batch of bytes for `learn` (a pure function of the weights and these arguments).
+    fn collect<'py>(
+        &self,
+        py: Python<'py>,
+        iteration: usize,
+        first_group: usize,
+        groups: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| {
+            let batch = self.lock()?.collect(iteration, first_group, groups).map_err(err)?;
+            batch.to_bytes().map_err(err)
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The learner's part of an iteration from the workers' batches (in group order):
+    /// advantages, the update; returns the iteration's metrics.
+    fn learn<'py>(&self, py: Python<'py>, batches: Vec<Vec<u8>>) -> PyResult<Bound<'py, PyDict>> {
+        let m = py.detach(|| {
+            let batches = batches
+                .iter()
+                .map(|b| spelunk_grpo::Batch::from_bytes(b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            self.lock()?.learn(&batches).map_err(err)
+        })?;
+        metrics_dict(py, m)
     }
 
     /// Iterations done.

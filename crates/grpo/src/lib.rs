@@ -39,4 +39,6 @@ pub use loss::{
     LossStats, RatioLevel, StepNorm,
 };
 pub use text::{parse_action, TextConfig, TextTrainer};
-pub use trainer::{Algorithm, EvalEpisode, IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer};
+pub use trainer::{
+    Algorithm, Batch, EvalEpisode, IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer,
+};

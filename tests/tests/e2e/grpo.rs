@@ -221,6 +221,71 @@ fn grpo_with_the_mlp_head_learns_minigrid_empty() {
 }
 
 #[test]
+fn an_iteration_split_between_workers_and_a_learner_is_pure_travels_exactly_and_learns() {
+    use spelunk_grpo::Batch;
+    let cfg = spelunk_grpo::TrainConfig { groups_per_step: 6, ..Default::default() };
+    let mut learner = empty_trainer(cfg.clone());
+    // Workers are trainers of the same settings that only load weights and collect.
+    let mut workers = [empty_trainer(cfg.clone()), empty_trainer(cfg.clone())];
+    let (_, before) = learner.evaluate(64, false).expect("eval");
+    let ranges = [(0, 4), (4, 2)];
+    for it in 0..8 {
+        let w = learner.policy_weights().expect("weights");
+        let mut bytes = Vec::new();
+        for (worker, &(first, n)) in workers.iter_mut().zip(&ranges) {
+            worker.load_policy_weights(&w).expect("load");
+            let b = worker.collect(it, first, n).expect("collect");
+            assert_eq!(b.len(), n * cfg.group_size);
+            bytes.push(b.to_bytes().expect("bytes"));
+        }
+        if it == 0 {
+            // Pure: another process with the same weights, or the same worker asked again,
+            // returns the same bytes.
+            let mut other = empty_trainer(cfg.clone());
+            other.load_policy_weights(&w).expect("load");
+            assert_eq!(other.collect(0, 4, 2).expect("collect").to_bytes().expect("b"), bytes[1]);
+            assert_eq!(
+                workers[0].collect(0, 0, 4).expect("again").to_bytes().expect("b"),
+                bytes[0]
+            );
+            // Bytes carry every field exactly: two learners, one fed the decoded batches.
+            let mut twin = empty_trainer(cfg.clone());
+            let direct: Vec<Batch> =
+                ranges.iter().map(|&(f, n)| other.collect(0, f, n).expect("collect")).collect();
+            let decoded: Vec<Batch> =
+                bytes.iter().map(|b| Batch::from_bytes(b).expect("decode")).collect();
+            let m = twin.learn(&direct).expect("learn");
+            let steps = twin.env_steps;
+            let mut third = empty_trainer(cfg.clone());
+            assert_eq!(third.learn(&decoded).expect("learn"), m);
+            assert_eq!(policy_values(&third), policy_values(&twin));
+            assert_eq!(steps, decoded.iter().map(Batch::env_steps).sum::<u64>());
+            // Damaged bytes, a partial group, ranges past the iteration: errors.
+            for bad in [&bytes[0][..bytes[0].len() / 2], b"spelunk", &[][..]] {
+                assert!(Batch::from_bytes(bad).is_err());
+            }
+            let mut odd = Batch::from_bytes(&bytes[1]).expect("decode").to_bytes().expect("b");
+            odd[24] ^= 0xff;
+            let _ = Batch::from_bytes(&odd); // a flipped value decodes or is refused, never panics
+            assert!(workers[1].collect(0, 5, 2).is_err() && workers[1].collect(0, 0, 0).is_err());
+        }
+        let batches: Vec<Batch> =
+            bytes.iter().map(|b| Batch::from_bytes(b).expect("decode")).collect();
+        let m = learner.learn(&batches).expect("learn");
+        assert_eq!(m["iteration"], (it + 1) as f64);
+    }
+    let (_, after) = learner.evaluate(64, false).expect("eval");
+    assert!(after >= before + 0.25, "split iterations should learn: {before} → {after}");
+    // Settings that carry rollout state between iterations are refused.
+    let mut tree = empty_trainer(spelunk_grpo::TrainConfig {
+        tree: Some(spelunk_grpo::TreeConfig::default()),
+        ..cfg.clone()
+    });
+    let e = tree.collect(0, 0, 1).expect_err("tree rollouts cannot be split");
+    assert!(e.to_string().contains("tree rollouts"), "{e}");
+}
+
+#[test]
 fn sharded_runs_give_the_same_numbers_at_any_thread_count_and_lose_no_episode() {
     // The policy's work in 3 fixed shards (rollout envs, minibatch episodes) on 1, 2 or 3
     // threads: the same metrics and the same policy, observation statistics included.

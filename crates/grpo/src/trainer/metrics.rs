@@ -3,6 +3,60 @@
 
 use super::{BTreeMap, Episode};
 
+/// An iteration's sampled episodes summed: returns, successes, lengths, shaping, ends.
+#[derive(Default)]
+pub(super) struct Tally {
+    ends: Ends,
+    successes: usize,
+    lengths: usize,
+    returns: Vec<f32>,
+    shaping: f64,
+}
+
+impl Tally {
+    pub(super) fn add(&mut self, eps: &[Episode]) {
+        for e in eps {
+            self.successes += usize::from(e.success);
+            self.lengths += e.steps;
+            self.ends.record(e);
+        }
+        self.returns.extend(eps.iter().map(|e| e.ret));
+        self.shaping += eps.iter().map(|e| f64::from(e.shaping)).sum::<f64>();
+    }
+
+    /// Episodes (at least 1, as the metrics' denominator).
+    pub(super) fn n(&self) -> f64 {
+        self.returns.len().max(1) as f64
+    }
+
+    pub(super) fn success_rate(&self) -> f64 {
+        self.successes as f64 / self.n()
+    }
+
+    /// The episode metrics: ends, return, success, length, shaping (with demo shaping) and
+    /// the share of groups kept.
+    pub(super) fn write(
+        &self,
+        m: &mut BTreeMap<String, f64>,
+        shaping: bool,
+        kept_groups: usize,
+        sampled_groups: usize,
+    ) {
+        let n = self.n();
+        self.ends.write(m, n);
+        m.insert(
+            "charts/episodic_return".into(),
+            self.returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n,
+        );
+        m.insert("charts/success_rate".into(), self.success_rate());
+        if shaping {
+            m.insert("charts/shaping_return".into(), self.shaping / n);
+        }
+        m.insert("charts/episode_length".into(), self.lengths as f64 / n);
+        m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+    }
+}
+
 /// How an iteration's episodes ended: cut by the time limit, lives lost, the room they ended
 /// in and the items held — where a policy gets stuck, for envs that report them.
 #[derive(Default)]

@@ -54,6 +54,7 @@ use crate::{Error, Result};
 mod checkpoint;
 mod config;
 mod demo;
+mod distributed;
 mod learner;
 mod metrics;
 mod norm;
@@ -64,8 +65,9 @@ mod starts;
 mod update;
 
 pub use config::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig};
+pub use distributed::Batch;
 use learner::{Grpo, Learner, Ppo};
-use metrics::{Ends, LossSums};
+use metrics::{LossSums, Tally};
 pub use norm::RunningNorm;
 use norm::{feature_scale, features, raw_tokens};
 use shaping::{AdvantageShaper, Groups, IntrinsicStream, ProGrpo};
@@ -366,11 +368,7 @@ impl<'a> Trainer<'a> {
         let g = cfg.group_size;
         let mut kept: Vec<Episode> = Vec::new();
         let mut advantages: Vec<f32> = Vec::new();
-        let mut all_returns = Vec::new();
-        let mut ends = Ends::default();
-        let mut successes = 0usize;
-        let mut shaping_sum = 0f64;
-        let mut lengths = 0usize;
+        let mut tally = Tally::default();
         let mut sampled_groups = 0usize;
         let mut kept_groups = 0usize;
         let mut round = 0u64;
@@ -412,13 +410,7 @@ impl<'a> Trainer<'a> {
             if let Some(p) = self.privileged.as_mut() {
                 p.record(&eps, g, &on_frontier);
             }
-            for e in &eps {
-                successes += usize::from(e.success);
-                lengths += e.steps;
-                ends.record(e);
-            }
-            all_returns.extend(eps.iter().map(|e| e.ret));
-            shaping_sum += eps.iter().map(|e| f64::from(e.shaping)).sum::<f64>();
+            tally.add(&eps);
             sampled_groups += want;
             let tree = match cfg.tree {
                 Some(t) if self.learner.group_relative() => Some(self.branch(&eps, g, t)?),
@@ -451,27 +443,30 @@ impl<'a> Trainer<'a> {
             }
         }
         let mut m = BTreeMap::new();
-        let n_eps = all_returns.len().max(1) as f64;
-        ends.write(&mut m, n_eps);
-        m.insert(
-            "charts/episodic_return".into(),
-            all_returns.iter().map(|&r| f64::from(r)).sum::<f64>() / n_eps,
-        );
-        m.insert("charts/success_rate".into(), successes as f64 / n_eps);
-        if self.progress.is_some() {
-            m.insert("charts/shaping_return".into(), shaping_sum / n_eps);
-        }
-        m.insert("charts/episode_length".into(), lengths as f64 / n_eps);
-        m.insert("charts/kept_groups".into(), kept_groups as f64 / sampled_groups.max(1) as f64);
+        let n_eps = tally.n();
+        tally.write(&mut m, self.progress.is_some(), kept_groups, sampled_groups);
         if cfg.tree.is_some() {
             m.insert("charts/tree_children".into(), children as f64);
         }
         if let Some(p) = self.privileged.as_mut() {
-            p.finish(successes as f64 / n_eps, &mut m);
+            p.finish(tally.success_rate(), &mut m);
         }
         for shaper in &self.shapers {
             shaper.write_metrics(&mut m, n_eps);
         }
+        self.update_on(kept, &advantages, m)
+    }
+
+    /// The update on the episodes an iteration kept (with their advantages): the learner's
+    /// preparation (PPO's values and GAE), `epochs` passes of shuffled minibatches; adds the
+    /// loss metrics to `m` and ends the iteration.
+    fn update_on(
+        &mut self,
+        mut kept: Vec<Episode>,
+        advantages: &[f32],
+        mut m: BTreeMap<String, f64>,
+    ) -> Result<BTreeMap<String, f64>> {
+        let cfg = self.config.clone();
         let device = self.policy.params().device().clone();
         self.learner.prepare(&mut kept, self.policy.obs_dim(), &device)?;
         let mut sums = LossSums::default();
@@ -483,7 +478,7 @@ impl<'a> Trainer<'a> {
                 }
                 let per = kept.len().div_ceil(cfg.minibatches);
                 for chunk in order.chunks(per) {
-                    let (st, protected, im) = self.update(&kept, &advantages, chunk)?;
+                    let (st, protected, im) = self.update(&kept, advantages, chunk)?;
                     sums.add(&st, protected, im);
                 }
             }
