@@ -138,11 +138,16 @@ pub struct RecorderOptions {
     pub archive_every: u64,
     /// Points of the agent's path drawn at each step (the whole path at the episode's end).
     pub trail: usize,
+    /// Per-step values (frame, agent, scalars) gathered into columns of up to this many steps
+    /// and sent at once — at the latest when an episode ends — in file recordings; 1 sends
+    /// each step as it happens, which live viewers (`spawn`, `connect`) always get. With
+    /// more than 1, the path is drawn once per batch and at the episode's end.
+    pub batch: usize,
 }
 
 impl Default for RecorderOptions {
     fn default() -> Self {
-        Self { frames: true, cameras: true, archive_every: 10, trail: 256 }
+        Self { frames: true, cameras: true, archive_every: 10, trail: 256, batch: 256 }
     }
 }
 
@@ -155,15 +160,61 @@ struct CellMaps {
     bonus: BTreeMap<String, Vec<f64>>,
 }
 
+/// The time of a row on the episode timelines.
+#[derive(Clone, Copy, Default)]
+struct Now {
+    env_step: i64,
+    episode: i64,
+    step: i64,
+    iteration: Option<i64>,
+}
+
+/// The times of an entity's gathered rows.
+#[derive(Default)]
+struct Times(Vec<Now>);
+
+impl Times {
+    fn columns(&self) -> Vec<rerun::TimeColumn> {
+        let seq = |name: &'static str, f: fn(&Now) -> i64| {
+            rerun::TimeColumn::new_sequence(name, self.0.iter().map(f))
+        };
+        let mut cols = vec![
+            seq(timeline::ENV_STEP, |n| n.env_step),
+            seq(timeline::EPISODE, |n| n.episode),
+            seq(timeline::STEP, |n| n.step),
+        ];
+        // Rows gathered within one episode share its iteration (or its lack of one).
+        if self.0.iter().all(|n| n.iteration.is_some()) && !self.0.is_empty() {
+            cols.push(seq(timeline::ITERATION, |n| n.iteration.unwrap_or(0)));
+        }
+        cols
+    }
+}
+
+/// Per-step values waiting to be sent as columns ([`RecorderOptions::batch`]).
+#[derive(Default)]
+struct Pending {
+    rows: usize,
+    scalars: BTreeMap<String, (Times, Vec<f64>)>,
+    /// The agent's positions and its marker's radius.
+    agent: (Times, Vec<(f32, f32)>, f32),
+    /// Frames and their size.
+    frames: (Times, Vec<Vec<u8>>, [u32; 2]),
+}
+
 /// Logs a run into a Rerun recording (see the crate page).
 pub struct Recorder {
     rec: RecordingStream,
     opts: RecorderOptions,
+    now: Now,
+    pending: Pending,
     env_step: i64,
     iteration: Option<u64>,
     episode: u64,
     episode_return: f64,
     path: Vec<[f32; 2]>,
+    /// Tile side of the agent's path (set once the env draws an agent).
+    path_side: Option<f32>,
     ee_path: Vec<[f32; 3]>,
     scene_logged: bool,
     maps: CellMaps,
@@ -172,6 +223,9 @@ pub struct Recorder {
     rooms_seen: HashMap<u32, u64>,
     outcomes: String,
 }
+
+/// The agent's marker and path.
+const AGENT_COLOUR: rerun::Color = rerun::Color(rerun::datatypes::Rgba32(0xff50_c8ff));
 
 fn err(e: impl std::fmt::Display) -> VizError {
     VizError::Rerun(e.to_string())
@@ -185,6 +239,11 @@ fn on_path(binary: &str) -> bool {
 impl Recorder {
     /// A recording of application `app` into `sink`.
     pub fn open(app: &'static str, sink: &Sink, opts: RecorderOptions) -> Result<Self, VizError> {
+        // A live viewer shows each step as it happens.
+        let opts = match sink {
+            Sink::Save(_) => opts,
+            Sink::Spawn | Sink::Connect(_) => RecorderOptions { batch: 1, ..opts },
+        };
         let builder = RecordingStreamBuilder::new(app);
         let rec = match sink {
             Sink::Save(path) => builder.save(path).map_err(err)?,
@@ -214,11 +273,14 @@ impl Recorder {
         Self {
             rec,
             opts,
+            now: Now::default(),
+            pending: Pending::default(),
             env_step: 0,
             iteration: None,
             episode: 0,
             episode_return: 0.0,
             path: Vec::new(),
+            path_side: None,
             ee_path: Vec::new(),
             scene_logged: false,
             maps: CellMaps::default(),
@@ -241,8 +303,84 @@ impl Recorder {
     }
 
     /// Write everything logged so far to the sink and close it.
-    pub fn finish(self) -> Result<(), VizError> {
+    pub fn finish(mut self) -> Result<(), VizError> {
+        self.send_pending().map_err(err)?;
         self.rec.flush_blocking().map_err(err)
+    }
+
+    fn batching(&self) -> bool {
+        self.opts.batch > 1
+    }
+
+    /// A per-step scalar at the current episode time: gathered, or logged at once.
+    fn step_scalar(&mut self, path: &str, v: f64) -> ObserverResult {
+        if !v.is_finite() {
+            return Ok(());
+        }
+        if !self.batching() {
+            return self.scalar(path, v);
+        }
+        let now = self.now;
+        let (t, values) = match self.pending.scalars.get_mut(path) {
+            Some(e) => e,
+            None => self.pending.scalars.entry(path.to_owned()).or_default(),
+        };
+        t.0.push(now);
+        values.push(v);
+        Ok(())
+    }
+
+    /// Send the gathered rows, one chunk per entity.
+    fn send_pending(&mut self) -> ObserverResult {
+        let p = std::mem::take(&mut self.pending);
+        for (path, (t, values)) in p.scalars {
+            self.rec.send_columns(
+                path,
+                t.columns(),
+                rerun::Scalars::new(values).columns_of_unit_batches()?,
+            )?;
+        }
+        let (t, positions, radius) = p.agent;
+        if !positions.is_empty() {
+            let n = positions.len();
+            self.rec.send_columns(
+                scheme::AGENT,
+                t.columns(),
+                rerun::Points2D::update_fields()
+                    .with_positions(positions)
+                    .with_radii(std::iter::repeat_n(radius, n))
+                    .with_colors(std::iter::repeat_n(AGENT_COLOUR, n))
+                    .columns_of_unit_batches()?,
+            )?;
+        }
+        let (t, buffers, size) = p.frames;
+        if !buffers.is_empty() {
+            let n = buffers.len();
+            self.rec.send_columns(
+                scheme::FRAME,
+                t.columns(),
+                rerun::Image::update_fields()
+                    .with_many_buffer(buffers)
+                    .with_many_format(std::iter::repeat_n(
+                        rerun::datatypes::ImageFormat::rgb8(size),
+                        n,
+                    ))
+                    .columns_of_unit_batches()?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One more gathered row; sends the rows when the batch is full.
+    fn row_done(&mut self) -> ObserverResult {
+        if self.batching() {
+            self.pending.rows += 1;
+            if self.pending.rows >= self.opts.batch {
+                self.send_pending()?;
+                self.log_path(false)?;
+            }
+        }
+        Ok(())
     }
 
     fn scalar(&self, path: &str, v: f64) -> ObserverResult {
@@ -260,13 +398,36 @@ impl Recorder {
         Ok(())
     }
 
-    fn set_episode_times(&self, step: u64) {
+    fn set_episode_times(&mut self, step: u64) {
+        self.now = Now {
+            env_step: self.env_step,
+            episode: self.episode as i64,
+            step: step as i64,
+            iteration: self.iteration.map(|i| i as i64),
+        };
         self.rec.set_time_sequence(timeline::ENV_STEP, self.env_step);
         self.rec.set_time_sequence(timeline::EPISODE, self.episode as i64);
         self.rec.set_time_sequence(timeline::STEP, step as i64);
         if let Some(it) = self.iteration {
             self.rec.set_time_sequence(timeline::ITERATION, it as i64);
         }
+    }
+
+    /// The agent's trail (the whole path with `whole`), at the current time.
+    fn log_path(&mut self, whole: bool) -> ObserverResult {
+        let Some(side) = self.path_side else { return Ok(()) };
+        if self.path.is_empty() {
+            return Ok(());
+        }
+        let from = if whole { 0 } else { self.path.len().saturating_sub(self.opts.trail) };
+        let strip: Vec<(f32, f32)> = self.path[from..].iter().map(|p| (p[0], p[1])).collect();
+        self.rec.log(
+            scheme::PATH,
+            &rerun::LineStrips2D::new([strip])
+                .with_radii([(side * 0.12).max(0.5)])
+                .with_colors([AGENT_COLOUR]),
+        )?;
+        Ok(())
     }
 
     /// The frame, the agent and its trail (gridworlds), and the agent's tile counted in the
@@ -289,26 +450,44 @@ impl Recorder {
                         self.maps.visits = vec![0; (w * h) as usize];
                     }
                 }
-                self.image(scheme::FRAME, &image)?;
+                if self.batching() {
+                    let size = [image.width as u32, image.height as u32];
+                    if self.pending.frames.2 != size && !self.pending.frames.1.is_empty() {
+                        self.send_pending()?;
+                    }
+                    let now = self.now;
+                    let f = &mut self.pending.frames;
+                    f.0 .0.push(now);
+                    f.1.push(image.rgb);
+                    f.2 = size;
+                } else {
+                    self.image(scheme::FRAME, &image)?;
+                }
             }
         }
         if let Some([x, y, side]) = env.agent_tile() {
             let c = [x as f32 + side as f32 / 2.0, y as f32 + side as f32 / 2.0];
             self.path.push(c);
-            self.rec.log(
-                scheme::AGENT,
-                &rerun::Points2D::new([(c[0], c[1])])
-                    .with_radii([side as f32 * 0.35])
-                    .with_colors([rerun::Color::from_rgb(255, 80, 200)]),
-            )?;
-            let from = if whole_path { 0 } else { self.path.len().saturating_sub(self.opts.trail) };
-            let strip: Vec<(f32, f32)> = self.path[from..].iter().map(|p| (p[0], p[1])).collect();
-            self.rec.log(
-                scheme::PATH,
-                &rerun::LineStrips2D::new([strip])
-                    .with_radii([(side as f32 * 0.12).max(0.5)])
-                    .with_colors([rerun::Color::from_rgb(255, 80, 200)]),
-            )?;
+            self.path_side = Some(side as f32);
+            let radius = side as f32 * 0.35;
+            if self.batching() {
+                let now = self.now;
+                let a = &mut self.pending.agent;
+                a.0 .0.push(now);
+                a.1.push((c[0], c[1]));
+                a.2 = radius;
+                if whole_path {
+                    self.log_path(true)?;
+                }
+            } else {
+                self.rec.log(
+                    scheme::AGENT,
+                    &rerun::Points2D::new([(c[0], c[1])])
+                        .with_radii([radius])
+                        .with_colors([AGENT_COLOUR]),
+                )?;
+                self.log_path(whole_path)?;
+            }
             if let Some((w, h, s)) = self.maps.grid {
                 let (cx, cy) = (x / s, y / s);
                 if cx < w && cy < h {
@@ -480,7 +659,7 @@ impl Recorder {
         Ok(())
     }
 
-    fn log_info(&self, info: &Info) -> ObserverResult {
+    fn log_info(&mut self, info: &Info) -> ObserverResult {
         let fields: [(&str, Option<f64>); 8] = [
             ("x", info.x.map(f64::from)),
             ("y", info.y.map(f64::from)),
@@ -493,7 +672,7 @@ impl Recorder {
         ];
         for (name, v) in fields {
             if let Some(v) = v {
-                self.scalar(&format!("{}/{name}", scheme::INFO), v)?;
+                self.step_scalar(&format!("{}/{name}", scheme::INFO), v)?;
             }
         }
         Ok(())
@@ -593,6 +772,7 @@ impl Observer for Recorder {
     }
 
     fn episode_started(&mut self, e: &EpisodeStarted<'_>) -> ObserverResult {
+        self.send_pending()?;
         self.episode = e.number();
         if e.iteration.is_some() {
             self.iteration = e.iteration;
@@ -611,7 +791,7 @@ impl Observer for Recorder {
         if let Some(scene) = scene {
             self.log_scene(&scene)?;
         }
-        Ok(())
+        self.row_done()
     }
 
     fn env_step(&mut self, e: &EnvStep<'_>) -> ObserverResult {
@@ -620,16 +800,16 @@ impl Observer for Recorder {
         self.episode_return += e.reward;
         let action = action_value(&e.action);
         if let [a] = action.as_slice() {
-            self.scalar(scheme::ACTION, *a)?;
+            self.step_scalar(scheme::ACTION, *a)?;
         } else {
             for (k, a) in action.iter().enumerate() {
-                self.scalar(&format!("{}/{k}", scheme::ACTION), *a)?;
+                self.step_scalar(&format!("{}/{k}", scheme::ACTION), *a)?;
             }
         }
-        self.scalar(scheme::REWARD, e.reward)?;
-        self.scalar(scheme::RETURN, self.episode_return)?;
+        self.step_scalar(scheme::REWARD, e.reward)?;
+        self.step_scalar(scheme::RETURN, self.episode_return)?;
         for (name, v) in e.bonuses {
-            self.scalar(&format!("{}/{name}", scheme::BONUS), *v)?;
+            self.step_scalar(&format!("{}/{name}", scheme::BONUS), *v)?;
         }
         self.log_info(&e.info)?;
         let end = e.terminated || e.truncated;
@@ -639,9 +819,11 @@ impl Observer for Recorder {
             self.log_scene(&scene)?;
         }
         if end {
+            self.send_pending()?;
             self.log_maps()?;
+            return Ok(());
         }
-        Ok(())
+        self.row_done()
     }
 
     fn episode_finished(&mut self, e: &EpisodeFinished) -> ObserverResult {
@@ -705,6 +887,7 @@ impl Observer for Recorder {
                 lines.join("\n")
             )),
         )?;
+        self.send_pending()?;
         self.rec.flush_blocking()?;
         Ok(())
     }
