@@ -69,7 +69,7 @@ for n in "${names[@]}"; do
 done
 
 cargo build -q --release -p spelunk-cli
-bin="$PWD/target/release/spelunk"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk"
 spelunk() { "$bin" "$@"; }
 export -f spelunk
 export bin

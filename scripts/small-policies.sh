@@ -10,7 +10,7 @@
 # Uses $bin (set by scripts/reproduce.sh) or target/release/spelunk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin="${bin:-$PWD/target/release/spelunk}"
+bin="${bin:-${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk}"
 [ -x "$bin" ] || { echo "small-policies.sh: no $bin; run \`cargo build --release -p spelunk-cli\`" >&2; exit 2; }
 out=docs/results/policies
 mkdir -p "$out"

@@ -27,7 +27,7 @@ fi
   "$venv/bin/pip" install -q gymnasium-robotics "mujoco<3.4"
 cargo build -q --release -p spelunk-cli
 bench() {
-  taskset -c 0 ./target/release/spelunk bench --env Arm-Push-v0 --seconds "$secs" \
+  taskset -c 0 "${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk" bench --env Arm-Push-v0 --seconds "$secs" \
     --windows "$windows" --num-envs 1 --threads 1 --skip-bandits --json - "$@" |
     python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["envs"][0]["windows"]["single"]["values"]))'
 }

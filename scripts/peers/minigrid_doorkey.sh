@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import minigrid' 2>/dev/null || "$venv/bin/pip" install -q minigrid
 cargo build -q --release -p spelunk-cli
-ours=$(taskset -c 0 ./target/release/spelunk bench --env MiniGrid-DoorKey-8x8-v0 --seconds "$secs" \
+ours=$(taskset -c 0 "${CARGO_TARGET_DIR:-$PWD/target}/release/spelunk" bench --env MiniGrid-DoorKey-8x8-v0 --seconds "$secs" \
   --windows "$windows" --num-envs 1 --threads 1 --skip-bandits --json - |
   python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["envs"][0]["windows"]["single"]["values"]))')
 # Some machines set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for old OpenBLAS builds; they slow a

@@ -27,7 +27,7 @@ if ! "$venv/bin/python" -c 'import rllte' 2>/dev/null; then
 fi
 cargo build -q --release -p spelunk-intrinsic --example rnd_throughput
 ours() {
-  RAYON_NUM_THREADS=1 taskset -c 0 ./target/release/examples/rnd_throughput --module rnd \
+  RAYON_NUM_THREADS=1 taskset -c 0 "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/rnd_throughput" --module rnd \
     --obs 64 --hidden 256 --embed 64 --batch 256 --seconds "$secs" --windows "$windows" "$@" |
     python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["samples_per_sec"]))'
 }

@@ -31,7 +31,7 @@ if ! "$venv/bin/python" -c 'import trl' 2>/dev/null; then
   "$venv/bin/pip" install -q torch transformers trl datasets
 fi
 cargo build -q --release -p spelunk-grpo --example text_grpo_throughput
-ours=$(RAYON_NUM_THREADS=1 taskset -c 0 ./target/release/examples/text_grpo_throughput "$steps" cpu \
+ours=$(RAYON_NUM_THREADS=1 taskset -c 0 "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/text_grpo_throughput" "$steps" cpu \
   tests/fixtures/tiny-llama "$windows")
 theirs=$(OMP_NUM_THREADS=1 taskset -c 0 "$venv/bin/python" - "$steps" "$windows" <<'PY' 2>/dev/null
 import json, os, resource, sys, time
