@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Rollout env-steps/s and learner updates/s of python/examples/ray_ppo.py with 1, 2 and 4 Ray
-# workers on a local cluster, into docs/results/ray_scaling.json. Builds and installs the
-# Python package and Ray (PyPI) into its venv first.
+# Rollout env-steps/s and learner updates/s with 1, 2 and 4 Ray workers on a local cluster:
+# python/examples/ray_ppo.py (numpy PPO) into docs/results/ray_scaling.json, and
+# python/examples/ray_grpo.py (the Rust GRPO core: Trainer.collect on the workers,
+# Trainer.learn on the driver) into docs/results/ray_grpo_scaling.json. Builds and installs
+# the Python package and Ray (PyPI) into its venv first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${SPELUNK_PY_VENV:-${HOME:-/tmp}/.cache/spelunk-py}"
 bash scripts/python-package.sh >/dev/null
 "$venv/bin/python" -c 'import ray' 2>/dev/null || "$venv/bin/pip" install -q "ray==2.60.*"
 "$venv/bin/python" python/examples/ray_ppo.py --scaling docs/results/ray_scaling.json
+"$venv/bin/python" python/examples/ray_grpo.py --iterations 6 --scaling docs/results/ray_grpo_scaling.json

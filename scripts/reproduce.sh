@@ -40,7 +40,7 @@ peers-minigrid|2 min|speed|bash scripts/peers/minigrid_doorkey.sh
 peers-python|2 min|speed|bash scripts/peers/python_vec.sh
 peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-5x5-v0
 peers-python-ppo-8x8|15 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-8x8-v0
-ray-scaling|2 min|speed|bash scripts/ray-scaling.sh
+ray-scaling|4 min|speed|bash scripts/ray-scaling.sh
 peers-fetch|3 min|speed|bash scripts/peers/fetch_push.sh
 peers-rlexplore|2 min|speed|bash scripts/peers/rlexplore_rnd.sh
 peers-trl|3 min|speed|bash scripts/peers/trl_grpo.sh

@@ -16,9 +16,14 @@ inputs: the learner gets every group exactly once, and the run equals the same r
 `--local` (tests: python/tests/test_ray.py). On several machines, start Ray on each
 (`ray start --head` on one, `ray start --address HEAD:6379` on the others) with the package
 installed on all, and pass `--address auto`.
+
+`--scaling FILE` measures env-steps/s of the rollouts and learner updates/s with 1, 2 and 4
+workers (the same iterations, so the same work split more ways; the first iteration, while the
+workers' processes start, is not timed) into a JSON file.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -34,6 +39,7 @@ def parse_args(argv=None):
                    help="a training setting, as `spelunk train --set` takes it (repeatable)")
     p.add_argument("--local", action="store_true", help="the workers in this process, no Ray")
     p.add_argument("--address", help="a running Ray cluster (default: start a local one)")
+    p.add_argument("--scaling", help="measure 1, 2 and 4 workers into this JSON file")
     return p.parse_args(argv)
 
 
@@ -78,10 +84,11 @@ def make_workers(config, n, local):
     return [remote.remote(config) for _ in range(n)]
 
 
-def run(args, on_submit=None, log=print):
+def run(args, on_submit=None, log=print, timed=None):
     """Train; returns (learner, per-iteration metrics, per-iteration worker pids, seconds in
     rollouts and in updates). `on_submit(iteration, workers)` is called once the iteration's
-    rollouts are submitted (the tests kill a worker there)."""
+    rollouts are submitted (the tests kill a worker there). `timed`, a dict, gets the seconds
+    and env steps of every iteration but the first (the workers' processes start then)."""
     import spelunk
     config = settings(args)
     learner = spelunk.Trainer(**config)
@@ -89,7 +96,7 @@ def run(args, on_submit=None, log=print):
     workers = make_workers(config, args.workers, args.local)
     history, pids, roll_s, upd_s = [], [], 0.0, 0.0
     while learner.iteration < args.iterations:
-        it = learner.iteration
+        it, steps_before = learner.iteration, learner.env_steps
         t0 = time.perf_counter()
         weights = learner.policy_weights()
         if args.local:
@@ -105,6 +112,10 @@ def run(args, on_submit=None, log=print):
         metrics = learner.learn([batch for batch, _ in outs])
         t2 = time.perf_counter()
         roll_s, upd_s = roll_s + t1 - t0, upd_s + t2 - t1
+        if timed is not None and it > 0:
+            for k, v in (("rollout_seconds", t1 - t0), ("update_seconds", t2 - t1),
+                         ("env_steps", learner.env_steps - steps_before), ("iterations", 1)):
+                timed[k] = timed.get(k, 0) + v
         history.append(metrics)
         pids.append([pid for _, pid in outs])
         if (it + 1) % 10 == 0:
@@ -117,11 +128,48 @@ def run(args, on_submit=None, log=print):
     return learner, history, pids, roll_s, upd_s
 
 
+def scaling(args):
+    """The same iterations with 1, 2 and 4 workers: env-steps/s while the batches are
+    collected (weights broadcast included) and learner updates/s."""
+    import ray
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from ppo import provenance
+
+    rows = []
+    for workers in (1, 2, 4):
+        a = parse_args(["--workers", str(workers), "--iterations", str(args.iterations),
+                        "--env-id", args.env_id, "--seed", str(args.seed)]
+                       + [x for s in args.set for x in ("--set", s)])
+        t = {}
+        run(a, log=lambda *_: None, timed=t)
+        rate, ups = t["env_steps"] / t["rollout_seconds"], t["iterations"] / t["update_seconds"]
+        rows.append({"workers": workers, "env_steps_per_s": rate, "updates_per_s": ups, **t})
+        print(f"workers {workers}: {rate:,.0f} env-steps/s in rollouts, {ups:.2f} updates/s")
+    prov = provenance()
+    report = {"command": "python python/examples/ray_grpo.py " + " ".join(sys.argv[1:]),
+              "cores": os.cpu_count(), "commit": prov["commit"], "machine": prov["machine"],
+              "ray": ray.__version__, "env": args.env_id, "iterations_per_point": args.iterations,
+              "timed": "every iteration but the first (the workers' processes start then)",
+              "settings": settings(args), "rows": rows}
+    with open(args.scaling, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"wrote {args.scaling}")
+
+
 def main():
     args = parse_args()
     if not args.local:
         import ray
-        ray.init(address=args.address, include_dashboard=False, log_to_driver=False)
+        # Each worker asks Ray for one CPU; the scaling run goes to 4 workers, so a local
+        # cluster started for it offers at least 4 (on a smaller machine they share cores).
+        cpus = max(4, os.cpu_count() or 1) if args.scaling and not args.address else None
+        ray.init(address=args.address, num_cpus=cpus, include_dashboard=False,
+                 log_to_driver=False)
+    if args.scaling:
+        scaling(args)
+        return 0
     learner, history, _, roll_s, upd_s = run(args)
     ret, success = learner.evaluate(episodes=200)
     print(f"{learner.iteration} iterations, {learner.env_steps} env steps; {roll_s:.1f} s in "
