@@ -9,7 +9,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use spelunk_experiments::explore::go_explore::{parse_downscale, Cells, GoExploreSpec};
-use spelunk_intrinsic::goexplore::{GoExplore, Stats};
+use spelunk_intrinsic::goexplore::{Entry, GoExplore, Stats};
 
 use crate::{err, parse_config};
 
@@ -29,6 +29,11 @@ fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("max_score", s.max_score)?;
     d.set_item("solved", s.solved)?;
     Ok(d)
+}
+
+/// Archive cell `i`, or an error saying how many there are.
+fn entry(entries: &[Entry], i: usize) -> PyResult<&Entry> {
+    entries.get(i).ok_or_else(|| err(format!("cell {i}: the archive has {} cells", entries.len())))
 }
 
 impl RawGoExplore {
@@ -132,21 +137,13 @@ impl RawGoExplore {
 
     /// The actions that reach cell `i` from `reset(seed=reset_seed)`.
     fn trajectory(&self, i: usize) -> PyResult<Vec<u8>> {
-        let g = self.lock()?;
-        let e = g.1.archive().entries();
-        e.get(i)
-            .map(|e| e.trajectory.to_vec())
-            .ok_or_else(|| err(format!("cell {i}: the archive has {} cells", e.len())))
+        Ok(entry(self.lock()?.1.archive().entries(), i)?.trajectory.to_vec())
     }
 
     /// Cell `i`'s state as `(kind, bytes)`, for `SpelunkEnv.restore` on the same env.
     fn snapshot<'py>(&self, py: Python<'py>, i: usize) -> PyResult<(String, Bound<'py, PyBytes>)> {
         let g = self.lock()?;
-        let e = g.1.archive().entries();
-        let s = &e
-            .get(i)
-            .ok_or_else(|| err(format!("cell {i}: the archive has {} cells", e.len())))?
-            .snapshot;
+        let s = &entry(g.1.archive().entries(), i)?.snapshot;
         Ok((s.kind.to_string(), PyBytes::new(py, &s.bytes)))
     }
 

@@ -111,7 +111,7 @@ impl RawTrainer {
                 .map(|b| spelunk_grpo::Batch::from_bytes(b))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err)?;
-            self.lock()?.learn(&batches).map_err(err)
+            self.lock()?.learn(batches).map_err(err)
         })?;
         metrics_dict(py, m)
     }

@@ -254,12 +254,13 @@ fn an_iteration_split_between_workers_and_a_learner_is_pure_travels_exactly_and_
                 ranges.iter().map(|&(f, n)| other.collect(0, f, n).expect("collect")).collect();
             let decoded: Vec<Batch> =
                 bytes.iter().map(|b| Batch::from_bytes(b).expect("decode")).collect();
-            let m = twin.learn(&direct).expect("learn");
+            let m = twin.learn(direct).expect("learn");
             let steps = twin.env_steps;
+            let decoded_steps = decoded.iter().map(Batch::env_steps).sum::<u64>();
             let mut third = empty_trainer(cfg.clone());
-            assert_eq!(third.learn(&decoded).expect("learn"), m);
+            assert_eq!(third.learn(decoded).expect("learn"), m);
             assert_eq!(policy_values(&third), policy_values(&twin));
-            assert_eq!(steps, decoded.iter().map(Batch::env_steps).sum::<u64>());
+            assert_eq!(steps, decoded_steps);
             // Damaged bytes, a partial group, ranges past the iteration: errors.
             for bad in [&bytes[0][..bytes[0].len() / 2], b"spelunk", &[][..]] {
                 assert!(Batch::from_bytes(bad).is_err());
@@ -271,7 +272,7 @@ fn an_iteration_split_between_workers_and_a_learner_is_pure_travels_exactly_and_
         }
         let batches: Vec<Batch> =
             bytes.iter().map(|b| Batch::from_bytes(b).expect("decode")).collect();
-        let m = learner.learn(&batches).expect("learn");
+        let m = learner.learn(batches).expect("learn");
         assert_eq!(m["iteration"], (it + 1) as f64);
     }
     let (_, after) = learner.evaluate(64, false).expect("eval");

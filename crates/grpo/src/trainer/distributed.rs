@@ -142,7 +142,7 @@ impl Batch {
             let rewards = get_f32s(&mut r, total)?;
             let terminated = r.bool().map_err(bad)?;
             let success = r.bool().map_err(bad)?;
-            let steps = len(&mut r, 0, total)?;
+            let steps = usize::try_from(r.u64().map_err(bad)?).map_err(bad)?;
             let truncated = r.bool().map_err(bad)?;
             let lives = (get_opt_u32(&mut r)?, get_opt_u32(&mut r)?);
             let end_room = get_opt_u32(&mut r)?;
@@ -249,10 +249,12 @@ impl Trainer<'_> {
     /// The learner's part of an iteration: advantages over the batches' groups (in the order
     /// given), dynamic sampling's filter, the update; returns the iteration's metrics as
     /// [`Trainer::iterate`] names them. The batches' steps count as the run's.
-    pub fn learn(&mut self, batches: &[Batch]) -> Result<BTreeMap<String, f64>> {
+    pub fn learn(&mut self, batches: Vec<Batch>) -> Result<BTreeMap<String, f64>> {
         self.check_splittable()?;
         let g = self.config.group_size;
-        let eps: Vec<Episode> = batches.iter().flat_map(|b| b.episodes.iter().cloned()).collect();
+        let steps: u64 = batches.iter().map(Batch::env_steps).sum();
+        // The episodes are moved, not copied: observations are most of a batch.
+        let eps: Vec<Episode> = batches.into_iter().flat_map(|b| b.episodes).collect();
         if eps.is_empty() || eps.len() % g != 0 {
             return Err(Error::Config(format!(
                 "batches of {} episodes: expected whole groups of {g}",
@@ -265,17 +267,18 @@ impl Trainer<'_> {
         let mut tally = Tally::default();
         tally.add(&eps);
         let filter = self.config.dynamic_sampling && self.learner.group_relative();
-        let (mut kept, mut advantages) = (Vec::new(), Vec::new());
-        for (k, group) in eps.chunks(g).enumerate() {
-            if filter && !informative[k] {
+        let sampled = eps.len() / g;
+        let (mut kept, mut advantages) = (Vec::with_capacity(eps.len()), Vec::new());
+        for (i, e) in eps.into_iter().enumerate() {
+            if filter && !informative[i / g] {
                 continue;
             }
-            kept.extend(group.iter().cloned());
-            advantages.extend_from_slice(&adv[k * g..(k + 1) * g]);
+            kept.push(e);
+            advantages.push(adv[i]);
         }
-        self.env_steps += batches.iter().map(Batch::env_steps).sum::<u64>();
+        self.env_steps += steps;
         let mut m = BTreeMap::new();
-        tally.write(&mut m, false, kept.len() / g, eps.len() / g);
+        tally.write(&mut m, false, kept.len() / g, sampled);
         self.update_on(kept, &advantages, m)
     }
 }
