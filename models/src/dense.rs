@@ -215,7 +215,11 @@ impl DenseMlp {
                 if i < last {
                     match self.activation {
                         Activation::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-                        Activation::Tanh => row.iter_mut().for_each(|v| *v = v.tanh()),
+                        Activation::Tanh => {
+                            for v in row.iter_mut() {
+                                *v = crate::cpu_ops::tanh_f32(*v);
+                            }
+                        }
                         Activation::Silu => unreachable!("refused in from_mlp"),
                     }
                 }

@@ -29,7 +29,7 @@ impl Activation {
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Activation::Relu => x.relu()?,
-            Activation::Tanh => x.tanh()?,
+            Activation::Tanh => crate::cpu_ops::tanh(x)?,
             Activation::Silu => (x * candle_nn::ops::sigmoid(x)?)?,
         })
     }
@@ -99,7 +99,7 @@ impl Mlp {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
+            h = crate::cpu_ops::linear(l, &h)?;
             if i + 1 < self.layers.len() {
                 h = self.activation.apply(&h)?;
             }

@@ -18,6 +18,7 @@
 //!
 //! CPU by default; the `cuda` feature adds candle's CUDA backend, and [`device`] picks one.
 
+pub mod cpu_ops;
 pub mod dense;
 pub mod error;
 pub mod language_model;

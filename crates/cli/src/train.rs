@@ -51,7 +51,8 @@ pub struct TrainArgs {
     /// Replace a run already in `--out` (without it, such a folder is refused).
     #[arg(long, conflicts_with = "resume")]
     force: bool,
-    /// Evaluate (sampled actions, unseen seeds) every this many iterations.
+    /// Evaluate (sampled actions, unseen seeds) every this many iterations (0: only at the
+    /// end).
     #[arg(long, default_value_t = 10)]
     eval_every: usize,
     /// Run an experiment instead of one run: `sparse` trains on each of `--envs` with and

@@ -212,7 +212,7 @@ pub struct RunFolder {
     pub resume: bool,
     /// Replace a run already in the folder (without it, such a folder is refused).
     pub force: bool,
-    /// Evaluate every this many iterations.
+    /// Evaluate every this many iterations (0: only at the end).
     pub eval_every: usize,
 }
 
@@ -307,7 +307,7 @@ fn run_in_folder_with(
         .with(Commits::new(rd, CommitSchedule::Iterations(1)))
         .with(Progress::training());
     observers.push(extra);
-    let opts = LoopOptions { eval_every: folder.eval_every.max(1), kind: "train".into() };
+    let opts = LoopOptions { eval_every: folder.eval_every, kind: "train".into() };
     let finished = run_loop(&mut t, &opts, &mut observers)?;
     Ok((cfg, finished))
 }

@@ -502,6 +502,75 @@ fn ppo_with_a_value_head_learns_minigrid_empty_and_resumes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn ppo_in_fixed_length_slices_counts_whole_episodes_resumes_exactly_and_learns() {
+    // CleanRL's rollout: 16 envs × 32 steps an iteration, the envs kept across iterations.
+    let cfg = spelunk_grpo::TrainConfig {
+        algorithm: spelunk_grpo::Algorithm::Ppo,
+        rollout_steps: 32,
+        groups_per_step: 2,
+        group_size: 8,
+        epochs: 4,
+        minibatches: 4,
+        dynamic_sampling: false,
+        shards: 2,
+        ..Default::default()
+    };
+    let mut a = empty_trainer(cfg.clone());
+    let mut b = empty_trainer(spelunk_grpo::TrainConfig { threads: 2, ..cfg.clone() });
+    // (Evaluating draws from its own generator and envs: `b`, not evaluated, stays equal.)
+    let (_, before) = a.evaluate(64, false).expect("eval");
+    // Every step is an env step; the episodes that ended, whole, account for all of them but
+    // the 16 unfinished ones (each shorter than Empty-5x5's limit of 100 steps).
+    let (mut ended_steps, mut longest) = (0.0, 0f64);
+    for it in 1..=4 {
+        let m = a.iterate().expect("iteration");
+        assert_eq!(m, b.iterate().expect("iteration"), "thread count changed iteration {it}");
+        assert_eq!(m["charts/env_steps"], f64::from(16 * 32 * it));
+        ended_steps += m["charts/episodes"] * m["charts/episode_length"];
+        longest = longest.max(m["charts/episode_length"]);
+    }
+    let all = f64::from(16 * 32 * 4);
+    assert!(ended_steps <= all && ended_steps > all - 16.0 * 100.0, "{ended_steps} of {all}");
+    assert!(longest > 32.0, "episodes span slices and count whole: mean length {longest}");
+    // A checkpoint keeps the envs mid-episode: the resumed run goes on exactly.
+    let dir = std::env::temp_dir().join(format!("spelunk-ppo-slices-{}", std::process::id()));
+    a.save(&dir).expect("save");
+    assert!(dir.join("rollouts.bin").exists());
+    let mut r = empty_trainer(cfg.clone());
+    r.resume(&dir).expect("resume");
+    for _ in 0..2 {
+        assert_eq!(a.iterate().expect("iteration"), r.iterate().expect("iteration"));
+    }
+    assert_eq!(policy_values(&a), policy_values(&r));
+    // A damaged file is refused by name; fewer envs than the checkpoint's too.
+    let bytes = std::fs::read(dir.join("rollouts.bin")).expect("read");
+    std::fs::write(dir.join("rollouts.bin"), &bytes[..bytes.len() - 3]).expect("write");
+    let err = empty_trainer(cfg.clone()).resume(&dir).expect_err("truncated").to_string();
+    assert!(err.contains("rollouts.bin"), "{err}");
+    std::fs::write(dir.join("rollouts.bin"), &bytes).expect("write");
+    let fewer = spelunk_grpo::TrainConfig { groups_per_step: 1, ..cfg.clone() };
+    let err = empty_trainer(fewer).resume(&dir).expect_err("other size").to_string();
+    assert!(err.contains("16 envs in the checkpoint"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // It learns: sampled success on unseen seeds, from the untrained policy's.
+    for _ in 0..LEARN_ITERATIONS {
+        a.iterate().expect("iteration");
+    }
+    let (_, after) = a.evaluate(64, false).expect("eval");
+    assert!(after >= 0.9 && after > before + 0.3, "success {before} → {after}");
+    // GRPO compares whole episodes: slices are refused, naming the setting.
+    let grpo = spelunk_grpo::TrainConfig { algorithm: spelunk_grpo::Algorithm::Grpo, ..cfg };
+    let reg = spelunk_envs::registry();
+    let err =
+        spelunk_grpo::Trainer::new(grpo, Box::new(move |_| reg.make("MiniGrid-Empty-5x5-v0")))
+            .expect_err("grpo")
+            .to_string();
+    assert!(err.contains("rollout_steps"), "{err}");
+}
+
+const LEARN_ITERATIONS: usize = 40;
+
 /// The solver's shortest plan for Montezuma-Lite as a demo file, with a time limit a little
 /// past its end so that failed episodes stay short.
 fn montezuma_demo(dir: &std::path::Path) -> (std::path::PathBuf, usize, serde_json::Value) {

@@ -27,6 +27,9 @@ impl Trainer<'_> {
             files.push(("value.safetensors", c.params.to_bytes(VALUE_MODULE, &cfg)?));
         }
         files.push(("optimizer.safetensors", self.adam.state_bytes()?));
+        if let Some(b) = self.slices_bytes()? {
+            files.push(("rollouts.bin", b));
+        }
         if let Some(b) = self.shapers.iter().find_map(|s| s.bonus()) {
             let st = b.save()?;
             let mut w = spelunk_core::ByteWriter::new();
@@ -85,6 +88,9 @@ impl Trainer<'_> {
                 "{}: written by `{w}`, not by `{RUN_STATE_WRITER}`",
                 state_path.display()
             )));
+        }
+        if self.config.rollout_steps > 0 {
+            self.resume_slices(dir)?;
         }
         self.iteration = usize::try_from(v.iteration).map_err(|_| bad())?;
         self.env_steps = v.env_steps;

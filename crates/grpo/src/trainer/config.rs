@@ -51,6 +51,14 @@ pub struct TrainConfig {
     pub gae_lambda: f32,
     /// PPO's value-loss coefficient.
     pub value_coef: f64,
+    /// PPO's rollouts as fixed-length slices (CleanRL's `num_steps`): each iteration steps
+    /// each of `groups_per_step × group_size` envs this many times; the envs live across
+    /// iterations, an env whose episode ends starts the next one at once (env `i`'s `k`-th
+    /// episode resets with seed `(seed << 32) + k·envs + i`), and a piece of an episode cut
+    /// by the slice's end bootstraps from the value of the observation it stopped at. The
+    /// episode metrics count the episodes that ended during the iteration, whole. 0: every
+    /// iteration runs whole episodes from fresh seeds.
+    pub rollout_steps: usize,
     /// Start groups from states along a demonstration ([`crate::explore`]).
     pub privileged: Option<PrivilegedConfig>,
     /// Branch children from the most uncertain steps ([`crate::explore`]).
@@ -147,6 +155,7 @@ impl Default for TrainConfig {
             gamma: 0.99,
             gae_lambda: 0.95,
             value_coef: 0.5,
+            rollout_steps: 0,
             privileged: None,
             tree: None,
             progrpo: None,
@@ -205,6 +214,25 @@ impl TrainConfig {
             // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is
             // added to group advantages, which only GRPO uses — it would silently do nothing.
             return bad("intrinsic: the intrinsic stream works with algorithm = \"grpo\" only");
+        }
+        if self.rollout_steps > 0 {
+            if self.algorithm != Algorithm::Ppo {
+                return bad("rollout_steps: fixed-length slices need algorithm = \"ppo\" (GRPO compares whole episodes)");
+            }
+            let refused = [
+                (self.privileged.is_some(), "privileged starts"),
+                (self.tree.is_some(), "tree rollouts"),
+                (self.progrpo.is_some(), "ProGRPO"),
+            ];
+            if let Some((_, what)) = refused.iter().find(|(on, _)| *on) {
+                return Err(Error::Config(format!(
+                    "rollout_steps: {what} begin each episode from a chosen start; use whole \
+                     episodes (rollout_steps = 0)"
+                )));
+            }
+            if self.rollout_steps > 1 << 20 {
+                return bad("rollout_steps must be at most 1048576");
+            }
         }
         if let Some(p) = &self.privileged {
             if !(0.0..=1.0).contains(&p.threshold) || p.step_back == 0 {

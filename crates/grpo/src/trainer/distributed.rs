@@ -194,6 +194,7 @@ impl Trainer<'_> {
             (c.progrpo.is_some(), "ProGRPO"),
             (c.intrinsic.is_some(), "an intrinsic stream"),
             (c.obs_norm, "obs_norm"),
+            (c.rollout_steps > 0, "fixed-length rollouts (rollout_steps)"),
         ];
         match refused.iter().find(|(on, _)| *on) {
             Some((_, what)) => Err(Error::Config(format!(

@@ -25,6 +25,10 @@
 //! `losses/policy_loss`, `losses/clip_fraction`, `losses/approx_kl`, `losses/entropy`, and with an
 //! intrinsic stream `charts/intrinsic_return` and `charts/intrinsic_coef`.
 //!
+//! PPO with `rollout_steps` > 0 runs fixed-length slices of persistent envs instead of whole
+//! episodes (`slices.rs`); its episode metrics are over the episodes that ended during the
+//! iteration (0 when none did), `charts/episodes` says how many.
+//!
 //! The parts, one file each: [`TrainConfig`] (`config.rs`); GRPO and PPO as two
 //! implementations of one `Learner` (`learner.rs`); the advantage shapers composed in order —
 //! ProGRPO, the intrinsic stream (`shaping.rs`); privileged starts and their curriculum
@@ -61,6 +65,7 @@ mod norm;
 mod rollout;
 mod shaping;
 mod shards;
+mod slices;
 mod starts;
 mod update;
 
@@ -234,6 +239,8 @@ pub struct Trainer<'a> {
     /// The workers of the policy's shards (`threads` of them; none for one), started at first
     /// use.
     workers: std::sync::OnceLock<Option<rayon::ThreadPool>>,
+    /// PPO's persistent envs (`rollout_steps` > 0), built at the first iteration.
+    slices: Option<slices::Slices>,
 }
 
 impl std::fmt::Debug for Trainer<'_> {
@@ -339,6 +346,7 @@ impl<'a> Trainer<'a> {
             obs_norm: config.obs_norm.then(|| RunningNorm::new(obs_dim)),
             norm_frozen: false,
             workers: std::sync::OnceLock::new(),
+            slices: None,
             privileged,
             progress,
             imitation,
@@ -365,6 +373,16 @@ impl<'a> Trainer<'a> {
     /// One iteration: rollouts, advantages, updates. Returns its metrics.
     pub fn iterate(&mut self) -> Result<BTreeMap<String, f64>> {
         let cfg = self.config.clone();
+        if cfg.rollout_steps > 0 {
+            let (segments, ended) = self.slice_rollouts()?;
+            let mut tally = Tally::default();
+            tally.add(&ended);
+            let mut m = BTreeMap::new();
+            tally.write(&mut m, false, 1, 1);
+            m.insert("charts/episodes".into(), ended.len() as f64);
+            let advantages = vec![0.0; segments.len()];
+            return self.update_on(segments, &advantages, m);
+        }
         let g = cfg.group_size;
         let mut kept: Vec<Episode> = Vec::new();
         let mut advantages: Vec<f32> = Vec::new();

@@ -16,18 +16,26 @@ use super::{
 };
 
 /// What every shard of a rollout reads.
-struct Lockstep<'s> {
-    policy: &'s dyn Policy,
-    scale: f32,
-    progress: Option<&'s Progress>,
-    gamma: f32,
-    greedy: bool,
+pub(super) struct Lockstep<'s> {
+    pub(super) policy: &'s dyn Policy,
+    pub(super) scale: f32,
+    pub(super) progress: Option<&'s Progress>,
+    pub(super) gamma: f32,
+    pub(super) greedy: bool,
     /// Update the observation statistics (training) or only use them (evaluation).
-    learn_norm: bool,
+    pub(super) learn_norm: bool,
     /// Every episode's start; the episode of env `i` (counted over all shards) begins from
     /// `starts[i / per_seed]`.
-    starts: &'s [Start],
-    per_seed: usize,
+    pub(super) starts: &'s [Start],
+    pub(super) per_seed: usize,
+}
+
+/// A shard's generator of tokens and its observation statistics (the copy it normalises by,
+/// and with several shards, those of its own observations alone).
+pub(super) struct Generators<'g> {
+    pub(super) rng: &'g mut Rng,
+    pub(super) norm: &'g mut Option<RunningNorm>,
+    pub(super) fresh: &'g mut Option<RunningNorm>,
 }
 
 /// One shard's envs and what it changes.
@@ -65,6 +73,43 @@ impl Trainer<'_> {
         self.workers.get_or_init(|| shards::pool(self.threads())).as_ref()
     }
 
+    /// A shard's generator and statistics for a rollout: with one shard, the run's own
+    /// generator (handed back by [`Trainer::shard_finished`]) and statistics; with several, a
+    /// generator seeded from the run's, a copy of the statistics and fresh ones of its own.
+    pub(super) fn shard_generators(
+        &mut self,
+        several: bool,
+    ) -> (Rng, Option<RunningNorm>, Option<RunningNorm>) {
+        let rng = if several {
+            Rng::seed_from_u64(self.rng.next_u64())
+        } else {
+            std::mem::replace(&mut self.rng, Rng::seed_from_u64(0))
+        };
+        let fresh = (several && !self.norm_frozen)
+            .then(|| self.obs_norm.as_ref().map(|m| RunningNorm::new(m.mean.len())))
+            .flatten();
+        (rng, self.obs_norm.clone(), fresh)
+    }
+
+    /// A shard's rollout is done (in shard order): one shard's generator and statistics
+    /// become the run's; several shards' own statistics merge into the run's.
+    pub(super) fn shard_finished(
+        &mut self,
+        several: bool,
+        rng: Rng,
+        norm: Option<RunningNorm>,
+        fresh: Option<&RunningNorm>,
+    ) {
+        if !several {
+            self.rng = rng;
+            if !self.norm_frozen {
+                self.obs_norm = norm;
+            }
+        } else if let (Some(run), Some(fresh)) = (self.obs_norm.as_mut(), fresh) {
+            run.merge(fresh);
+        }
+    }
+
     /// Run `starts.len() × per_seed` episodes in lockstep, in `shards` parts (each a vector
     /// env built once per size and kept): each episode begins from its start, the policy acts
     /// for every live episode of a part at once, and envs whose episode has ended idle until
@@ -97,15 +142,7 @@ impl Trainer<'_> {
         let several = parts > 1;
         let mut shard_states = Vec::with_capacity(parts);
         for (venv, r) in venvs.iter_mut().zip(&ranges) {
-            let rng = if several {
-                Rng::seed_from_u64(self.rng.next_u64())
-            } else {
-                std::mem::replace(&mut self.rng, Rng::seed_from_u64(0))
-            };
-            let fresh = (several && !self.norm_frozen)
-                .then(|| self.obs_norm.as_ref().map(|m| RunningNorm::new(m.mean.len())))
-                .flatten();
-            let norm = self.obs_norm.clone();
+            let (rng, norm, fresh) = self.shard_generators(several);
             shard_states.push(Shard { venv, offset: r.start, rng, norm, fresh });
         }
         let step = Lockstep {
@@ -124,20 +161,84 @@ impl Trainer<'_> {
         for d in done? {
             eps.extend(d.eps);
             self.env_steps += d.steps;
-            if !several {
-                self.rng = d.rng;
-                if !self.norm_frozen {
-                    self.obs_norm = d.norm;
-                }
-            } else if let (Some(run), Some(fresh)) = (self.obs_norm.as_mut(), &d.fresh) {
-                run.merge(fresh);
-            }
+            self.shard_finished(several, d.rng, d.norm, d.fresh.as_ref());
         }
         Ok(eps)
     }
 }
 
 impl Lockstep<'_> {
+    /// Actions for `n` envs, to be filled by [`Lockstep::decide`].
+    pub(super) fn action_buffer(&self, n: usize) -> Actions {
+        let dims = self.policy.codec().dims();
+        match self.policy.codec() {
+            ActionCodec::Discrete { .. } => Actions::Discrete(vec![0; n]),
+            ActionCodec::Binned { .. } => Actions::Continuous { values: vec![0.0; n * dims], dims },
+        }
+    }
+
+    /// One decision for the envs `idx` of `venv`: their input rows (normalised, the
+    /// statistics learning from them in training) through the policy as one batch, a token
+    /// per action dimension drawn from `gen.rng`; each env's episode in `eps` records its row,
+    /// tokens, their log-probabilities, the entropy and the action, written into `actions`.
+    pub(super) fn decide(
+        &self,
+        venv: &VecEnv,
+        idx: &[usize],
+        gen: &mut Generators<'_>,
+        batch: &mut Vec<f32>,
+        eps: &mut [Episode],
+        actions: &mut Actions,
+    ) -> Result<()> {
+        let codec = self.policy.codec();
+        let dims = codec.dims();
+        let obs_dim = self.policy.obs_dim();
+        let device = self.policy.params().device();
+        batch.clear();
+        for &i in idx {
+            features(row(venv, i)?, self.scale, batch);
+        }
+        if let Some(norm) = gen.norm.as_mut() {
+            if self.learn_norm {
+                norm.update(batch);
+                if let Some(f) = gen.fresh.as_mut() {
+                    f.update(batch);
+                }
+            }
+            norm.apply(batch);
+        }
+        if let Some(span) = self.policy.token_span() {
+            for (k, &i) in idx.iter().enumerate() {
+                raw_tokens(row(venv, i)?, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
+            }
+        }
+        let x = Tensor::from_slice(batch, (idx.len(), obs_dim), device)?;
+        let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
+        let (tokens, lps, ents) = sample_tokens(logp.to_vec3()?, self.greedy, gen.rng);
+        for (k, &i) in idx.iter().enumerate() {
+            let ep = &mut eps[i];
+            ep.entropy.push(ents[k]);
+            ep.obs.extend_from_slice(&batch[k * obs_dim..(k + 1) * obs_dim]);
+            let toks = &tokens[k * dims..(k + 1) * dims];
+            ep.tokens.extend_from_slice(toks);
+            ep.old_logp.extend_from_slice(&lps[k * dims..(k + 1) * dims]);
+            match (codec, &mut *actions) {
+                (ActionCodec::Discrete { start, .. }, Actions::Discrete(a)) => {
+                    a[i] = i64::from(toks[0]) + start;
+                    ep.actions.push(a[i] as f32);
+                }
+                (codec @ ActionCodec::Binned { .. }, Actions::Continuous { values, .. }) => {
+                    let a = &mut values[i * dims..(i + 1) * dims];
+                    for (d, v) in a.iter_mut().enumerate() {
+                        *v = codec.decode(d, toks[d]);
+                    }
+                    ep.actions.extend_from_slice(a);
+                }
+                _ => return Err(Error::Shape("actions do not match the codec".into())),
+            }
+        }
+        Ok(())
+    }
     /// The shard's episodes, stepped in lockstep until the last one ends.
     fn run(&self, shard: Shard<'_>) -> Result<Done> {
         let Shard { venv, offset, mut rng, mut norm, mut fresh } = shard;
@@ -155,62 +256,14 @@ impl Lockstep<'_> {
             Some(p) => venv.infos().iter().map(|info| p.potential(info)).collect(),
             None => Vec::new(),
         };
-        let codec = self.policy.codec();
-        let dims = codec.dims();
-        let obs_dim = self.policy.obs_dim();
-        let device = self.policy.params().device();
-        let mut batch = Vec::with_capacity(n * obs_dim);
-        let mut actions = match codec {
-            ActionCodec::Discrete { .. } => Actions::Discrete(vec![0; n]),
-            ActionCodec::Binned { .. } => Actions::Continuous { values: vec![0.0; n * dims], dims },
-        };
+        let mut batch = Vec::with_capacity(n * self.policy.obs_dim());
+        let mut actions = self.action_buffer(n);
         let mut steps = 0u64;
 
         while alive.iter().any(|&a| a) {
             let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
-            batch.clear();
-            for &i in &idx {
-                features(row(venv, i)?, self.scale, &mut batch);
-            }
-            if let Some(norm) = norm.as_mut() {
-                if self.learn_norm {
-                    norm.update(&batch);
-                    if let Some(f) = fresh.as_mut() {
-                        f.update(&batch);
-                    }
-                }
-                norm.apply(&mut batch);
-            }
-            if let Some(span) = self.policy.token_span() {
-                for (k, &i) in idx.iter().enumerate() {
-                    raw_tokens(row(venv, i)?, &span, &mut batch[k * obs_dim..(k + 1) * obs_dim]);
-                }
-            }
-            let x = Tensor::from_slice(&batch, (idx.len(), obs_dim), device)?;
-            let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
-            let (tokens, lps, ents) = sample_tokens(logp.to_vec3()?, self.greedy, &mut rng);
-            for (k, &i) in idx.iter().enumerate() {
-                let ep = &mut eps[i];
-                ep.entropy.push(ents[k]);
-                ep.obs.extend_from_slice(&batch[k * obs_dim..(k + 1) * obs_dim]);
-                let toks = &tokens[k * dims..(k + 1) * dims];
-                ep.tokens.extend_from_slice(toks);
-                ep.old_logp.extend_from_slice(&lps[k * dims..(k + 1) * dims]);
-                match (codec, &mut actions) {
-                    (ActionCodec::Discrete { start, .. }, Actions::Discrete(a)) => {
-                        a[i] = i64::from(toks[0]) + start;
-                        ep.actions.push(a[i] as f32);
-                    }
-                    (codec @ ActionCodec::Binned { .. }, Actions::Continuous { values, .. }) => {
-                        let a = &mut values[i * dims..(i + 1) * dims];
-                        for (d, v) in a.iter_mut().enumerate() {
-                            *v = codec.decode(d, toks[d]);
-                        }
-                        ep.actions.extend_from_slice(a);
-                    }
-                    _ => return Err(Error::Shape("actions do not match the codec".into())),
-                }
-            }
+            let mut gen = Generators { rng: &mut rng, norm: &mut norm, fresh: &mut fresh };
+            self.decide(venv, &idx, &mut gen, &mut batch, &mut eps, &mut actions)?;
             venv.set_active(&alive)?;
             venv.step(&actions)?;
             for &i in &idx {
@@ -291,7 +344,7 @@ fn sample_tokens(
 
 /// Append the policy's input row for one observation: scaled features, normalised by `norm`
 /// (not updated), token ids kept raw.
-fn policy_row(
+pub(super) fn policy_row(
     policy: &dyn Policy,
     scale: f32,
     norm: Option<&RunningNorm>,
@@ -420,6 +473,6 @@ impl Trainer<'_> {
 }
 
 /// The observation row of env `i`.
-fn row(venv: &VecEnv, i: usize) -> Result<ObsRef<'_>> {
+pub(super) fn row(venv: &VecEnv, i: usize) -> Result<ObsRef<'_>> {
     venv.obs_row(i).ok_or_else(|| Error::Shape(format!("no observation row {i}")))
 }
