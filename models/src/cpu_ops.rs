@@ -152,12 +152,10 @@ impl CustomOp2 for AddBias {
                 l2.dims()
             )));
         }
-        let mut out = x.to_vec();
-        for row in out.chunks_exact_mut(n) {
-            for (o, &b) in row.iter_mut().zip(b) {
-                *o += b;
-            }
-        }
+        let out = x
+            .chunks_exact(n.max(1))
+            .flat_map(|row| row.iter().zip(b).map(|(x, b)| x + b))
+            .collect();
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 

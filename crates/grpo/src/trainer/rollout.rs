@@ -30,12 +30,13 @@ pub(super) struct Lockstep<'s> {
     pub(super) per_seed: usize,
 }
 
-/// A shard's generator of tokens and its observation statistics (the copy it normalises by,
-/// and with several shards, those of its own observations alone).
-pub(super) struct Generators<'g> {
-    pub(super) rng: &'g mut Rng,
-    pub(super) norm: &'g mut Option<RunningNorm>,
-    pub(super) fresh: &'g mut Option<RunningNorm>,
+/// A shard's generator of tokens and its observation statistics.
+pub(super) struct Generators {
+    pub(super) rng: Rng,
+    /// The statistics it normalises by (its own copy).
+    pub(super) norm: Option<RunningNorm>,
+    /// Statistics of its own observations alone (only kept with several shards).
+    pub(super) fresh: Option<RunningNorm>,
 }
 
 /// One shard's envs and what it changes.
@@ -43,20 +44,14 @@ struct Shard<'s> {
     venv: &'s mut VecEnv,
     /// Index of its first env among all shards'.
     offset: usize,
-    rng: Rng,
-    /// The statistics it normalises by (its own copy).
-    norm: Option<RunningNorm>,
-    /// Statistics of its own observations alone (only kept with several shards).
-    fresh: Option<RunningNorm>,
+    gen: Generators,
 }
 
 /// What a shard hands back.
 struct Done {
     eps: Vec<Episode>,
     steps: u64,
-    rng: Rng,
-    norm: Option<RunningNorm>,
-    fresh: Option<RunningNorm>,
+    gen: Generators,
 }
 
 impl Trainer<'_> {
@@ -76,10 +71,7 @@ impl Trainer<'_> {
     /// A shard's generator and statistics for a rollout: with one shard, the run's own
     /// generator (handed back by [`Trainer::shard_finished`]) and statistics; with several, a
     /// generator seeded from the run's, a copy of the statistics and fresh ones of its own.
-    pub(super) fn shard_generators(
-        &mut self,
-        several: bool,
-    ) -> (Rng, Option<RunningNorm>, Option<RunningNorm>) {
+    pub(super) fn shard_generators(&mut self, several: bool) -> Generators {
         let rng = if several {
             Rng::seed_from_u64(self.rng.next_u64())
         } else {
@@ -88,26 +80,33 @@ impl Trainer<'_> {
         let fresh = (several && !self.norm_frozen)
             .then(|| self.obs_norm.as_ref().map(|m| RunningNorm::new(m.mean.len())))
             .flatten();
-        (rng, self.obs_norm.clone(), fresh)
+        Generators { rng, norm: self.obs_norm.clone(), fresh }
     }
 
     /// A shard's rollout is done (in shard order): one shard's generator and statistics
     /// become the run's; several shards' own statistics merge into the run's.
-    pub(super) fn shard_finished(
-        &mut self,
-        several: bool,
-        rng: Rng,
-        norm: Option<RunningNorm>,
-        fresh: Option<&RunningNorm>,
-    ) {
+    pub(super) fn shard_finished(&mut self, several: bool, gen: Generators) {
         if !several {
-            self.rng = rng;
+            self.rng = gen.rng;
             if !self.norm_frozen {
-                self.obs_norm = norm;
+                self.obs_norm = gen.norm;
             }
-        } else if let (Some(run), Some(fresh)) = (self.obs_norm.as_mut(), fresh) {
+        } else if let (Some(run), Some(fresh)) = (self.obs_norm.as_mut(), &gen.fresh) {
             run.merge(fresh);
         }
+    }
+
+    /// Vector envs for the shards `ranges` (threads beyond one per shard step each shard's
+    /// envs), every env started by the caller.
+    pub(super) fn shard_venvs(&self, ranges: &[std::ops::Range<usize>]) -> Result<Vec<VecEnv>> {
+        let per = (self.threads() / ranges.len().max(1)).max(1);
+        let mut v = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            let config =
+                VecEnvConfig { num_threads: per.min(r.len()), autoreset: AutoReset::Disabled };
+            v.push(VecEnv::from_fn(r.len(), config, |_| (self.make_env)(None))?);
+        }
+        Ok(v)
     }
 
     /// Run `starts.len() × per_seed` episodes in lockstep, in `shards` parts (each a vector
@@ -126,24 +125,15 @@ impl Trainer<'_> {
         }
         let ranges = shards::ranges(n, self.config.shards);
         let parts = ranges.len();
-        let mut venvs = if let Some(v) = self.pools.remove(&(n, parts)) {
-            v
-        } else {
-            // Threads beyond one per shard step each shard's envs.
-            let per = (self.threads() / parts).max(1);
-            let mut v = Vec::with_capacity(parts);
-            for r in &ranges {
-                let config =
-                    VecEnvConfig { num_threads: per.min(r.len()), autoreset: AutoReset::Disabled };
-                v.push(VecEnv::from_fn(r.len(), config, |_| (self.make_env)(None))?);
-            }
-            v
+        let mut venvs = match self.pools.remove(&(n, parts)) {
+            Some(v) => v,
+            None => self.shard_venvs(&ranges)?,
         };
         let several = parts > 1;
         let mut shard_states = Vec::with_capacity(parts);
         for (venv, r) in venvs.iter_mut().zip(&ranges) {
-            let (rng, norm, fresh) = self.shard_generators(several);
-            shard_states.push(Shard { venv, offset: r.start, rng, norm, fresh });
+            let gen = self.shard_generators(several);
+            shard_states.push(Shard { venv, offset: r.start, gen });
         }
         let step = Lockstep {
             policy: self.policy.as_ref(),
@@ -161,7 +151,7 @@ impl Trainer<'_> {
         for d in done? {
             eps.extend(d.eps);
             self.env_steps += d.steps;
-            self.shard_finished(several, d.rng, d.norm, d.fresh.as_ref());
+            self.shard_finished(several, d.gen);
         }
         Ok(eps)
     }
@@ -185,7 +175,7 @@ impl Lockstep<'_> {
         &self,
         venv: &VecEnv,
         idx: &[usize],
-        gen: &mut Generators<'_>,
+        gen: &mut Generators,
         batch: &mut Vec<f32>,
         eps: &mut [Episode],
         actions: &mut Actions,
@@ -214,7 +204,7 @@ impl Lockstep<'_> {
         }
         let x = Tensor::from_slice(batch, (idx.len(), obs_dim), device)?;
         let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
-        let (tokens, lps, ents) = sample_tokens(logp.to_vec3()?, self.greedy, gen.rng);
+        let (tokens, lps, ents) = sample_tokens(logp.to_vec3()?, self.greedy, &mut gen.rng);
         for (k, &i) in idx.iter().enumerate() {
             let ep = &mut eps[i];
             ep.entropy.push(ents[k]);
@@ -239,9 +229,23 @@ impl Lockstep<'_> {
         }
         Ok(())
     }
+
+    /// Append env `i`'s observation to `out` as the policy's input row (normalised by `norm`,
+    /// not updated): an episode's or a segment's last observation.
+    pub(super) fn last_row(
+        &self,
+        venv: &VecEnv,
+        i: usize,
+        norm: Option<&RunningNorm>,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        policy_row(self.policy, self.scale, norm, row(venv, i)?, out);
+        Ok(())
+    }
+
     /// The shard's episodes, stepped in lockstep until the last one ends.
     fn run(&self, shard: Shard<'_>) -> Result<Done> {
-        let Shard { venv, offset, mut rng, mut norm, mut fresh } = shard;
+        let Shard { venv, offset, mut gen } = shard;
         let n = venv.num_envs();
         let mut eps = vec![Episode::default(); n];
         let mut alive = vec![true; n];
@@ -262,7 +266,6 @@ impl Lockstep<'_> {
 
         while alive.iter().any(|&a| a) {
             let idx: Vec<usize> = (0..n).filter(|&i| alive[i]).collect();
-            let mut gen = Generators { rng: &mut rng, norm: &mut norm, fresh: &mut fresh };
             self.decide(venv, &idx, &mut gen, &mut batch, &mut eps, &mut actions)?;
             venv.set_active(&alive)?;
             venv.step(&actions)?;
@@ -284,13 +287,7 @@ impl Lockstep<'_> {
                 ep.steps += 1;
                 steps += 1;
                 if terminated || truncated {
-                    policy_row(
-                        self.policy,
-                        self.scale,
-                        norm.as_ref(),
-                        row(venv, i)?,
-                        &mut ep.last_obs,
-                    );
+                    self.last_row(venv, i, gen.norm.as_ref(), &mut ep.last_obs)?;
                     ep.success = info.is_success.unwrap_or(terminated && reward > 0.0);
                     ep.truncated = truncated && !terminated;
                     ep.lives.1 = info.lives;
@@ -300,7 +297,7 @@ impl Lockstep<'_> {
                 }
             }
         }
-        Ok(Done { eps, steps, rng, norm, fresh })
+        Ok(Done { eps, steps, gen })
     }
 }
 
@@ -344,7 +341,7 @@ fn sample_tokens(
 
 /// Append the policy's input row for one observation: scaled features, normalised by `norm`
 /// (not updated), token ids kept raw.
-pub(super) fn policy_row(
+fn policy_row(
     policy: &dyn Policy,
     scale: f32,
     norm: Option<&RunningNorm>,
@@ -473,6 +470,6 @@ impl Trainer<'_> {
 }
 
 /// The observation row of env `i`.
-pub(super) fn row(venv: &VecEnv, i: usize) -> Result<ObsRef<'_>> {
+fn row(venv: &VecEnv, i: usize) -> Result<ObsRef<'_>> {
     venv.obs_row(i).ok_or_else(|| Error::Shape(format!("no observation row {i}")))
 }

@@ -15,10 +15,10 @@
 
 use std::ops::Range;
 
-use spelunk_core::{ByteReader, ByteWriter, Rng, Snapshot, VecEnv, VecEnvConfig};
+use spelunk_core::{ByteReader, ByteWriter, Snapshot, VecEnv};
 
-use super::rollout::{policy_row, row, Generators, Lockstep};
-use super::{begin, shards, Arc, Episode, Error, Path, Result, RunningNorm, Start, Trainer};
+use super::rollout::{Generators, Lockstep};
+use super::{begin, shards, Arc, Episode, Error, Path, Result, Start, Trainer};
 
 /// The checkpoint file of the envs' states.
 const FILE: &str = "rollouts.bin";
@@ -50,18 +50,14 @@ pub(super) struct Slices {
 struct SliceShard<'s> {
     venv: &'s mut VecEnv,
     running: &'s mut [Running],
-    rng: Rng,
-    norm: Option<RunningNorm>,
-    fresh: Option<RunningNorm>,
+    gen: Generators,
 }
 
 /// What a shard hands back: segments, the episodes that ended (their sums only).
 struct SliceDone {
     segments: Vec<Episode>,
     ended: Vec<Episode>,
-    rng: Rng,
-    norm: Option<RunningNorm>,
-    fresh: Option<RunningNorm>,
+    gen: Generators,
 }
 
 /// The seed of env `i`'s `k`-th episode among `n` envs.
@@ -77,21 +73,14 @@ impl Trainer<'_> {
         }
         let n = self.config.groups_per_step * self.config.group_size;
         let ranges = shards::ranges(n, self.config.shards);
-        let per = (self.threads() / ranges.len().max(1)).max(1);
-        let mut venvs = Vec::with_capacity(ranges.len());
+        let mut venvs = self.shard_venvs(&ranges)?;
         let mut running = Vec::with_capacity(n);
-        for r in &ranges {
-            let config = VecEnvConfig {
-                num_threads: per.min(r.len()),
-                autoreset: spelunk_core::AutoReset::Disabled,
-            };
-            let mut venv = VecEnv::from_fn(r.len(), config, |_| (self.make_env)(None))?;
+        for (venv, r) in venvs.iter_mut().zip(&ranges) {
             for j in 0..r.len() {
                 let seed = seed_of(self.config.seed, n, r.start + j, 0);
                 let info = venv.begin_env(j, |env, obs| begin(env, &Start::Seed(seed), obs))?;
                 running.push(Running { seed, episode: 0, ret: 0.0, steps: 0, lives: info.lives });
             }
-            venvs.push(venv);
         }
         Ok(Slices { venvs, ranges, running, snaps: Err("no iteration has run".into()) })
     }
@@ -107,8 +96,8 @@ impl Trainer<'_> {
         for (venv, r) in sl.venvs.iter_mut().zip(&sl.ranges) {
             let (mine, more) = rest.split_at_mut(r.len());
             rest = more;
-            let (rng, norm, fresh) = self.shard_generators(several);
-            parts.push(SliceShard { venv, running: mine, rng, norm, fresh });
+            let gen = self.shard_generators(several);
+            parts.push(SliceShard { venv, running: mine, gen });
         }
         let step = Lockstep {
             policy: self.policy.as_ref(),
@@ -129,24 +118,17 @@ impl Trainer<'_> {
         for d in done {
             segments.extend(d.segments);
             ended.extend(d.ended);
-            self.shard_finished(several, d.rng, d.norm, d.fresh.as_ref());
+            self.shard_finished(several, d.gen);
         }
         self.env_steps += (n * steps) as u64;
         let mut snaps = Vec::with_capacity(n);
-        'all: for venv in &mut sl.venvs {
+        for venv in &mut sl.venvs {
             for j in 0..venv.num_envs() {
-                match venv.with_env(j, |env| env.snapshot())? {
-                    Ok(s) => snaps.push(s),
-                    Err(e) => {
-                        sl.snaps = Err(e.to_string());
-                        break 'all;
-                    }
-                }
+                snaps.push(venv.with_env(j, |env| env.snapshot())?);
             }
         }
-        if snaps.len() == n {
-            sl.snaps = Ok(snaps);
-        }
+        sl.snaps =
+            snaps.into_iter().collect::<spelunk_core::Result<_>>().map_err(|e| e.to_string());
         self.slices = Some(sl);
         Ok((segments, ended))
     }
@@ -246,7 +228,7 @@ impl Lockstep<'_> {
         n: usize,
         run_seed: u64,
     ) -> Result<SliceDone> {
-        let SliceShard { venv, running, mut rng, mut norm, mut fresh } = part;
+        let SliceShard { venv, running, mut gen } = part;
         let m = venv.num_envs();
         let fresh_segment =
             |r: &Running| Episode { start: Start::Seed(r.seed), ..Episode::default() };
@@ -256,7 +238,6 @@ impl Lockstep<'_> {
         let mut batch = Vec::with_capacity(m * self.policy.obs_dim());
         let mut actions = self.action_buffer(m);
         for _ in 0..steps {
-            let mut gen = Generators { rng: &mut rng, norm: &mut norm, fresh: &mut fresh };
             self.decide(venv, &idx, &mut gen, &mut batch, &mut segs, &mut actions)?;
             venv.step(&actions)?;
             for i in 0..m {
@@ -273,13 +254,7 @@ impl Lockstep<'_> {
                 if !(terminated || truncated) {
                     continue;
                 }
-                policy_row(
-                    self.policy,
-                    self.scale,
-                    norm.as_ref(),
-                    row(venv, i)?,
-                    &mut seg.last_obs,
-                );
+                self.last_row(venv, i, gen.norm.as_ref(), &mut seg.last_obs)?;
                 seg.truncated = truncated && !terminated;
                 ended.push(Episode {
                     start: seg.start.clone(),
@@ -303,16 +278,10 @@ impl Lockstep<'_> {
         }
         for (i, mut seg) in segs.into_iter().enumerate() {
             if seg.steps > 0 {
-                policy_row(
-                    self.policy,
-                    self.scale,
-                    norm.as_ref(),
-                    row(venv, i)?,
-                    &mut seg.last_obs,
-                );
+                self.last_row(venv, i, gen.norm.as_ref(), &mut seg.last_obs)?;
                 segments.push(seg);
             }
         }
-        Ok(SliceDone { segments, ended, rng, norm, fresh })
+        Ok(SliceDone { segments, ended, gen })
     }
 }
