@@ -7,6 +7,7 @@
 //! - `spelunk record ENV` — episodes of a random, scripted or trained actor to a Rerun
 //!   recording (`--rerun`, also on play, explore, train and eval), JSON lines or episode
 //!   files; `spelunk replay FILE…` re-simulates episode files and checks every state.
+//! - `spelunk view …` — the Bevy viewer (`spelunk-viewer`, a binary built on its own).
 //! - `spelunk explore` — exploration experiments with the intrinsic bonuses, Go-Explore runs.
 //! - `spelunk train` / `spelunk eval` — GRPO/PPO runs and their evaluation, experiments.
 //!
@@ -21,6 +22,7 @@ mod export;
 mod play;
 mod record;
 mod train;
+mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +59,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained policy.
     Eval(train::EvalArgs),
+    /// Open the Bevy viewer (`spelunk-viewer`, built on its own): replay, watch, teleop.
+    #[command(disable_help_flag = true)]
+    View(view::ViewArgs),
 }
 
 fn main() {
@@ -83,6 +88,7 @@ fn main() {
         Command::Replay(a) => record::replay(&a),
         Command::Train(a) => train::run(&a),
         Command::Eval(a) => train::eval(&a),
+        Command::View(a) => view::run(&a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

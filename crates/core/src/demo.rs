@@ -30,6 +30,19 @@ impl DemoAction {
     }
 }
 
+impl From<crate::Action<'_>> for DemoAction {
+    /// An env's action kept (a multi-discrete one as its values in a vector).
+    fn from(a: crate::Action<'_>) -> Self {
+        match a {
+            crate::Action::Discrete(a) => DemoAction::Discrete(a),
+            crate::Action::MultiDiscrete(v) => {
+                DemoAction::Continuous(v.iter().map(|&a| a as f32).collect())
+            }
+            crate::Action::Continuous(v) => DemoAction::Continuous(v.to_vec()),
+        }
+    }
+}
+
 /// A demonstration: the actions that solve `env` from `reset(seed)`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -36,6 +36,7 @@ pub mod record;
 pub mod report;
 pub mod run_dir;
 pub mod train;
+pub mod view;
 pub mod vla;
 
 pub use error::{Error, Result};

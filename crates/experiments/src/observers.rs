@@ -151,13 +151,7 @@ impl Observer for EpisodeFiles {
     }
     fn env_step(&mut self, e: &EnvStep<'_>) -> ObserverResult {
         let Some((_, file)) = self.current.as_mut() else { return Ok(()) };
-        file.actions.push(match e.action {
-            spelunk_core::Action::Discrete(a) => spelunk_core::DemoAction::Discrete(a),
-            spelunk_core::Action::MultiDiscrete(v) => {
-                spelunk_core::DemoAction::Continuous(v.iter().map(|&a| a as f32).collect())
-            }
-            spelunk_core::Action::Continuous(v) => spelunk_core::DemoAction::Continuous(v.to_vec()),
-        });
+        file.actions.push(e.action.into());
         file.checksums.push(spelunk_core::state_checksum(
             e.obs,
             e.reward,
