@@ -62,6 +62,11 @@ run "PickAndPlace, free gripper, state 12" \
   --episodes-out "$out/fetch7" >/dev/null
 run "Push with the fetch7 arm, last state" \
   replay "$out/fetch7/episode_0.json" --screenshot "$out/fetch7.png" --flat --check
+run "DoorKey-8x8 watched live (random, with the counts and RND bonuses), state 60" \
+  watch MiniGrid-DoorKey-8x8-v0 --policy random --bonus counts,rnd --episodes 1 --seed 2 --screenshot "$out/watch_grid.png" --at 60 --check
+"$spelunk" train --set env='"MiniGrid-Empty-5x5-v0"' --set iterations=3 --out "$out/run" >/dev/null
+run "Empty-5x5 watched live (a training run's policy), last state" \
+  watch MiniGrid-Empty-5x5-v0 --policy "$out/run" --episodes 2 --screenshot "$out/watch_run.png" --check
 run "Reach watched live (scripted), last state" \
   watch Arm-Reach-v0 --policy scripted --episodes 1 --seed 4 --screenshot "$out/watch.png" --flat --check
 echo "-- DoorKey-5x5 teleop through \`spelunk view\`, first state"
@@ -93,6 +98,8 @@ refused "a checksum that does not match" "state 7 differs" \
   "$viewer" replay "$out/edited.json" --screenshot "$out/x.png"
 refused "episodes of two envs at once" "one env's episodes at a time" \
   "$viewer" replay "$out/doorkey/episode_0.json" "$out/pick/episode_0.json" --screenshot "$out/x.png"
+refused "a run's policy on another env" "trained MiniGrid-Empty-5x5-v0, not MiniGrid-DoorKey-5x5-v0" \
+  "$viewer" watch MiniGrid-DoorKey-5x5-v0 --policy "$out/run" --screenshot "$out/x.png"
 head -c 100 "$out/doorkey/episode_0.json" >"$out/truncated.json"
 refused "a truncated episode file" "not an episode file" \
   "$viewer" replay "$out/truncated.json" --screenshot "$out/x.png"

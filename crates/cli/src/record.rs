@@ -15,7 +15,6 @@ use clap::Args;
 use spelunk_core::Observers;
 use spelunk_experiments::observers::{EpisodeFiles, StepLines};
 use spelunk_experiments::record::{record, Actor, RecordSpec};
-use spelunk_intrinsic::BonusKind;
 #[cfg(feature = "rerun")]
 pub use spelunk_viz::Recorder;
 
@@ -126,17 +125,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
              --episodes-out FOLDER (any of them)"
         );
     }
-    let bonuses = args
-        .bonus
-        .iter()
-        .map(|b| {
-            serde_json::from_value::<BonusKind>(serde_json::Value::String(b.clone())).map_err(|_| {
-                anyhow::anyhow!(
-                    "--bonus {b}: not a bonus; there are counts, rnd, rdd, icm, byol_explore, hindsight"
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let bonuses = spelunk_experiments::record::bonus_kinds(&args.bonus)?;
     let env_config = if args.config.is_some() || !args.sets.is_empty() {
         Some(spelunk_experiments::config::env_config(args.config.as_deref(), &args.sets)?)
     } else {

@@ -1,5 +1,5 @@
 //! `spelunk view …`: hands its arguments to the Bevy viewer, `spelunk-viewer`, a binary of its
-//! own (Bevy takes about 20 minutes to build cold, so the `spelunk` binary never waits for it).
+//! own (a cold Bevy build takes many minutes, so the `spelunk` binary never waits for it).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,8 +33,8 @@ pub fn run(args: &ViewArgs) -> Result<()> {
     let Some(bin) = viewer() else {
         bail!(
             "spelunk-viewer is not built: `cargo build --release --manifest-path \
-             crates/viewer/Cargo.toml` builds it into the same target folder (about 20 minutes \
-             the first time), or put it on PATH"
+             crates/viewer/Cargo.toml` builds it into the same target folder (many minutes the \
+             first time), or put it on PATH"
         );
     };
     let status = std::process::Command::new(&bin)

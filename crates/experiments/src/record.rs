@@ -39,6 +39,22 @@ use spelunk_intrinsic::{Batch, BatchActions, BonusKind, BonusSpec, IntrinsicRewa
 
 use crate::error::{bail, Context as _, Result};
 
+/// Bonus modules by name (`counts`, `rnd`, `rdd`, `icm`, `byol_explore`, `hindsight`), as
+/// `--bonus` takes them.
+pub fn bonus_kinds(names: &[String]) -> Result<Vec<BonusKind>> {
+    names
+        .iter()
+        .map(|b| {
+            serde_json::from_value::<BonusKind>(Value::String(b.clone())).map_err(|_| {
+                crate::Error::Invalid(format!(
+                    "--bonus {b}: not a bonus; there are counts, rnd, rdd, icm, byol_explore, \
+                     hindsight"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Who acts in recorded episodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Actor {

@@ -198,6 +198,20 @@ struct BarFill;
 struct FrameNode;
 #[derive(Component)]
 struct SceneCamera;
+/// One bar of a panel chart: `chart` 0 is the reward, 1 the first bonus.
+#[derive(Component)]
+struct ChartBar {
+    chart: usize,
+    index: usize,
+}
+/// A chart's caption, and the chart (hidden when there is nothing to plot).
+#[derive(Component)]
+struct ChartCaption(usize);
+#[derive(Component)]
+struct Chart(usize);
+
+/// States a panel chart shows: the last ones of the episode, up to the cursor.
+const CHART_STATES: usize = 94;
 
 /// The offscreen screenshot: where it goes and what it is checked against.
 #[derive(Resource)]
@@ -534,6 +548,46 @@ fn setup(
                         BarFill,
                     ));
                 });
+                for chart in 0..2 {
+                    p.spawn((
+                        Node {
+                            width: percent(100),
+                            flex_shrink: 0.0,
+                            flex_direction: FlexDirection::Column,
+                            row_gap: px(4),
+                            ..default()
+                        },
+                        Chart(chart),
+                    ))
+                    .with_children(|box_| {
+                        box_.spawn((
+                            Text::new(""),
+                            text(13.0),
+                            TextColor(Color::srgb_u8(170, 176, 190)),
+                            ChartCaption(chart),
+                        ));
+                        box_.spawn((
+                            Node {
+                                width: percent(100),
+                                height: px(44),
+                                flex_direction: FlexDirection::Row,
+                                align_items: AlignItems::FlexEnd,
+                                column_gap: px(1),
+                                ..default()
+                            },
+                            BackgroundColor(Color::srgb_u8(34, 37, 44)),
+                        ))
+                        .with_children(|c| {
+                            for index in 0..CHART_STATES {
+                                c.spawn((
+                                    Node { width: px(3), height: percent(0), ..default() },
+                                    BackgroundColor(Color::NONE),
+                                    ChartBar { chart, index },
+                                ));
+                            }
+                        });
+                    });
+                }
                 p.spawn((Text::new(""), text(15.0), TextColor(Color::WHITE), InfoText));
             });
         });
@@ -558,12 +612,13 @@ fn describe(t: &Timeline, teleop: bool) -> String {
         (Some(name), _) => out += &format!("action: {name}\n"),
         (None, Some(spelunk_core::DemoAction::Discrete(a))) => out += &format!("action: {a}\n"),
         (None, Some(spelunk_core::DemoAction::Continuous(v))) => {
-            let v: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
+            // `+ 0.0` turns a negative zero into zero.
+            let v: Vec<String> = v.iter().map(|x| format!("{:+.2}", x + 0.0)).collect();
             out += &format!("action: [{}]\n", v.join(", "));
         }
         (None, None) => out += "action: (reset)\n",
     }
-    out += &format!("reward: {:+.3}   return: {:+.3}\n", s.reward, s.episodic_return);
+    out += &format!("reward: {:+.3}   return: {:+.3}\n", s.reward + 0.0, s.episodic_return + 0.0);
     for (name, v) in &s.bonuses {
         out += &format!("bonus {name}: {v:.4}\n");
     }
@@ -850,6 +905,7 @@ fn draw(
     mut bodies: Query<(&mut Transform, &mut Visibility), Without<SceneCamera>>,
     rig: Option<Res<Rig>>,
     teleop: Option<NonSend<TeleopSource>>,
+    mut charts: Charts,
 ) {
     if let Some(rig) = &rig {
         if rig.is_changed() {
@@ -866,6 +922,7 @@ fn draw(
     if let Ok(mut text) = texts.single_mut() {
         text.0 = describe(&timeline, teleop.is_some());
     }
+    charts.show(&timeline);
     if let Ok(mut node) = fill.single_mut() {
         let n = timeline.states.len().max(2) - 1;
         node.width = percent(100.0 * timeline.cursor as f32 / n as f32);
@@ -944,6 +1001,63 @@ fn draw(
                     *vis = Visibility::Hidden;
                 }
             }
+        }
+    }
+}
+
+/// The panel's charts: the reward and the first bonus of the episode's last states.
+#[derive(bevy::ecs::system::SystemParam)]
+struct Charts<'w, 's> {
+    bars: Query<
+        'w,
+        's,
+        (&'static ChartBar, &'static mut Node, &'static mut BackgroundColor),
+        (Without<BarFill>, Without<Chart>),
+    >,
+    captions: Query<'w, 's, (&'static ChartCaption, &'static mut Text), Without<InfoText>>,
+    boxes:
+        Query<'w, 's, (&'static Chart, &'static mut Node), (Without<BarFill>, Without<ChartBar>)>,
+}
+
+impl Charts<'_, '_> {
+    fn show(&mut self, t: &Timeline) {
+        let start = t.episode_start().max((t.cursor + 1).saturating_sub(CHART_STATES));
+        let states = &t.states[start..=t.cursor];
+        let bonus = t.state().bonuses.first().map(|(name, _)| name.clone());
+        let values = |chart: usize| -> Vec<f64> {
+            states
+                .iter()
+                .map(|s| match chart {
+                    0 => s.reward,
+                    _ => s.bonuses.first().map_or(0.0, |b| b.1),
+                })
+                .collect()
+        };
+        let series = [values(0), values(1)];
+        let scale = series.clone().map(|v| v.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+        for (chart, mut text) in &mut self.captions {
+            text.0 = match (chart.0, &bonus) {
+                (0, _) => {
+                    format!("reward, last {} states (largest |r| {:.3})", states.len(), scale[0])
+                }
+                (_, Some(name)) => format!("bonus {name} (largest {:.4})", scale[1]),
+                (_, None) => String::new(),
+            };
+        }
+        for (chart, mut node) in &mut self.boxes {
+            node.display =
+                if chart.0 == 0 || bonus.is_some() { Display::Flex } else { Display::None };
+        }
+        for (bar, mut node, mut color) in &mut self.bars {
+            let v = series[bar.chart].get(bar.index).copied().unwrap_or(0.0);
+            let h = if scale[bar.chart] > 0.0 { v.abs() / scale[bar.chart] } else { 0.0 };
+            node.height = percent((100.0 * h) as f32);
+            color.0 = match (bar.chart, v >= 0.0, bar.index + 1 == states.len()) {
+                (_, _, true) => Color::WHITE,
+                (0, true, _) => Color::srgb_u8(90, 200, 120),
+                (0, false, _) => Color::srgb_u8(230, 90, 80),
+                _ => Color::srgb_u8(120, 170, 255),
+            };
         }
     }
 }

@@ -60,6 +60,10 @@ enum Command {
         /// A run's policy takes its most likely action.
         #[arg(long)]
         greedy: bool,
+        /// Intrinsic bonuses computed along the episodes, shown per step (counts, rnd, rdd,
+        /// icm, byol_explore, hindsight).
+        #[arg(long, value_delimiter = ',')]
+        bonus: Vec<String>,
         #[command(flatten)]
         config: EnvConfigArgs,
     },
@@ -174,7 +178,7 @@ fn run() -> Result<ExitCode> {
     }
     let opening = match &cli.command {
         Command::Replay { files } => replay(files)?,
-        Command::Watch { env, policy, episodes, seed, greedy, config } => {
+        Command::Watch { env, policy, episodes, seed, greedy, bonus, config } => {
             let actor: Actor = policy.parse()?;
             let spec = RecordSpec {
                 env: env.clone(),
@@ -182,7 +186,7 @@ fn run() -> Result<ExitCode> {
                 actor,
                 episodes: *episodes,
                 seed: *seed,
-                bonuses: Vec::new(),
+                bonuses: spelunk_experiments::record::bonus_kinds(bonus)?,
                 greedy: *greedy,
             };
             watch(spec, offscreen)?
