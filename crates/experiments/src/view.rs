@@ -80,7 +80,8 @@ impl ViewState {
         }
     }
 
-    /// Fill in what the step did (`return_before` is the episode's return before it).
+    /// Fill in what the step did (`return_before` is the episode's return before it, `info`
+    /// the step's own).
     fn with_step(
         mut self,
         env: &dyn Env,
@@ -88,7 +89,9 @@ impl ViewState {
         reward: f64,
         return_before: f64,
         flags: (bool, bool),
+        info: Info,
     ) -> Self {
+        self.info = info;
         if let DemoAction::Discrete(a) = action {
             self.action_name = usize::try_from(a)
                 .ok()
@@ -164,8 +167,8 @@ impl Observer for Collector<'_, '_> {
             e.reward,
             self.episodic_return,
             (e.terminated, e.truncated),
+            e.info,
         );
-        state.info = e.info;
         state.bonuses = e.bonuses.iter().map(|&(n, v)| (n.to_owned(), v)).collect();
         self.episodic_return = state.episodic_return;
         if (self.sink)(ViewEvent::State(Box::new(state))) {
@@ -218,13 +221,9 @@ pub fn env_at(file: &EpisodeFile, state: usize) -> Result<Box<dyn Env>> {
     };
     let make = crate::registry().factory(&file.env, file.env_config.clone());
     let mut env = make(None).with_context(|| format!("making {} for the replay", file.env))?;
-    part.replay(env.as_mut(), 0, &mut NoSteps)?;
+    part.replay(env.as_mut(), 0, &mut spelunk_core::Observers::new())?;
     Ok(env)
 }
-
-/// Watches nothing.
-struct NoSteps;
-impl Observer for NoSteps {}
 
 /// Episodes played by `spec`'s actor (random, scripted or a trained run's policy), each
 /// state told to `sink` as it happens; stops early, without an error, when the sink says
@@ -394,14 +393,14 @@ impl Teleop {
         let s = self.env.step(action.as_action(), self.obs.as_mut())?;
         self.step += 1;
         let reward = f64::from(s.reward);
-        let mut state = ViewState::of_env(self.env.as_ref(), self.episode, self.step).with_step(
+        let state = ViewState::of_env(self.env.as_ref(), self.episode, self.step).with_step(
             self.env.as_ref(),
             action,
             reward,
             self.episodic_return,
             (s.terminated, s.truncated),
+            s.info,
         );
-        state.info = s.info;
         self.episodic_return = state.episodic_return;
         self.done = state.done();
         Ok(Some(state))

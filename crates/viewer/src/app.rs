@@ -871,18 +871,13 @@ fn playback(time: Res<Time>, mut timeline: ResMut<Timeline>) {
     }
 }
 
-/// Keep the 3D view beside the panel as the window is resized.
-fn fit_viewport(
-    windows: Query<&Window>,
-    layout: Res<Layout>,
-    mut cameras: Query<&mut Camera, With<SceneCamera>>,
-) {
+/// Keep the 3D view beside the panel as the window is resized (grid worlds have no 3D
+/// camera).
+fn fit_viewport(windows: Query<&Window>, mut cameras: Query<&mut Camera, With<SceneCamera>>) {
     let Ok(window) = windows.single() else { return };
     let size = window.physical_size();
     for mut camera in &mut cameras {
-        let w = size.x.saturating_sub(PANEL).max(1);
-        let h = size.y.max(1);
-        let want = if layout.kind == Kind::Scene { UVec2::new(w, h) } else { layout.content };
+        let want = UVec2::new(size.x.saturating_sub(PANEL).max(1), size.y.max(1));
         if camera.viewport.as_ref().map(|v| v.physical_size) != Some(want) {
             camera.viewport = Some(Viewport { physical_size: want, ..default() });
         }

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use spelunk_core::EpisodeFile;
-use spelunk_experiments::record::{Actor, RecordSpec};
+use spelunk_experiments::record::{replay_steps, Actor, RecordSpec};
 use spelunk_experiments::view::{self, Teleop, ViewEvent, ViewState};
 
 /// Spelunk's viewer: replay episode files, watch a policy act, drive an env from the keyboard.
@@ -300,11 +300,8 @@ fn watch(spec: RecordSpec, offscreen: bool) -> Result<Opening> {
             for (seed, acts) in &actions {
                 if left <= acts.len() {
                     let mut e = spelunk_experiments::registry().factory(&id, config.clone())(None)?;
-                    let mut obs = spelunk_core::ObsBuf::for_space(e.observation_space());
-                    e.reset(Some(*seed), None, obs.as_mut())?;
-                    for a in &acts[..left] {
-                        e.step(a.as_action(), obs.as_mut())?;
-                    }
+                    let mut quiet = spelunk_core::Observers::new();
+                    replay_steps(e.as_mut(), *seed, &acts[..left], 0, None, &mut quiet)?;
                     return Ok(e);
                 }
                 left -= acts.len() + 1;
