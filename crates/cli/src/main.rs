@@ -16,6 +16,8 @@
 
 mod bench;
 mod bridge;
+#[cfg(feature = "lerobot")]
+mod dataset;
 mod envs_cmd;
 mod explore;
 mod export;
@@ -43,6 +45,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Drive a robot arm (or the simulated one) with a policy, safely.
     Bridge(bridge::BridgeArgs),
+    /// Read and check a LeRobot dataset (`--env`: against an env).
+    #[cfg(feature = "lerobot")]
+    Dataset(dataset::DatasetArgs),
     /// List environment ids with their spaces.
     Envs(envs_cmd::EnvsArgs),
     /// Export a training run's policy (MLP or CNN head) as an ONNX model.
@@ -51,7 +56,8 @@ enum Command {
     Explore(explore::ExploreArgs),
     /// Play an environment in the terminal.
     Play(play::PlayArgs),
-    /// Record episodes (random, scripted or a trained run) to Rerun, JSON lines or episode files.
+    /// Record episodes (random, scripted or a trained run) to Rerun, JSON lines, episode files or
+    /// a LeRobot dataset.
     Record(record::RecordArgs),
     /// Re-simulate episode files, checking every state against the recording.
     Replay(record::ReplayArgs),
@@ -80,6 +86,8 @@ fn main() {
     let result = match cli.command {
         Command::Bench(a) => bench::run(&a),
         Command::Bridge(a) => bridge::run(&a),
+        #[cfg(feature = "lerobot")]
+        Command::Dataset(a) => dataset::run(&a),
         Command::Envs(a) => envs_cmd::run(&a),
         Command::Explore(a) => explore::run(&a),
         Command::Export(a) => export::run(&a),

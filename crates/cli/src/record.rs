@@ -113,16 +113,27 @@ pub struct RecordArgs {
     /// and a checksum per state) into this folder; `spelunk replay` re-simulates and checks it.
     #[arg(long)]
     episodes_out: Option<PathBuf>,
+    /// Also write the episodes as a LeRobot dataset (v3.0 layout: parquet + metadata, images
+    /// as PNG) into this new folder; `spelunk train` reads it for behaviour cloning.
+    #[arg(long, value_name = "FOLDER")]
+    lerobot: Option<PathBuf>,
+    /// Frames per second in the dataset (default: 25 for the arm tasks, 10 otherwise).
+    #[arg(long, requires = "lerobot")]
+    fps: Option<u32>,
     #[command(flatten)]
     rerun: RerunArgs,
 }
 
 /// Run `spelunk record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
-    if args.rerun.rerun.is_none() && args.steps.is_none() && args.episodes_out.is_none() {
+    if args.rerun.rerun.is_none()
+        && args.steps.is_none()
+        && args.episodes_out.is_none()
+        && args.lerobot.is_none()
+    {
         anyhow::bail!(
             "say where the episodes go: --rerun FILE.rrd|spawn|connect, --steps FILE.jsonl, \
-             --episodes-out FOLDER (any of them)"
+             --episodes-out FOLDER, --lerobot FOLDER (any of them)"
         );
     }
     let bonuses = spelunk_experiments::record::bonus_kinds(&args.bonus)?;
@@ -149,8 +160,15 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         Some(dir) => Some(EpisodeFiles::new(dir, spec.env_config.clone())?),
         None => None,
     };
+    let mut dataset = match &args.lerobot {
+        Some(dir) => Some(dataset_writer(&spec, dir, args.fps)?),
+        None => None,
+    };
     let episodes = {
         let mut observers = Observers::new();
+        if let Some(d) = dataset.as_mut() {
+            observers.push(d);
+        }
         if let Some(r) = recorder.as_mut() {
             observers.push(r);
         }
@@ -186,7 +204,57 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     if let Some(dir) = &args.episodes_out {
         println!("episode files: {} in {}", written.len(), dir.display());
     }
+    if let Some(d) = dataset {
+        finish_dataset(d)?;
+    }
     Ok(())
+}
+
+#[cfg(feature = "lerobot")]
+type DatasetWriter = spelunk_dataset::Writer;
+
+/// Built without the `lerobot` feature: no dataset writer can exist.
+#[cfg(not(feature = "lerobot"))]
+enum DatasetWriter {}
+
+#[cfg(not(feature = "lerobot"))]
+impl spelunk_core::Observer for DatasetWriter {}
+
+#[cfg(feature = "lerobot")]
+fn dataset_writer(
+    spec: &RecordSpec,
+    dir: &std::path::Path,
+    fps: Option<u32>,
+) -> Result<DatasetWriter> {
+    Ok(spelunk_experiments::record::lerobot_writer(spec, dir, fps)?)
+}
+
+#[cfg(not(feature = "lerobot"))]
+fn dataset_writer(_: &RecordSpec, dir: &std::path::Path, _: Option<u32>) -> Result<DatasetWriter> {
+    anyhow::bail!(
+        "--lerobot {}: this spelunk was built without the `lerobot` feature",
+        dir.display()
+    )
+}
+
+#[cfg(feature = "lerobot")]
+fn finish_dataset(writer: DatasetWriter) -> Result<()> {
+    let d = writer.finish()?;
+    println!(
+        "LeRobot dataset: {} ({} episodes, {} frames, {} tasks, {:.1} MB)",
+        d.dir.display(),
+        d.episodes,
+        d.frames,
+        d.tasks,
+        d.bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "lerobot"))]
+#[allow(clippy::needless_pass_by_value)]
+fn finish_dataset(writer: DatasetWriter) -> Result<()> {
+    match writer {}
 }
 
 /// Arguments of `spelunk replay`.

@@ -59,9 +59,25 @@ pub struct TrainArgs {
     /// without an RDD intrinsic stream, `--seeds` seeds each, the same budget, and writes
     /// `grpo_sparse.{json,md,png}` into `--out`; `vla` trains the VLA head on instruction
     /// following Reach (`examples/vla_reach.toml`, or `--config`) with 1 and 3 targets, PPO
-    /// and GRPO, and writes `vla_reach.{json,md}` and PNGs.
+    /// and GRPO, and writes `vla_reach.{json,md}` and PNGs; `vla-bc` behaviour-clones the VLA
+    /// head on the scripted controller's episodes (a LeRobot dataset, `--data`), then
+    /// fine-tunes it by RL (`examples/vla_bc.toml`), and writes `vla_bc.{json,md}` and PNGs.
     #[arg(long)]
     experiment: Option<String>,
+    /// The `vla-bc` experiment's demonstrations: a LeRobot dataset, read when it exists, else
+    /// recorded there.
+    #[arg(long, default_value = "runs/vla_bc_demos")]
+    data: PathBuf,
+    /// Episodes the `vla-bc` experiment records when `--data` does not exist.
+    #[arg(long, default_value_t = 500)]
+    demos: usize,
+    /// DART's noise on the motion the `vla-bc` demonstrations execute (action units; the
+    /// dataset keeps the controller's own actions).
+    #[arg(long, default_value_t = 0.3)]
+    demo_noise: f32,
+    /// Behaviour cloning's passes over the demonstrations (`vla-bc`).
+    #[arg(long, default_value_t = 20)]
+    bc_epochs: usize,
     /// Environments of the experiment.
     #[arg(
         long,
@@ -125,7 +141,27 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 seeds: args.seeds,
                 targets: args.targets.clone(),
             })?,
-            _ => bail!("unknown experiment `{e}`; there are: sparse, vla"),
+            #[cfg(feature = "lerobot")]
+            "vla-bc" => {
+                spelunk_experiments::vla_bc::run(&spelunk_experiments::vla_bc::VlaBcConfig {
+                    config: args.config.clone(),
+                    sets: args.sets.clone(),
+                    out: args.out.clone(),
+                    data: args.data.clone(),
+                    demos: args.demos,
+                    noise: args.demo_noise,
+                    seeds: args.seeds,
+                    bc: spelunk_grpo::BcConfig {
+                        epochs: args.bc_epochs,
+                        ..spelunk_grpo::BcConfig::default()
+                    },
+                })?
+            }
+            #[cfg(not(feature = "lerobot"))]
+            "vla-bc" => {
+                bail!("--experiment vla-bc: this spelunk was built without the `lerobot` feature")
+            }
+            _ => bail!("unknown experiment `{e}`; there are: sparse, vla, vla-bc"),
         };
         println!("{report}");
         return Ok(());

@@ -147,6 +147,22 @@ pub fn train_config(path: Option<&Path>, sets: &[String]) -> Result<spelunk_grpo
     train_config_from(load_table(path)?, path, sets)
 }
 
+/// A run config from `file` when given, else from a built-in config's text (`name` for its
+/// errors), with `--set` overrides either way.
+pub fn train_config_or(
+    file: Option<&Path>,
+    builtin: &str,
+    name: &str,
+    sets: &[String],
+) -> Result<spelunk_grpo::TrainConfig> {
+    if let Some(p) = file {
+        return train_config(Some(p), sets);
+    }
+    let table: toml::Table =
+        toml::from_str(builtin).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+    train_config_from(table, None, sets)
+}
+
 /// A validated training config from a table with `--set`s merged over it.
 pub fn train_config_from(
     table: toml::Table,

@@ -18,6 +18,10 @@ pub enum Error {
     /// From the models crate.
     #[error(transparent)]
     Models(#[from] spelunk_models::Error),
+    /// A LeRobot dataset.
+    #[cfg(feature = "lerobot")]
+    #[error(transparent)]
+    Dataset(#[from] spelunk_dataset::Error),
     /// A file that could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

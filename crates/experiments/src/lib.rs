@@ -38,6 +38,8 @@ pub mod run_dir;
 pub mod train;
 pub mod view;
 pub mod vla;
+#[cfg(feature = "lerobot")]
+pub mod vla_bc;
 
 pub use error::{Error, Result};
 

@@ -55,6 +55,36 @@ pub fn bonus_kinds(names: &[String]) -> Result<Vec<BonusKind>> {
         .collect()
 }
 
+#[cfg(feature = "lerobot")]
+/// A LeRobot dataset writer for `spec`'s episodes into `dir` (see `spelunk_dataset`), at `fps`
+/// frames per second — by default the env's control rate: 25 for the arm tasks (20 physics
+/// steps of 2 ms), 10 for the others, which have no clock. `robot_type` names the arm
+/// (`free_gripper`, or the `robot.urdf` of the config); the writer stays outside the run
+/// so that [`spelunk_dataset::Writer::finish`] is the caller's, after the episodes.
+pub fn lerobot_writer(
+    spec: &RecordSpec,
+    dir: &Path,
+    fps: Option<u32>,
+) -> Result<spelunk_dataset::Writer> {
+    let env_config = match &spec.actor {
+        Actor::Run(run) => {
+            crate::config::train_config(Some(&run.join("config.toml")), &[])?.env_config
+        }
+        _ => spec.env_config.clone(),
+    };
+    let env =
+        crate::registry().make_with(&spec.env, env_config.as_ref().unwrap_or(&Value::Null))?;
+    let arm = spec.env.starts_with("Arm-");
+    let fps = fps.unwrap_or(if arm { 25 } else { 10 });
+    let robot = arm.then(|| {
+        env_config
+            .as_ref()
+            .and_then(|c| c["robot"]["urdf"].as_str())
+            .map_or_else(|| "free_gripper".to_owned(), ToOwned::to_owned)
+    });
+    Ok(spelunk_dataset::Writer::create(dir, env.as_ref(), env_config, fps)?.with_robot_type(robot))
+}
+
 /// Who acts in recorded episodes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Actor {

@@ -46,13 +46,12 @@ struct VlaRun {
 
 /// Run the experiment.
 pub fn run(args: &VlaConfig) -> Result<String> {
-    let base = if let Some(p) = &args.config {
-        crate::config::train_config(Some(p), &args.sets)?
-    } else {
-        let table: toml::Table = toml::from_str(BASE)
-            .map_err(|e| crate::Error::Invalid(format!("examples/vla_reach.toml: {e}")))?;
-        crate::config::train_config_from(table, None, &args.sets)?
-    };
+    let base = crate::config::train_config_or(
+        args.config.as_deref(),
+        BASE,
+        "examples/vla_reach.toml",
+        &args.sets,
+    )?;
     if let Some(bad) = args.targets.iter().find(|&&n| !(1..=3).contains(&n)) {
         bail!("--targets: {bad} is not a target count (1, 2 or 3)");
     }

@@ -40,5 +40,6 @@ pub use loss::{
 };
 pub use text::{parse_action, TextConfig, TextTrainer};
 pub use trainer::{
-    Algorithm, Batch, EvalEpisode, IntrinsicConfig, IntrinsicMethod, TrainConfig, Trainer,
+    Algorithm, Batch, BcConfig, BcEpoch, EvalEpisode, IntrinsicConfig, IntrinsicMethod,
+    TrainConfig, Trainer,
 };

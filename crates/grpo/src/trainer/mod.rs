@@ -55,6 +55,7 @@ use crate::explore::{
 use crate::loss::{policy_loss, LossInputs, StepNorm};
 use crate::{Error, Result};
 
+mod bc;
 mod checkpoint;
 mod config;
 mod demo;
@@ -69,6 +70,7 @@ mod slices;
 mod starts;
 mod update;
 
+pub use bc::{BcConfig, BcEpoch};
 pub use config::{Algorithm, IntrinsicConfig, IntrinsicMethod, TrainConfig};
 pub use distributed::Batch;
 use learner::{Grpo, Learner, Ppo};

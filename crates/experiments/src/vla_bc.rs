@@ -1,0 +1,418 @@
+//! `spelunk train --experiment vla-bc`: the VLA head as VLA practice trains one — supervised
+//! on demonstrations first, then fine-tuned by RL.
+//!
+//! 1. The scripted controller's episodes of the task (seeds 2,000,000,000 + k, apart from
+//!    training's and evaluation's) are written as a LeRobot dataset (`--data`; an existing
+//!    dataset there is read as it is, so the same demonstrations serve every run).
+//! 2. The dataset is read back and checked against the env ([`spelunk_dataset::Dataset`]);
+//!    the head is behaviour-cloned on it ([`spelunk_grpo::Trainer::behaviour_clone`]).
+//! 3. It is evaluated on the usual unseen seeds (behaviour cloning alone), fine-tuned with the
+//!    config's algorithm for its `iterations`, and evaluated again.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use spelunk_grpo::{BcConfig, BcEpoch, TrainConfig};
+
+use crate::error::{bail, create_dir, write_file, Context as _, Result};
+use crate::record::{Actor, RecordSpec};
+use crate::report::{raster, svg::Series};
+
+/// The experiment's settings.
+#[derive(Clone, Debug)]
+pub struct VlaBcConfig {
+    /// A run config file (default: the built-in `examples/vla_bc.toml`).
+    pub config: Option<PathBuf>,
+    /// `--set key=value` overrides over it.
+    pub sets: Vec<String>,
+    /// Folder for `vla_bc.{json,md,png}`.
+    pub out: PathBuf,
+    /// The demonstrations' LeRobot dataset: read when it exists, else recorded there.
+    pub data: PathBuf,
+    /// Episodes to record when the dataset does not exist.
+    pub demos: usize,
+    /// DART's noise on the demonstrations' executed motion (action units; 0: none).
+    pub noise: f32,
+    /// Seeds (each clones and fine-tunes its own head from the same dataset).
+    pub seeds: u64,
+    /// Behaviour cloning's settings.
+    pub bc: BcConfig,
+}
+
+/// The built-in run config (`examples/vla_bc.toml`).
+const BASE: &str = include_str!("../../../examples/vla_bc.toml");
+
+/// Where the demonstrations' seeds start.
+pub const DEMO_SEEDS: u64 = 2_000_000_000;
+
+#[derive(Serialize, Deserialize)]
+struct BcRun {
+    seed: u64,
+    bc: Vec<BcEpoch>,
+    bc_success: f64,
+    bc_success_greedy: f64,
+    bc_seconds: f64,
+    /// (env steps, sampled success) per RL iteration.
+    rl_curve: Vec<(f64, f64)>,
+    final_success: f64,
+    final_success_greedy: f64,
+    rl_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    /// The command, commit and machine.
+    #[serde(flatten)]
+    provenance: crate::provenance::Provenance,
+    env: String,
+    env_config: Option<serde_json::Value>,
+    algorithm: String,
+    dataset: String,
+    demo_episodes: usize,
+    demo_frames: usize,
+    demo_success: f64,
+    /// DART's noise when the demonstrations were recorded here (`None`: an existing dataset).
+    demo_noise: Option<f32>,
+    record_seconds: Option<f64>,
+    eval_episodes: usize,
+    iterations: usize,
+    bc: BcConfig,
+    runs: Vec<BcRun>,
+}
+
+/// Run the experiment.
+pub fn run(args: &VlaBcConfig) -> Result<String> {
+    let base = crate::config::train_config_or(
+        args.config.as_deref(),
+        BASE,
+        "examples/vla_bc.toml",
+        &args.sets,
+    )?;
+    create_dir(&args.out)?;
+    let (record_seconds, demo_success) = if args.data.exists() {
+        (None, None)
+    } else {
+        let started = Instant::now();
+        let eps = record_demos(&base, &args.data, args.demos, args.noise)?;
+        let ok = eps.iter().filter(|&&s| s).count() as f64 / eps.len().max(1) as f64;
+        (Some(started.elapsed().as_secs_f64()), Some(ok))
+    };
+    let ds = spelunk_dataset::Dataset::open(&args.data)
+        .with_context(|| format!("reading the demonstrations in {}", args.data.display()))?;
+    if let Some((id, cfg)) = &ds.env {
+        if *id != base.env || *cfg != base.env_config {
+            bail!(
+                "{} holds {id} episodes with config {}, the run is {} with {} (record it again \
+                 into another folder)",
+                args.data.display(),
+                cfg.as_ref().map_or("{}".to_owned(), ToString::to_string),
+                base.env,
+                base.env_config.as_ref().map_or("{}".to_owned(), ToString::to_string)
+            );
+        }
+    }
+    let env = crate::registry()
+        .make_with(&base.env, base.env_config.as_ref().unwrap_or(&serde_json::Value::Null))?;
+    let obs = ds.observations_for(env.as_ref())?;
+    let actions = ds.actions_for(env.as_ref())?;
+    let lengths: Vec<usize> = ds.episodes.iter().map(|e| e.length).collect();
+    let demo_success = demo_success.unwrap_or_else(|| {
+        // The dataset's own record: an episode succeeded when its last step did.
+        let Some(spelunk_dataset::Column::Numbers { values, .. }) = ds.column("next.success")
+        else {
+            return f64::NAN;
+        };
+        let ends = ds.episodes.iter().filter(|e| values[e.from + e.length - 1] > 0.5).count();
+        ends as f64 / ds.episodes.len().max(1) as f64
+    });
+    let pb = crate::observers::progress_bar(args.seeds * (args.bc.epochs + base.iterations) as u64);
+    let mut runs = Vec::new();
+    for seed in 0..args.seeds {
+        let cfg = TrainConfig { seed, ..base.clone() };
+        let mut t = crate::train::trainer(cfg.clone())?;
+        let started = Instant::now();
+        let bc = t.behaviour_clone(&obs, &actions, &lengths, &args.bc, &mut |k, e| {
+            let msg = format!(
+                "seed {seed} cloning epoch {}/{}: loss {:.4}, held-out loss {:.4}, held-out \
+                 accuracy {:.3}",
+                k + 1,
+                args.bc.epochs,
+                e.train_loss,
+                e.holdout_loss,
+                e.holdout_accuracy
+            );
+            if !crate::observers::is_terminal() {
+                eprintln!("{msg}");
+            }
+            pb.set_message(msg);
+            pb.inc(1);
+        })?;
+        let bc_seconds = started.elapsed().as_secs_f64();
+        let (_, bc_success) = t.evaluate(cfg.eval_episodes, false)?;
+        let (_, bc_success_greedy) = t.evaluate(cfg.eval_episodes, true)?;
+        if !crate::observers::is_terminal() {
+            eprintln!(
+                "seed {seed} cloned: success {bc_success:.3} sampled, {bc_success_greedy:.3} greedy"
+            );
+        }
+        let started = Instant::now();
+        let mut rl_curve = Vec::new();
+        for _ in 0..cfg.iterations {
+            let m = t.iterate()?;
+            rl_curve.push((m["charts/env_steps"], m["charts/success_rate"]));
+            let msg = format!(
+                "seed {seed} RL iteration {}/{}: success {:.2}",
+                t.iteration, cfg.iterations, m["charts/success_rate"]
+            );
+            if !crate::observers::is_terminal() && t.iteration % 5 == 0 {
+                eprintln!("{msg}");
+            }
+            pb.set_message(msg);
+            pb.inc(1);
+        }
+        let rl_seconds = started.elapsed().as_secs_f64();
+        let (_, final_success) = t.evaluate(cfg.eval_episodes, false)?;
+        let (_, final_success_greedy) = t.evaluate(cfg.eval_episodes, true)?;
+        runs.push(BcRun {
+            seed,
+            bc,
+            bc_success,
+            bc_success_greedy,
+            bc_seconds,
+            rl_curve,
+            final_success,
+            final_success_greedy,
+            rl_seconds,
+        });
+    }
+    pb.finish_and_clear();
+    let report = Report {
+        provenance: crate::provenance::Provenance::here(),
+        env: base.env.clone(),
+        env_config: base.env_config.clone(),
+        algorithm: format!("{:?}", base.algorithm),
+        dataset: args.data.display().to_string(),
+        demo_episodes: ds.episodes.len(),
+        demo_frames: ds.len(),
+        demo_success,
+        demo_noise: record_seconds.map(|_| args.noise),
+        record_seconds,
+        eval_episodes: base.eval_episodes,
+        iterations: base.iterations,
+        bc: args.bc.clone(),
+        runs,
+    };
+    let stem = args.out.join("vla_bc");
+    write_file(&stem.with_extension("json"), serde_json::to_string_pretty(&report)?)?;
+    write_charts(&report, &args.out)?;
+    write_file(&stem.with_extension("md"), table(&report))?;
+    Ok(format!("wrote {}/vla_bc.md, vla_bc.json and vla_bc_*.png", args.out.display()))
+}
+
+/// The scripted controller's episodes of `base`'s task into a LeRobot dataset at `dir`, with
+/// DART's noise (Laskey et al., 2017): the env steps with the controller's action plus
+/// Gaussian noise of standard deviation `noise` on the motion (clipped to the action space),
+/// while the dataset keeps the controller's own action in the state it was asked in. Cloned
+/// on noise-free demonstrations, a policy meets states off the controller's path that it has
+/// never seen corrected, and the arm's velocity in the state tells it the last action — a
+/// policy that copies it stands still once it has stopped. Returns each episode's success.
+fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> Result<Vec<bool>> {
+    use spelunk_core::{Action, ObsBuf, Rng};
+    use spelunk_sims::arm::{ArmTask, Scripted};
+    let task = match base.env.as_str() {
+        "Arm-Reach-v0" => ArmTask::Reach,
+        "Arm-Push-v0" => ArmTask::Push,
+        "Arm-PickAndPlace-v0" => ArmTask::PickAndPlace,
+        other => bail!("{other} has no scripted controller to demonstrate it"),
+    };
+    let spec = RecordSpec {
+        env: base.env.clone(),
+        env_config: base.env_config.clone(),
+        actor: Actor::Scripted,
+        episodes,
+        seed: DEMO_SEEDS,
+        bonuses: Vec::new(),
+        greedy: false,
+    };
+    let mut writer = crate::record::lerobot_writer(&spec, dir, None)?;
+    let mut env = crate::registry()
+        .make_with(&base.env, base.env_config.as_ref().unwrap_or(&serde_json::Value::Null))?;
+    let limit = env.max_episode_steps().unwrap_or(50);
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    let mut rng = Rng::seed_from_u64(DEMO_SEEDS ^ 0xda27);
+    let mut out = Vec::with_capacity(episodes);
+    for k in 0..episodes as u64 {
+        env.reset(Some(DEMO_SEEDS + k), None, obs.as_mut())?;
+        writer.begin_episode(env.as_ref())?;
+        let mut ctl = Scripted::new();
+        let mut success = false;
+        for _ in 0..limit {
+            let flat = obs.as_f32().context("arm observations are f32")?;
+            let expert = ctl.act(task, flat);
+            let mut executed = expert;
+            for a in &mut executed[..3] {
+                *a = (*a + noise * rng.normal() as f32).clamp(-1.0, 1.0);
+            }
+            let s = env.step(Action::Continuous(&executed), obs.as_mut())?;
+            let done = s.terminated || s.truncated;
+            success = s.info.is_success == Some(true);
+            writer.step(
+                Action::Continuous(&expert),
+                f64::from(s.reward),
+                done,
+                success,
+                obs.view(),
+            )?;
+            if done {
+                break;
+            }
+        }
+        writer.end_episode();
+        out.push(success);
+    }
+    writer.finish()?;
+    Ok(out)
+}
+
+fn write_charts(r: &Report, out: &Path) -> Result<()> {
+    let bc: Vec<Series> = r
+        .runs
+        .iter()
+        .map(|run| Series {
+            label: format!("seed {}", run.seed),
+            points: run
+                .bc
+                .iter()
+                .enumerate()
+                .map(|(k, e)| ((k + 1) as f64, e.holdout_accuracy))
+                .collect(),
+        })
+        .collect();
+    let png = raster::line_chart(
+        "Behaviour cloning: held-out action tokens",
+        "epoch",
+        "share of tokens the head's most likely",
+        &bc,
+    );
+    raster::write(&out.join("vla_bc_cloning.png"), &png)?;
+    let rl: Vec<Series> = r
+        .runs
+        .iter()
+        .map(|run| Series { label: format!("seed {}", run.seed), points: run.rl_curve.clone() })
+        .collect();
+    let png = raster::line_chart(
+        &format!("{} fine-tuning after cloning, {}", r.algorithm, r.env),
+        "env steps",
+        "success rate (sampled)",
+        &rl,
+    );
+    raster::write(&out.join("vla_bc_rl.png"), &png)
+}
+
+fn table(r: &Report) -> String {
+    let k = r.runs.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&BcRun) -> f64| r.runs.iter().map(f).sum::<f64>() / k;
+    let mut md = format!(
+        "# The VLA head: behaviour cloning, then RL\n\n`spelunk train --experiment vla-bc` \
+         on {} (config {}): {} scripted episodes ({} frames; the controller succeeded in \
+         {:.1}%) as a LeRobot dataset, {} epochs of behaviour cloning (batch {}, {:.0}% of \
+         episodes held out), then {} iterations of {}. Success: within 5 cm of the instructed \
+         target at the last step, on {} unseen seeds.\n\n\
+         | seed | cloning: sampled | cloning: greedy | after RL: sampled | after RL: greedy \
+         | held-out token accuracy | cloning minutes | RL minutes |\n|---|---|---|---|---|---|---|---|\n",
+        r.env,
+        r.env_config.as_ref().map_or("{}".to_owned(), ToString::to_string),
+        r.demo_episodes,
+        r.demo_frames,
+        r.demo_success * 100.0,
+        r.bc.epochs,
+        r.bc.batch,
+        r.bc.holdout * 100.0,
+        r.iterations,
+        r.algorithm,
+        r.eval_episodes,
+    );
+    for run in &r.runs {
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n",
+            run.seed,
+            run.bc_success,
+            run.bc_success_greedy,
+            run.final_success,
+            run.final_success_greedy,
+            run.bc.last().map_or(f64::NAN, |e| e.holdout_accuracy),
+            run.bc_seconds / 60.0,
+            run.rl_seconds / 60.0,
+        ));
+    }
+    md.push_str(&format!(
+        "| mean | {:.3} | {:.3} | {:.3} | {:.3} | | | |\n",
+        mean(&|x| x.bc_success),
+        mean(&|x| x.bc_success_greedy),
+        mean(&|x| x.final_success),
+        mean(&|x| x.final_success_greedy),
+    ));
+    if let Some(s) = r.record_seconds {
+        md.push_str(&format!("\nRecording the demonstrations took {s:.1} s.\n"));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spelunk_core::{Action, ObsBuf};
+    use spelunk_sims::arm::{ArmTask, Scripted};
+
+    /// The scripted controller's Reach episodes (three targets, a camera) written as a
+    /// LeRobot dataset and read back give, frame by frame, the observations of the same
+    /// episodes played again live; without noise the actions are the ones played, with
+    /// DART's noise they are the controller's action in each recorded state while the states
+    /// themselves move off the noise-free path.
+    #[test]
+    fn demonstrations_read_back_as_the_live_episodes_with_and_without_noise() {
+        let table: toml::Table = toml::from_str(BASE).unwrap();
+        let base = crate::config::train_config_from(table, None, &[]).unwrap();
+        let cfg = base.env_config.clone().unwrap();
+        let mut env = crate::registry().make_with(&base.env, &cfg).unwrap();
+        let dim = env.observation_space().flat_len();
+        let mut rows = Vec::new();
+        for noise in [0.0, 0.5] {
+            let dir =
+                std::env::temp_dir().join(format!("spelunk-vla-bc-{}-{noise}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let ok = record_demos(&base, &dir, 3, noise).unwrap();
+            let ds = spelunk_dataset::Dataset::open(&dir).unwrap();
+            let obs = ds.observations_for(env.as_ref()).unwrap();
+            let actions = ds.actions_for(env.as_ref()).unwrap();
+            assert_eq!(ds.episodes.len(), 3);
+            for f in 0..ds.len() {
+                let want = Scripted::new().act(ArmTask::Reach, &obs[f * dim..(f + 1) * dim]);
+                assert_eq!(actions[f * 4..f * 4 + 4], want, "frame {f}");
+            }
+            if noise == 0.0 {
+                assert_eq!(ok, vec![true; 3]);
+                let mut buf = ObsBuf::for_space(env.observation_space());
+                for e in &ds.episodes {
+                    env.reset(Some(DEMO_SEEDS + e.index as u64), None, buf.as_mut()).unwrap();
+                    assert_eq!(ds.tasks[ds.task_of[e.from]], env.mission().unwrap());
+                    for f in e.from..e.from + e.length {
+                        assert_eq!(
+                            &obs[f * dim..(f + 1) * dim],
+                            buf.as_f32().unwrap(),
+                            "frame {f}"
+                        );
+                        env.step(Action::Continuous(&actions[f * 4..f * 4 + 4]), buf.as_mut())
+                            .unwrap();
+                    }
+                }
+            }
+            rows.push(obs);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        // The first frames (reset) agree; the noisy episodes then leave the noise-free path.
+        assert_eq!(rows[0][..dim], rows[1][..dim]);
+        assert_ne!(rows[0][dim..2 * dim], rows[1][dim..2 * dim]);
+    }
+}

@@ -1,0 +1,160 @@
+//! Behaviour cloning: the policy's action tokens fitted to demonstrations by cross-entropy
+//! (OpenVLA's recipe for its binned action tokens), before or instead of RL.
+//!
+//! Each demonstrated action is encoded to its token per dimension by the head's codec (the
+//! nearest bin of a continuous dimension); the loss is the tokens' mean negative log-likelihood
+//! under the policy, taken with the trainer's own Adam over shuffled minibatches. The
+//! observation rows are those the policy sees in rollouts — scaled, normalised, token ids raw —
+//! and with `obs_norm` the statistics are set from the demonstrations first, so RL fine-tuning
+//! that follows starts from the distribution the policy was cloned on.
+
+use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+use spelunk_core::ObsRef;
+
+use super::{norm::RunningNorm, Trainer};
+use crate::{Error, Result};
+
+/// Settings of [`Trainer::behaviour_clone`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BcConfig {
+    /// Passes over the training frames.
+    pub epochs: usize,
+    /// Frames per minibatch.
+    pub batch: usize,
+    /// The share of episodes (the last ones) held out to measure the fit.
+    pub holdout: f64,
+}
+
+impl Default for BcConfig {
+    fn default() -> Self {
+        Self { epochs: 20, batch: 256, holdout: 0.1 }
+    }
+}
+
+/// One epoch of behaviour cloning.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BcEpoch {
+    /// Mean token loss over the epoch's minibatches.
+    pub train_loss: f64,
+    /// Mean token loss on the held-out episodes.
+    pub holdout_loss: f64,
+    /// Share of held-out action tokens that are the policy's most likely ones.
+    pub holdout_accuracy: f64,
+}
+
+impl Trainer<'_> {
+    /// Fit the policy to demonstrations: `obs` holds one raw observation row per frame (the
+    /// env's flat layout), `actions` one action per frame, `episodes` the frames of each
+    /// episode in order (the last `holdout` share of them is held out). `on_epoch` hears each
+    /// epoch's figures. Deterministic for the trainer's seed.
+    ///
+    /// # Errors
+    /// Rows or actions that do not fit the policy, no frames to train on.
+    pub fn behaviour_clone(
+        &mut self,
+        obs: &[f32],
+        actions: &[f32],
+        episodes: &[usize],
+        config: &BcConfig,
+        on_epoch: &mut dyn FnMut(usize, &BcEpoch),
+    ) -> Result<Vec<BcEpoch>> {
+        let dim = self.policy.obs_dim();
+        let codec = self.policy.codec().clone();
+        let dims = codec.dims();
+        let frames: usize = episodes.iter().sum();
+        if frames == 0 || obs.len() != frames * dim || actions.len() != frames * dims {
+            return Err(Error::Shape(format!(
+                "behaviour cloning: {frames} frames need {} observation values and {} action \
+                 values (rows of {dim} and {dims}); got {} and {}",
+                frames * dim,
+                frames * dims,
+                obs.len(),
+                actions.len()
+            )));
+        }
+        if config.batch == 0 || !(0.0..1.0).contains(&config.holdout) {
+            return Err(Error::Config("bc: batch must be at least 1 and holdout in [0, 1)".into()));
+        }
+        if self.obs_norm.is_some() {
+            let mut scaled = Vec::with_capacity(obs.len());
+            for row in obs.chunks(dim) {
+                super::norm::features(ObsRef::F32(row), self.scale, &mut scaled);
+            }
+            let mut norm = RunningNorm::new(dim);
+            norm.update(&scaled);
+            self.obs_norm = Some(norm);
+        }
+        let mut rows = Vec::with_capacity(obs.len());
+        for row in obs.chunks(dim) {
+            self.policy_row(ObsRef::F32(row), &mut rows);
+        }
+        let tokens: Vec<u32> = actions
+            .chunks(dims)
+            .flat_map(|a| {
+                a.iter().enumerate().map(|(d, &x)| codec.encode(d, x)).collect::<Vec<_>>()
+            })
+            .collect();
+        let held_episodes = ((episodes.len() as f64) * config.holdout).round() as usize;
+        let held_episodes = held_episodes.min(episodes.len().saturating_sub(1));
+        let train_frames: usize = episodes[..episodes.len() - held_episodes].iter().sum();
+        let device = self.policy.params().device().clone();
+        let batch_of = |idx: &[usize]| -> Result<(Tensor, Tensor)> {
+            let mut x = Vec::with_capacity(idx.len() * dim);
+            let mut t = Vec::with_capacity(idx.len() * dims);
+            for &i in idx {
+                x.extend_from_slice(&rows[i * dim..(i + 1) * dim]);
+                t.extend_from_slice(&tokens[i * dims..(i + 1) * dims]);
+            }
+            Ok((
+                Tensor::from_vec(x, (idx.len(), dim), &device)?,
+                Tensor::from_vec(t, (idx.len(), dims, 1), &device)?,
+            ))
+        };
+        let mut out = Vec::with_capacity(config.epochs);
+        let mut order: Vec<usize> = (0..train_frames).collect();
+        let held: Vec<usize> = (train_frames..frames).collect();
+        for epoch in 0..config.epochs {
+            shuffle(&mut order, &mut self.rng);
+            let (mut sum, mut n) = (0.0, 0usize);
+            for chunk in order.chunks(config.batch) {
+                let (x, t) = batch_of(chunk)?;
+                let logits = self.policy.logits(&x)?;
+                let logp = spelunk_models::policy::log_softmax(&logits)?;
+                let loss = logp.gather(&t, 2)?.mean_all()?.neg()?;
+                sum += f64::from(loss.to_scalar::<f32>()?);
+                n += 1;
+                self.adam.backward_step(&loss)?;
+            }
+            let (mut hl, mut hits, mut count) = (0.0, 0usize, 0usize);
+            for chunk in held.chunks(config.batch.max(512)) {
+                let (x, t) = batch_of(chunk)?;
+                let logits = self.policy.logits(&x)?;
+                let logp = spelunk_models::policy::log_softmax(&logits)?;
+                hl += f64::from(logp.gather(&t, 2)?.sum_all()?.neg()?.to_scalar::<f32>()?);
+                let best =
+                    logits.argmax(2)?.to_dtype(DType::U32)?.flatten_all()?.to_vec1::<u32>()?;
+                let want = t.flatten_all()?.to_vec1::<u32>()?;
+                hits += best.iter().zip(&want).filter(|(a, b)| a == b).count();
+                count += want.len();
+            }
+            let e = BcEpoch {
+                train_loss: sum / n.max(1) as f64,
+                holdout_loss: if count > 0 { hl / count as f64 } else { f64::NAN },
+                holdout_accuracy: if count > 0 { hits as f64 / count as f64 } else { f64::NAN },
+            };
+            on_epoch(epoch, &e);
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+/// Fisher–Yates with the trainer's generator.
+fn shuffle(v: &mut [usize], rng: &mut spelunk_core::Rng) {
+    for i in (1..v.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        v.swap(i, j);
+    }
+}
