@@ -27,7 +27,7 @@ check() { # name keys record-args…
   "$bin" record "$@" --lerobot "$out/$name" --steps "$out/$name.jsonl" >/dev/null
   HF_DATASETS_CACHE="$out/hf" "$py" -W ignore scripts/lerobot/check_dataset.py "$out/$name" "$out/$name.jsonl" "$keys" 2>&1 |
     grep -v "examples/s\]\|ba/s\]" || { echo "check-lerobot: $name failed" >&2; exit 1; }
-  "$bin" dataset "$out/$name" --env "${@:1:1}" | tail -1
+  "$bin" dataset "$out/$name" --env "${@:1:1}" | tail -n 1
 }
 echo "== datasets of every kind of observation, read as LeRobot reads them"
 check reach observation.achieved_goal,observation.desired_goal,observation.image,observation.instruction,observation.state \
@@ -37,7 +37,7 @@ check fetch7 observation.achieved_goal,observation.desired_goal,observation.join
 check doorkey observation.image,observation.direction MiniGrid-DoorKey-5x5-v0 --episodes 2 --seed 1
 check montezuma observation.view,observation.status Montezuma-Lite-v0 --policy scripted
 echo "== a dataset written by LeRobot's libraries (scripts/fixtures/lerobot_dataset.py)"
-"$bin" dataset tests/fixtures/lerobot/walker | head -1
+"$bin" dataset tests/fixtures/lerobot/walker | sed -n 1p
 
 echo "== bad datasets are refused"
 refuse() { # what expected-text command…

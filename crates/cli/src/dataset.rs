@@ -32,8 +32,8 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             None => id.clone(),
         },
     );
-    println!(
-        "{}: {} episodes, {} frames at {} fps, {} tasks; env: {recorded}",
+    let mut out = format!(
+        "{}: {} episodes, {} frames at {} fps, {} tasks; env: {recorded}\n",
         args.dir.display(),
         ds.episodes.len(),
         ds.len(),
@@ -41,10 +41,10 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
         ds.tasks.len()
     );
     for (key, dtype, shape) in &ds.features {
-        println!("  {key:<28} {dtype:<8} {shape:?}");
+        out.push_str(&format!("  {key:<28} {dtype:<8} {shape:?}\n"));
     }
     for (k, t) in ds.tasks.iter().enumerate().take(10) {
-        println!("  task {k}: {t}");
+        out.push_str(&format!("  task {k}: {t}\n"));
     }
     if let Some(id) = &args.env {
         let config = match &ds.env {
@@ -55,11 +55,15 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             .make_with(id, config.as_ref().unwrap_or(&serde_json::Value::Null))?;
         let obs = ds.observations_for(env.as_ref())?;
         let actions = ds.actions_for(env.as_ref())?;
-        println!(
-            "fits {id}: {} observation values and {} action values per frame",
+        out.push_str(&format!(
+            "fits {id}: {} observation values and {} action values per frame\n",
             obs.len() / ds.len().max(1),
             actions.len() / ds.len().max(1)
-        );
+        ));
     }
-    Ok(())
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

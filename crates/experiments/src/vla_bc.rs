@@ -58,6 +58,10 @@ struct BcRun {
     final_success: f64,
     final_success_greedy: f64,
     rl_seconds: f64,
+    /// The same demonstrations cloned into an MLP head that reads the state (the target's
+    /// position in `desired_goal` included) instead of seeing it: sampled and greedy success.
+    state_success: f64,
+    state_success_greedy: f64,
 }
 
 #[derive(Serialize)]
@@ -172,6 +176,12 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
             pb.inc(1);
         }
         let rl_seconds = started.elapsed().as_secs_f64();
+        let mut state = TrainConfig { seed, ..base.clone() };
+        state.policy.head = spelunk_models::policy::Head::Mlp;
+        let mut s = crate::train::trainer(state)?;
+        s.behaviour_clone(&obs, &actions, &lengths, &args.bc, &mut |_, _| {})?;
+        let (_, state_success) = s.evaluate(cfg.eval_episodes, false)?;
+        let (_, state_success_greedy) = s.evaluate(cfg.eval_episodes, true)?;
         let (_, final_success) = t.evaluate(cfg.eval_episodes, false)?;
         let (_, final_success_greedy) = t.evaluate(cfg.eval_episodes, true)?;
         runs.push(BcRun {
@@ -184,6 +194,8 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
             final_success,
             final_success_greedy,
             rl_seconds,
+            state_success,
+            state_success_greedy,
         });
     }
     pb.finish_and_clear();
@@ -320,7 +332,8 @@ fn table(r: &Report) -> String {
          episodes held out), then {} iterations of {}. Success: within 5 cm of the instructed \
          target at the last step, on {} unseen seeds.\n\n\
          | seed | cloning: sampled | cloning: greedy | after RL: sampled | after RL: greedy \
-         | held-out token accuracy | cloning minutes | RL minutes |\n|---|---|---|---|---|---|---|---|\n",
+         | held-out token accuracy | cloning minutes | RL minutes | MLP on the state, cloned: \
+         sampled / greedy |\n|---|---|---|---|---|---|---|---|---|\n",
         r.env,
         r.env_config.as_ref().map_or("{}".to_owned(), ToString::to_string),
         r.demo_episodes,
@@ -335,7 +348,7 @@ fn table(r: &Report) -> String {
     );
     for run in &r.runs {
         md.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {:.3} / {:.3} |\n",
             run.seed,
             run.bc_success,
             run.bc_success_greedy,
@@ -344,10 +357,12 @@ fn table(r: &Report) -> String {
             run.bc.last().map_or(f64::NAN, |e| e.holdout_accuracy),
             run.bc_seconds / 60.0,
             run.rl_seconds / 60.0,
+            run.state_success,
+            run.state_success_greedy,
         ));
     }
     md.push_str(&format!(
-        "| mean | {:.3} | {:.3} | {:.3} | {:.3} | | | |\n",
+        "| mean | {:.3} | {:.3} | {:.3} | {:.3} | | | | |\n",
         mean(&|x| x.bc_success),
         mean(&|x| x.bc_success_greedy),
         mean(&|x| x.final_success),
