@@ -358,7 +358,8 @@ def block_vla_bc(fig):
     out = [f"`{rep['command']}` (`docs/results/vla_bc.{{json,md}}`, commit "
            f"`{rep['commit'][:12]}`): {fig(rep['demo_episodes'], 'd')} scripted episodes of "
            f"`{rep['env']}` with {cfg.get('targets', 1)} target(s) "
-           f"({fig(rep['demo_frames'], ',d')} frames; the controller succeeded in "
+           f"({fig(rep['demo_frames'], ',d')} frames; the controller, its motion noised by "
+           f"DART's σ = {fig(rep['demo_noise'], '.1f')}, succeeded in "
            f"{fig.pct(rep['demo_success'])}) written as a LeRobot dataset and read back, "
            f"{rep['bc']['epochs']} epochs of behaviour cloning, then {rep['iterations']} "
            f"iterations of {rep['algorithm'].upper()}; success on {rep['eval_episodes']} unseen "
@@ -393,7 +394,7 @@ def block_vla_bc(fig):
 
 BLOCKS = {"bench": block_bench, "peers": block_peers, "exploration": block_exploration,
           "policies": block_policies, "bridge": block_bridge, "peer_table": block_peer_table,
-          "time_to_solve": block_time_to_solve}
+          "time_to_solve": block_time_to_solve, "vla_bc": block_vla_bc}
 # Where the blocks live; the numbers check reads README.md's prose.
 FILES = [README, os.path.join(RESULTS, "README.md"), os.path.join(ROOT, "docs", "python.md"),
          os.path.join(ROOT, "docs", "grpo.md")]
