@@ -209,6 +209,7 @@ impl Dataset {
         let mut env = None;
         for file in &files {
             let rel = file.display().to_string();
+            let first_row = index_of.len();
             let (batches, meta) = read_parquet(file)?;
             if env.is_none() {
                 env = meta
@@ -246,7 +247,7 @@ impl Dataset {
                     }
                 }
             }
-            check_order(&rel, &index_of, &episode_of, &frame_of, &episodes)?;
+            check_order(&rel, first_row, &index_of, &episode_of, &frame_of, &episodes)?;
         }
         let frames = index_of.len();
         if frames != total_frames {
@@ -274,14 +275,12 @@ impl Dataset {
                 dir.display()
             ));
         }
-        if !task_of.is_empty() {
-            if let Some((r, &t)) = task_of.iter().enumerate().find(|(_, &t)| t >= tasks.len()) {
-                return invalid(format!(
-                    "{}: frame {r} has task_index {t}; meta/tasks.parquet has {} tasks",
-                    dir.display(),
-                    tasks.len()
-                ));
-            }
+        if let Some((r, &t)) = task_of.iter().enumerate().find(|(_, &t)| t >= tasks.len()) {
+            return invalid(format!(
+                "{}: frame {r} has task_index {t}; meta/tasks.parquet has {} tasks",
+                dir.display(),
+                tasks.len()
+            ));
         }
         Ok(Self {
             root: dir.to_path_buf(),
@@ -419,16 +418,17 @@ impl Dataset {
 }
 
 /// Frames must run `index` 0, 1, 2, … and each episode's `frame_index` 0, 1, 2, … in the
-/// episode's range.
+/// episode's range; the rows from `first` on (those one file added) are checked.
 fn check_order(
     rel: &str,
+    first: usize,
     index: &[usize],
     episode: &[usize],
     frame: &[usize],
     episodes: &[EpisodeMeta],
 ) -> Result<()> {
     let starts: BTreeMap<usize, &EpisodeMeta> = episodes.iter().map(|e| (e.index, e)).collect();
-    for (r, &i) in index.iter().enumerate() {
+    for (r, &i) in index.iter().enumerate().skip(first) {
         if i != r {
             return invalid(format!(
                 "{rel}: frame index {i} where {r} was due (episode {}, frame {}): a frame is \
@@ -793,13 +793,10 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<(usize, usize, Vec<u8>), Stri
 /// LeRobot's statistics of one column (`None` for text): per value position over frames, and
 /// for images per channel on a 0–1 scale, shaped `[3, 1, 1]`.
 pub(crate) fn column_stats(a: &dyn Array) -> Option<Value> {
-    let col = if a.as_struct_opt().is_some() {
-        let n = a.len();
+    let col = if let Some(s) = a.as_struct_opt() {
         // The shape is read from the first frame.
-        let s = a.as_struct_opt()?;
         let b = s.column_by_name("bytes")?.as_binary_opt::<i32>()?;
         let (h, w, _) = decode_png(b.value(0)).ok()?;
-        let _ = n;
         to_column(a, "image", &[h, w, 3], "stats", 0).ok()?
     } else {
         let width = match a.data_type() {
@@ -812,8 +809,7 @@ pub(crate) fn column_stats(a: &dyn Array) -> Option<Value> {
         Column::Numbers { width, values } => {
             (*width, col.len(), values.iter().map(|&v| f64::from(v)).collect())
         }
-        Column::Images { .. } => {
-            let Column::Images { pixels, .. } = &col else { unreachable!() };
+        Column::Images { pixels, .. } => {
             (3, col.len(), pixels.iter().map(|&p| f64::from(p) / 255.0).collect())
         }
         Column::Text(_) => return None,

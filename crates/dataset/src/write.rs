@@ -195,16 +195,8 @@ impl Writer {
             return invalid("a step with no episode begun (call begin_episode after reset)");
         };
         let frame = self.frame_index.len();
-        let row: Vec<f32> = match current.view() {
-            ObsRef::F32(v) => v.to_vec(),
-            ObsRef::U8(v) => v.iter().map(|&b| f32::from(b)).collect(),
-        };
-        let raw = match current.view() {
-            ObsRef::U8(v) => Some(v.to_vec()),
-            ObsRef::F32(_) => None,
-        };
         for (slot, col) in self.schema.observation.iter().zip(&mut self.columns) {
-            push_slot(slot, col, &row, raw.as_deref(), frame)?;
+            push_slot(slot, col, current.view(), frame)?;
         }
         push_action(&self.schema.action, &mut self.action, action, frame)?;
         self.reward.push(reward as f32);
@@ -442,21 +434,20 @@ pub(crate) fn partial_path(dir: &Path) -> PathBuf {
     dir.with_file_name(name)
 }
 
-fn push_slot(
-    slot: &Slot,
-    col: &mut Values,
-    row: &[f32],
-    raw: Option<&[u8]>,
-    frame: usize,
-) -> Result<()> {
-    let v = &row[slot.offset..slot.offset + slot.len];
+/// Append one member of the observation `obs` (its slot's span, read in place) to its column.
+fn push_slot(slot: &Slot, col: &mut Values, obs: ObsRef<'_>, frame: usize) -> Result<()> {
+    let span = slot.offset..slot.offset + slot.len;
+    let v: Vec<f32> = match obs {
+        ObsRef::F32(o) => o[span.clone()].to_vec(),
+        ObsRef::U8(o) => o[span.clone()].iter().map(|&b| f32::from(b)).collect(),
+    };
     match col {
-        Values::Floats(out) => out.extend_from_slice(v),
+        Values::Floats(out) => out.extend_from_slice(&v),
         Values::Ints(out) => out.extend(v.iter().map(|&x| x as i64)),
         Values::Images(out) => {
             let Kind::Image { height, width } = slot.kind else { unreachable!("image slot") };
             let mut bytes = Vec::with_capacity(v.len());
-            for &x in v {
+            for &x in &v {
                 if !(0.0..=255.0).contains(&x) || x.fract() != 0.0 {
                     return invalid(format!(
                         "frame {frame}: {} holds {x}, not a pixel value 0–255",
@@ -468,7 +459,7 @@ fn push_slot(
             out.push(encode_png(&bytes, width, height)?);
         }
         Values::Text(out) => {
-            let bytes = raw.map_or(&[][..], |r| &r[slot.offset..slot.offset + slot.len]);
+            let bytes = obs.as_u8().map_or(&[][..], |r| &r[span]);
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             out.push(String::from_utf8_lossy(&bytes[..end]).into_owned());
         }

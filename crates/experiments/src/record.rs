@@ -74,7 +74,18 @@ pub fn lerobot_writer(
     };
     let env =
         crate::registry().make_with(&spec.env, env_config.as_ref().unwrap_or(&Value::Null))?;
-    let arm = spec.env.starts_with("Arm-");
+    lerobot_writer_for(env.as_ref(), env_config, dir, fps)
+}
+
+#[cfg(feature = "lerobot")]
+/// [`lerobot_writer`] for episodes of `env` (made with `env_config`) played by the caller.
+pub fn lerobot_writer_for(
+    env: &dyn Env,
+    env_config: Option<Value>,
+    dir: &Path,
+    fps: Option<u32>,
+) -> Result<spelunk_dataset::Writer> {
+    let arm = env.id().starts_with("Arm-");
     let fps = fps.unwrap_or(if arm { 25 } else { 10 });
     let robot = arm.then(|| {
         env_config
@@ -82,7 +93,7 @@ pub fn lerobot_writer(
             .and_then(|c| c["robot"]["urdf"].as_str())
             .map_or_else(|| "free_gripper".to_owned(), ToOwned::to_owned)
     });
-    Ok(spelunk_dataset::Writer::create(dir, env.as_ref(), env_config, fps)?.with_robot_type(robot))
+    Ok(spelunk_dataset::Writer::create(dir, env, env_config, fps)?.with_robot_type(robot))
 }
 
 /// Who acts in recorded episodes.

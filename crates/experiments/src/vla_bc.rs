@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use spelunk_grpo::{BcConfig, BcEpoch, TrainConfig};
 
 use crate::error::{bail, create_dir, write_file, Context as _, Result};
-use crate::record::{Actor, RecordSpec};
 use crate::report::{raster, svg::Series};
 
 /// The experiment's settings.
@@ -238,18 +237,10 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
         "Arm-PickAndPlace-v0" => ArmTask::PickAndPlace,
         other => bail!("{other} has no scripted controller to demonstrate it"),
     };
-    let spec = RecordSpec {
-        env: base.env.clone(),
-        env_config: base.env_config.clone(),
-        actor: Actor::Scripted,
-        episodes,
-        seed: DEMO_SEEDS,
-        bonuses: Vec::new(),
-        greedy: false,
-    };
-    let mut writer = crate::record::lerobot_writer(&spec, dir, None)?;
     let mut env = crate::registry()
         .make_with(&base.env, base.env_config.as_ref().unwrap_or(&serde_json::Value::Null))?;
+    let mut writer =
+        crate::record::lerobot_writer_for(env.as_ref(), base.env_config.clone(), dir, None)?;
     let limit = env.max_episode_steps().unwrap_or(50);
     let mut obs = ObsBuf::for_space(env.observation_space());
     let mut rng = Rng::seed_from_u64(DEMO_SEEDS ^ 0xda27);
