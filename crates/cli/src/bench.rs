@@ -87,33 +87,40 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         bench::write_plots(dir, &report)?;
         if !json_to_stdout {
-            println!("wrote plots to {}", dir.display());
+            outln!("wrote plots to {}", dir.display());
         }
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
         if json_to_stdout {
-            println!("{text}");
+            outln!("{text}");
         } else {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
     }
     Ok(())
 }
 
 fn print_table(r: &Report) {
-    println!(
+    outln!(
         "spelunk bench --suite {:?} ({} s per measurement in {} windows after a warm-up one, \
          median window; {})\n",
-        r.suite, r.seconds_per_measurement, r.windows, r.provenance.machine
+        r.suite,
+        r.seconds_per_measurement,
+        r.windows,
+        r.provenance.machine
     );
-    println!(
+    outln!(
         "{:<34} {:>12} {:>14} {:>14} {:>8}",
-        "environment", "1 env", "vec 1 thread", "vec N threads", "speedup"
+        "environment",
+        "1 env",
+        "vec 1 thread",
+        "vec N threads",
+        "speedup"
     );
     for e in &r.envs {
-        println!(
+        outln!(
             "{:<34} {:>12} {:>14} {:>14} {:>7.2}x",
             e.id,
             fmt_rate(e.single_steps_per_sec),
@@ -122,19 +129,28 @@ fn print_table(r: &Report) {
             e.vec_speedup
         );
     }
-    println!(
+    outln!(
         "\nsteps/s; vec = {} envs in one VecEnv, env-steps/s",
         r.envs.first().map_or(0, |e| e.num_envs)
     );
     if !r.bandits.is_empty() {
-        println!(
+        outln!(
             "\n{:<26} {:<12} {:>8} {:>6} {:>16}",
-            "bandit", "agent", "horizon", "seeds", "regret (± s.e.)"
+            "bandit",
+            "agent",
+            "horizon",
+            "seeds",
+            "regret (± s.e.)"
         );
         for b in &r.bandits {
-            println!(
+            outln!(
                 "{:<26} {:<12} {:>8} {:>6} {:>9.1} ± {:<5.1}",
-                b.env, b.agent, b.horizon, b.seeds, b.mean_regret, b.stderr_regret
+                b.env,
+                b.agent,
+                b.horizon,
+                b.seeds,
+                b.mean_regret,
+                b.stderr_regret
             );
         }
     }

@@ -248,9 +248,9 @@ fn sim(a: &SimArgs) -> Result<()> {
         Some(addr) => Sim::start_udp(&cfg, addr)?,
         None => Sim::start_pty(&cfg)?,
     };
-    println!("simulated {} ({:?}) on {}", cfg.robot, cfg.protocol, s.port);
+    outln!("simulated {} ({:?}) on {}", cfg.robot, cfg.protocol, s.port);
     let names: Vec<&str> = s.spec.joints.iter().map(|j| j.name.as_str()).collect();
-    println!("servos 1..{}: {}", names.len(), names.join(", "));
+    outln!("servos 1..{}: {}", names.len(), names.join(", "));
     let stop = ctrl_c();
     let start = Instant::now();
     while !stop.load(Ordering::SeqCst)
@@ -312,28 +312,32 @@ fn calibrate(a: &CalibrateArgs) -> Result<()> {
         SimConfig { start: SimStart::Zero, mount_offsets: offsets, ..SimConfig::default() },
     )?;
     let mut bus = ServoBus::new(t, protocol);
-    println!(
+    outln!(
         "hold the arm at its zero pose ({}: every joint at the URDF's zero, gripper closed); torque goes off",
         spec.name
     );
     let record = Duration::from_secs_f64(a.record_secs.max(0.0));
     if !record.is_zero() {
-        println!("then move every joint through its whole range for {} s", a.record_secs);
+        outln!("then move every joint through its whole range for {} s", a.record_secs);
     }
     let mut last = Instant::now();
     let cal = spelunk_bridge::arm::calibrate(&mut bus, model, &spec, record, &mut |ticks| {
         if last.elapsed() > Duration::from_millis(500) {
             last = Instant::now();
-            println!("  {ticks:?}");
+            outln!("  {ticks:?}");
         }
     })?;
     std::fs::write(&a.out, cal.to_toml())
         .with_context(|| format!("writing {}", a.out.display()))?;
-    println!("wrote {} ({} joints)", a.out.display(), cal.joints.len());
+    outln!("wrote {} ({} joints)", a.out.display(), cal.joints.len());
     for j in &cal.joints {
-        println!(
+        outln!(
             "  {:>14}: id {}, homing offset {}, range {}..{}",
-            j.name, j.id, j.homing_offset, j.range_min, j.range_max
+            j.name,
+            j.id,
+            j.homing_offset,
+            j.range_min,
+            j.range_max
         );
     }
     Ok(())
@@ -412,17 +416,17 @@ fn drive(a: &RunArgs) -> Result<()> {
     let mut ctl = controller(a, &spec)?;
     let (j, sim) = joints(a, &spec)?;
     let names: Vec<&str> = spec.joints.iter().map(|j| j.name.as_str()).collect();
-    println!("{} on {}: {}", spec.name, a.port.port, names.join(", "));
-    println!("policy: {}", ctl.describe());
+    outln!("{} on {}: {}", spec.name, a.port.port, names.join(", "));
+    outln!("policy: {}", ctl.describe());
     if a.dry_run {
-        println!("dry run: nothing is sent to the arm");
+        outln!("dry run: nothing is sent to the arm");
     }
     let l = ArmLoop::new(j, spec.clone(), safety, a.loop_hz, a.log.as_deref())?;
     let bridge = l.spawn(a.torque_off_at_end)?;
     let stop = ctrl_c();
     let keys = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if keys {
-        println!("keys: space = e-stop, r = reset, q = quit");
+        outln!("keys: space = e-stop, r = reset, q = quit");
         watch_keys(bridge.handle.clone(), Arc::clone(&stop));
     }
     let mut last = Instant::now();
@@ -430,7 +434,7 @@ fn drive(a: &RunArgs) -> Result<()> {
     let result =
         twin::drive(&bridge.handle, ctl.as_mut(), a.hz, a.seconds, &stop, &mut |s: &ArmState| {
             for e in &s.events[seen..] {
-                println!("{e}");
+                outln!("{e}");
             }
             seen = s.events.len();
             if last.elapsed() >= Duration::from_secs(1) {
@@ -440,7 +444,7 @@ fn drive(a: &RunArgs) -> Result<()> {
                     (None, true) => "watchdog holding".into(),
                     (None, false) => "running".into(),
                 };
-                println!(
+                outln!(
                     "tick {:>7}  measured [{}]  sent [{}]  {status}",
                     s.tick,
                     fmt_joints(&s.positions),
@@ -459,7 +463,7 @@ fn drive(a: &RunArgs) -> Result<()> {
     drop(sim);
     let steps = result?;
     let tick = spelunk_bridge::bench::spread(&times.tick_us);
-    println!(
+    outln!(
         "{steps} policy steps, {} control ticks (tick p50 {} µs, p99 {} µs); {} event(s)",
         state.tick,
         tick.p50,
@@ -509,7 +513,7 @@ fn bench(a: &BenchArgs) -> Result<()> {
         eprintln!("measuring {hz} Hz: {} windows of {} s", a.windows, a.seconds);
     })?;
     let md = report.markdown();
-    print!("{md}");
+    out!("{md}");
     if let Some(prefix) = &a.out {
         let json = prefix.with_extension("json");
         std::fs::write(&json, serde_json::to_string_pretty(&report)? + "\n")

@@ -61,9 +61,6 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             actions.len() / ds.len().max(1)
         ));
     }
-    // A reader that stops early (`| head`) is not an error.
-    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
+    out!("{out}");
+    Ok(())
 }

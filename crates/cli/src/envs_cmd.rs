@@ -33,12 +33,12 @@ pub fn run(args: &EnvsArgs) -> Result<()> {
         }));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<34} {:<10} {:<14} {:>6}  observation space", "id", "family", "actions", "steps");
+    outln!("{:<34} {:<10} {:<14} {:>6}  observation space", "id", "family", "actions", "steps");
     for r in &rows {
-        println!(
+        outln!(
             "{:<34} {:<10} {:<14} {:>6}  {}",
             r["id"].as_str().unwrap_or(""),
             r["family"].as_str().unwrap_or(""),
@@ -47,6 +47,6 @@ pub fn run(args: &EnvsArgs) -> Result<()> {
             r["observation_space"].as_str().unwrap_or(""),
         );
     }
-    println!("{} environments", rows.len());
+    outln!("{} environments", rows.len());
     Ok(())
 }

@@ -162,10 +162,10 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
     drop(observers);
     finish(recorder, &args.rerun)?;
     match outcome {
-        Outcome::Report(text) => println!("{}", text.trim_end()),
+        Outcome::Report(text) => outln!("{}", text.trim_end()),
         Outcome::GoExplore(o) => {
             let s = &o.stats;
-            println!(
+            outln!(
                 "{} ({:?} cells, seed {}): {} frames, {} iterations, {} cells, {} rooms, max score {:.0}, {}",
                 cfg.env,
                 cfg.cells,
@@ -180,10 +180,7 @@ pub fn run(args: &ExploreArgs) -> Result<()> {
                     None => "not solved".into(),
                 }
             );
-            println!(
-                "run folder: {} (manifest.json, metrics.jsonl, checkpoint/)",
-                cfg.run.display()
-            );
+            outln!("run folder: {} (manifest.json, metrics.jsonl, checkpoint/)", cfg.run.display());
         }
     }
     Ok(())

@@ -28,9 +28,9 @@ pub struct ExportArgs {
 /// Run `spelunk export`.
 pub fn run(a: &ExportArgs) -> Result<()> {
     let e = spelunk_experiments::export::export_onnx(&a.run, &a.onnx, a.samples)?;
-    println!("wrote {} ({} bytes) and {}", e.model.display(), e.bytes, e.check.display());
+    outln!("wrote {} ({} bytes) and {}", e.model.display(), e.bytes, e.check.display());
     if let Some(d) = e.max_abs_diff {
-        println!(
+        outln!(
             "ort (tract backend) against our logits on {} observations: max |Δ| = {d:e}",
             a.samples
         );

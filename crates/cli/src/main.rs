@@ -14,6 +14,20 @@
 //! The work lives in the library crates (`spelunk-experiments` and below); this binary parses
 //! arguments and prints.
 
+/// `println!` for the commands' output. A reader that stops early (`spelunk envs | head -1`)
+/// is not an error: what follows is dropped and the command finishes its work (files it writes,
+/// an arm the bridge is driving to an orderly stop), where `println!` would panic (Rust ignores
+/// SIGPIPE, so the write fails instead).
+macro_rules! outln {
+    () => { $crate::write_out(format_args!(""), true) };
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*), true) };
+}
+
+/// `print!` for the commands' output (see [`outln!`]).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*), false) };
+}
+
 mod bench;
 mod bridge;
 #[cfg(feature = "lerobot")]
@@ -103,6 +117,34 @@ fn main() {
         // 130: stopped by Ctrl-C, as a shell reports it.
         let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
         std::process::exit(if interrupted { 130 } else { 1 });
+    }
+    if STDOUT_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+        std::process::exit(1);
+    }
+}
+
+/// Set once stdout has failed: later output is dropped.
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when it failed for a reason other than a closed pipe (a full disk): the command exits 1.
+static STDOUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Write to stdout unless it has failed before; the first failure other than a closed pipe is
+/// reported on stderr.
+fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    let written =
+        o.write_fmt(args).and_then(|()| if newline { o.write_all(b"\n") } else { Ok(()) });
+    if let Err(e) = written {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            STDOUT_FAILED.store(true, Ordering::Relaxed);
+            eprintln!("error: writing to standard output: {e} (the rest of the output is dropped)");
+        }
     }
 }
 

@@ -178,7 +178,7 @@ pub fn run(args: &PlayArgs) -> Result<()> {
             env.reset(Some(args.seed), None, obs.as_mut())?;
             let Some(img) = env.render_rgb() else { bail!("{} has no picture to write", args.env) };
             spelunk_experiments::report::png::write(path, &img)?;
-            println!("wrote {} ({}x{})", path.display(), img.width, img.height);
+            outln!("wrote {} ({}x{})", path.display(), img.width, img.height);
             return Ok(());
         }
         bail!(
@@ -221,7 +221,7 @@ fn play_session(s: &mut Session, args: &PlayArgs, n: u64) -> Result<()> {
         }
         let Some(img) = s.env.render_rgb() else { bail!("{} has no picture to write", args.env) };
         spelunk_experiments::report::png::write(path, &img)?;
-        println!("wrote {} ({}x{})", path.display(), img.width, img.height);
+        outln!("wrote {} ({}x{})", path.display(), img.width, img.height);
         return Ok(());
     }
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
@@ -280,7 +280,7 @@ fn play_terminal(s: &mut Session, n: usize) -> Result<()> {
         }
     })();
     terminal::disable_raw_mode()?;
-    println!();
+    outln!();
     result
 }
 

@@ -190,7 +190,7 @@ pub fn run(args: &RecordArgs) -> Result<()> {
     let ret = episodes.iter().map(|e| e.episodic_return).sum::<f64>() / n;
     let success = episodes.iter().filter(|e| e.success).count() as f64 / n;
     let length: u64 = episodes.iter().map(|e| e.length).sum();
-    println!(
+    outln!(
         "{}: {} episodes ({} steps) by {}: mean return {ret:.3}, success {:.1}%",
         args.env,
         episodes.len(),
@@ -199,10 +199,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         success * 100.0
     );
     if let Some(p) = &args.steps {
-        println!("steps: {}", p.display());
+        outln!("steps: {}", p.display());
     }
     if let Some(dir) = &args.episodes_out {
-        println!("episode files: {} in {}", written.len(), dir.display());
+        outln!("episode files: {} in {}", written.len(), dir.display());
     }
     if let Some(d) = dataset {
         finish_dataset(d)?;
@@ -240,7 +240,7 @@ fn dataset_writer(_: &RecordSpec, dir: &std::path::Path, _: Option<u32>) -> Resu
 #[cfg(feature = "lerobot")]
 fn finish_dataset(writer: DatasetWriter) -> Result<()> {
     let d = writer.finish()?;
-    println!(
+    outln!(
         "LeRobot dataset: {} ({} episodes, {} frames, {} tasks, {:.1} MB)",
         d.dir.display(),
         d.episodes,
@@ -283,7 +283,7 @@ pub fn replay(args: &ReplayArgs) -> Result<()> {
         let e = file
             .replay(env.as_mut(), k as u64, &mut observers)
             .with_context(|| format!("replaying {}", path.display()))?;
-        println!(
+        outln!(
             "{}: {} seed {}, {} steps, return {:.3}{} — every state matches the recording",
             path.display(),
             file.env,

@@ -163,7 +163,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             }
             _ => bail!("unknown experiment `{e}`; there are: sparse, vla, vla-bc"),
         };
-        println!("{report}");
+        outln!("{report}");
         return Ok(());
     }
     let cfg = if args.resume {
@@ -185,7 +185,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let (cfg, finished) = run_in_folder(cfg, &args.sets, &folder, &mut extra)?;
     drop(extra);
     finish(recorder, &args.rerun)?;
-    println!(
+    outln!(
         "{}: {} iterations, {} env steps; eval over {} unseen seeds: return {:.3}, success {:.1}%",
         cfg.env,
         finished.iterations,
@@ -194,7 +194,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         finished.summary["eval/episodic_return"],
         finished.summary["eval/success_rate"] * 100.0
     );
-    println!("metrics: {}", args.out.join("metrics.jsonl").display());
+    outln!("metrics: {}", args.out.join("metrics.jsonl").display());
     Ok(())
 }
 
@@ -208,7 +208,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let e = evaluate_folder(&args.run, args.episodes, args.greedy, &mut observers)?;
     drop(observers);
     finish(recorder, &args.rerun)?;
-    println!(
+    outln!(
         "{} after {} iterations, {} env steps ({}): {} unseen seeds: return {:.3}, success {:.1}%",
         e.config.env,
         e.iterations,
@@ -226,7 +226,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }
