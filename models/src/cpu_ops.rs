@@ -1,7 +1,10 @@
-//! Two CPU kernels for the small networks of RL, where candle's generic paths cost more than
+//! CPU kernels for the small networks of RL, where candle's generic paths cost more than
 //! the matrix products: `tanh` (candle calls libm's scalar `tanhf` per element, and builds its
-//! gradient from three more tensors) and the bias of a linear layer (candle adds it through a
-//! strided broadcast, and its gradient is a strided reduction over the batch).
+//! gradient from three more tensors), the bias of a linear layer (candle adds it through a
+//! strided broadcast, and its gradient is a strided reduction over the batch) and the 2-D
+//! convolution (candle's CPU backward pass runs a direct transposed convolution for the input's
+//! gradient, even where the input is the observation and needs none, and a convolution whose
+//! kernel is the whole output map for the weights').
 //!
 //! Both run on contiguous `f32` tensors on the CPU and fall back to candle's own ops anywhere
 //! else (CUDA, other dtypes, strided views), so callers use them unconditionally.
@@ -10,6 +13,10 @@
 //!   loop the compiler vectorises; the gradient `g · (1 − y²)` in one pass.
 //! - [`linear`]: `x Wᵀ` by candle's matmul, then `+ b` row by row; the bias's gradient is the
 //!   column sum of the output's gradient, one pass over contiguous rows.
+//! - [`conv2d`]: im2col (each output pixel's receptive field as a row) and one matrix product
+//!   with the weights, then the bias as in [`linear`]. The backward pass is the matrix product's
+//!   (two products, the input's side only when the input needs a gradient) and col2im, the
+//!   im2col's adjoint, which adds each row back onto the pixels it was read from.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use candle_nn::Linear;
@@ -37,6 +44,130 @@ pub fn linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
             x.matmul(&layer.weight().t()?)?.apply_op2(b, AddBias)
         }
         _ => layer.forward(x),
+    }
+}
+
+/// A 2-D convolution of `[batch, channels, height, width]` by `conv` (see the module's notes):
+/// `[batch, filters, out_h, out_w]`. Dilated or grouped convolutions, other dtypes and devices
+/// go through candle's own.
+///
+/// # Errors
+/// Sizes that do not fit the layer.
+pub fn conv2d(conv: &candle_nn::Conv2d, x: &Tensor) -> candle_core::Result<Tensor> {
+    use candle_core::Module;
+    let cfg = conv.config();
+    if !(x.device().is_cpu() && x.dtype() == DType::F32 && cfg.dilation == 1 && cfg.groups == 1) {
+        return conv.forward(x);
+    }
+    let (b, c, h, w) = x.dims4()?;
+    let (o, wc, kh, kw) = conv.weight().dims4()?;
+    let (s, p) = (cfg.stride, cfg.padding);
+    if wc != c || s == 0 || h + 2 * p < kh || w + 2 * p < kw {
+        return conv.forward(x);
+    }
+    let geometry = Im2Col { c, h, w, kh, kw, stride: s, pad: p };
+    let (oh, ow) = geometry.out();
+    let cols = x.contiguous()?.apply_op1(geometry)?;
+    let y = cols.matmul(&conv.weight().reshape((o, c * kh * kw))?.t()?)?;
+    let y = match conv.bias() {
+        Some(bias) => y.apply_op2(bias, AddBias)?,
+        None => y,
+    };
+    y.reshape((b, oh, ow, o))?.permute((0, 3, 1, 2))?.contiguous()
+}
+
+/// im2col: `[b, c, h, w]` to `[b·out_h·out_w, c·kh·kw]`, columns in the weights' `(c, ky, kx)`
+/// order, zeros where the field hangs over the padding.
+#[derive(Clone, Copy)]
+struct Im2Col {
+    c: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Im2Col {
+    fn out(self) -> (usize, usize) {
+        (
+            (self.h + 2 * self.pad - self.kh) / self.stride + 1,
+            (self.w + 2 * self.pad - self.kw) / self.stride + 1,
+        )
+    }
+
+    /// Calls `f(row, column, input index)` for every in-bounds entry of image `n`'s rows.
+    #[inline]
+    fn each(self, n: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let Self { c, h, w, kh, kw, stride, pad } = self;
+        let (oh, ow) = self.out();
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = (n * oh + oy) * ow + ox;
+                for ci in 0..c {
+                    for ky in 0..kh {
+                        let iy = (oy * stride + ky).wrapping_sub(pad);
+                        if iy >= h {
+                            continue;
+                        }
+                        let base = ((n * c + ci) * h + iy) * w;
+                        let col = (ci * kh + ky) * kw;
+                        for kx in 0..kw {
+                            let ix = (ox * stride + kx).wrapping_sub(pad);
+                            if ix < w {
+                                f(row, col + kx, base + ix);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "spelunk-im2col"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Some(x) = values(s, l) else { return Err(strided("im2col")) };
+        let b = l.dims()[0];
+        let (oh, ow) = self.out();
+        let width = self.c * self.kh * self.kw;
+        let mut out = vec![0f32; b * oh * ow * width];
+        for n in 0..b {
+            self.each(n, |row, col, i| out[row * width + col] = x[i]);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b * oh * ow, width))))
+    }
+
+    fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(*self))?))
+    }
+}
+
+/// col2im, im2col's adjoint: `[b·out_h·out_w, c·kh·kw]` back to `[b, c, h, w]`, each entry
+/// added onto the pixel it was read from.
+struct Col2Im(Im2Col);
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "spelunk-col2im"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Some(g) = values(s, l) else { return Err(strided("col2im")) };
+        let Im2Col { c, h, w, kh, kw, .. } = self.0;
+        let (oh, ow) = self.0.out();
+        let width = c * kh * kw;
+        let b = l.dims()[0] / (oh * ow).max(1);
+        let mut out = vec![0f32; b * c * h * w];
+        for n in 0..b {
+            self.0.each(n, |row, col, i| out[i] += g[row * width + col]);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, c, h, w))))
     }
 }
 
@@ -233,6 +364,65 @@ mod tests {
             let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let scale = c.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(scale > 0.1 && d < 1e-5 * scale.max(1.0), "gradients differ by {d}");
+        }
+        Ok(())
+    }
+
+    /// The convolution's values and its gradients for the input, the weights and the bias
+    /// equal candle's `conv2d` with padding and strides, odd sizes included. (candle's own
+    /// backward pass fails where the stride leaves a different remainder across the height than
+    /// across the width, e.g. 13 × 10 by 4 × 4 / 2: it pads the input's gradient by the height's
+    /// remainder on both sides; the cases here avoid that.)
+    #[test]
+    fn conv2d_matches_candles_value_and_gradient() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // (channels, height, width, filters, kernel, stride, padding)
+        for (c, h, w, o, k, s, p) in [
+            (3, 11, 9, 4, 3, 1, 1),
+            (2, 13, 11, 5, 4, 2, 0),
+            (3, 20, 24, 6, 8, 4, 0),
+            (1, 7, 7, 3, 3, 2, 2),
+        ] {
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, c, h, w), &dev)?)?;
+            let wt = Var::from_tensor(&Tensor::randn(0f32, 0.3, (o, c, k, k), &dev)?)?;
+            let b = Var::from_tensor(&Tensor::randn(0f32, 0.3, o, &dev)?)?;
+            let cfg = candle_nn::Conv2dConfig { padding: p, stride: s, ..Default::default() };
+            let layer =
+                candle_nn::Conv2d::new(wt.as_tensor().clone(), Some(b.as_tensor().clone()), cfg);
+            let ours = conv2d(&layer, x.as_tensor())?;
+            let theirs = candle_core::Module::forward(&layer, x.as_tensor())?;
+            assert_eq!(ours.dims(), theirs.dims());
+            let diff = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "{:?}: values differ by {diff}", (c, h, w, o, k, s, p));
+            let target = Tensor::randn(0f32, 1.0, ours.dims(), &dev)?;
+            let g1 = (ours * &target)?.sum_all()?.backward()?;
+            let g2 = (theirs * &target)?.sum_all()?.backward()?;
+            for v in [&x, &wt, &b] {
+                let (a, e) = (g1.get(v).expect("grad"), g2.get(v).expect("grad"));
+                let d = (a - e)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let scale = e.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(scale > 0.1 && d < 1e-5 * scale.max(1.0), "gradients differ by {d}");
+            }
+        }
+        // Where candle's backward fails (13 × 10, 4 × 4 / 2): the loss is linear in the input,
+        // so a difference quotient is its gradient up to rounding.
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, 2, 13, 10), &dev)?)?;
+        let wt = Tensor::randn(0f32, 0.3, (3, 2, 4, 4), &dev)?;
+        let cfg = candle_nn::Conv2dConfig { stride: 2, ..Default::default() };
+        let layer = candle_nn::Conv2d::new(wt, None, cfg);
+        let target = Tensor::randn(0f32, 1.0, (1, 3, 5, 4), &dev)?;
+        let loss = |x: &Tensor| -> candle_core::Result<f32> {
+            (conv2d(&layer, x)? * &target)?.sum_all()?.to_scalar::<f32>()
+        };
+        let g = (conv2d(&layer, x.as_tensor())? * &target)?.sum_all()?.backward()?;
+        let g = g.get(&x).expect("grad").flatten_all()?.to_vec1::<f32>()?;
+        let base = x.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        for i in [0, 17, 129, 200, 259] {
+            let mut bumped = base.clone();
+            bumped[i] += 0.5;
+            let up = loss(&Tensor::from_vec(bumped, (1, 2, 13, 10), &dev)?)?;
+            let fd = (up - loss(x.as_tensor())?) / 0.5;
+            assert!((fd - g[i]).abs() < 1e-3, "pixel {i}: {fd} by differences, {} by ours", g[i]);
         }
         Ok(())
     }

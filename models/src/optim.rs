@@ -127,6 +127,19 @@ impl Adam {
         self.step_t
     }
 
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.config.lr
+    }
+
+    /// Change the learning rate (the moments stay): a positive finite number, else an error
+    /// naming `adam.lr`.
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        AdamConfig { lr, ..self.config }.validate()?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step_by(|_, theta| grads.get(theta).cloned())
     }

@@ -125,6 +125,11 @@ impl ActionCodec {
 pub trait Policy: Send + Sync {
     /// `[batch, obs] → [batch, dims, vocab]` logits.
     fn logits(&self, obs: &Tensor) -> Result<Tensor>;
+    /// The logits and a head's auxiliary loss on the same batch, for supervised training
+    /// (behaviour cloning adds it to the action tokens' loss). `None`: no auxiliary loss.
+    fn logits_with_aux(&self, obs: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        Ok((self.logits(obs)?, None))
+    }
     /// The codec.
     fn codec(&self) -> &ActionCodec;
     /// The trainable parameters.

@@ -34,6 +34,11 @@ pub enum ImageEncoder {
     Patches,
     /// The CNN trunk ([`crate::Cnn`]) to one token.
     Cnn,
+    /// Keypoints: a 3×3 convolution and a per-pixel layer score every pixel for `keypoints`
+    /// channels, a spatial softmax per channel turns the scores into an expected image position
+    /// (Levine et al. 2016's spatial soft-argmax, the end of robomimic's and Diffusion Policy's
+    /// image encoders), and each channel's position becomes one token.
+    Keypoints,
 }
 
 /// Settings of the VLA head (`[policy.vla]`; its sizes are `[policy.transformer]`'s, whose
@@ -47,11 +52,31 @@ pub struct VlaConfig {
     pub patch: usize,
     /// Read the robot's state (the `observation` member) as one more token.
     pub proprio: bool,
+    /// Keypoint channels of the `keypoints` encoder (one token each).
+    pub keypoints: usize,
+    /// The instruction modulates the `keypoints` encoder's pixel features (FiLM: a scale and a
+    /// shift per feature from the mean of the instruction's word embeddings, as RT-1 conditions
+    /// its image encoder on the instruction), so the keypoints can follow what is asked for.
+    pub film: bool,
+    /// Weight of an auxiliary loss while cloning (0: none): a learned goal query's hidden
+    /// state, mapped to the `desired_goal` member's values, is regressed onto them (mean
+    /// squared error), so the trunk learns to put where the instructed target is into one
+    /// token the action queries can read — the target's pose as a training signal, as Levine
+    /// et al. (2016) pre-trained their visuomotor encoder on object poses. `desired_goal` is a
+    /// label only: the head never reads it as an input, and RL does not use the loss.
+    pub goal_aux: f64,
 }
 
 impl Default for VlaConfig {
     fn default() -> Self {
-        Self { encoder: ImageEncoder::Patches, patch: 8, proprio: true }
+        Self {
+            encoder: ImageEncoder::Patches,
+            patch: 8,
+            proprio: true,
+            keypoints: 16,
+            film: false,
+            goal_aux: 0.0,
+        }
     }
 }
 
@@ -66,6 +91,8 @@ pub struct VlaLayout {
     pub instruction: Option<(usize, usize, usize)>,
     /// The robot's state (`observation`): offset and length.
     pub proprio: Option<(usize, usize)>,
+    /// The `desired_goal` member: offset and length (a training label for `goal_aux`).
+    pub goal: Option<(usize, usize)>,
     /// Values per row.
     pub total: usize,
 }
@@ -81,7 +108,7 @@ impl VlaLayout {
             )));
         };
         let mut offset = 0;
-        let (mut image, mut instruction, mut proprio) = (None, None, None);
+        let (mut image, mut instruction, mut proprio, mut goal) = (None, None, None, None);
         for (name, s) in members {
             let len = s.flat_len();
             match (name.as_str(), s) {
@@ -98,6 +125,7 @@ impl VlaLayout {
                     instruction = Some((offset, len, top as usize + 1));
                 }
                 ("observation", _) => proprio = Some((offset, len)),
+                ("desired_goal", _) => goal = Some((offset, len)),
                 _ => {}
             }
             offset += len;
@@ -108,7 +136,7 @@ impl VlaLayout {
                  {space}"
             )));
         };
-        Ok(Self { image_offset, image_shape, instruction, proprio, total: offset })
+        Ok(Self { image_offset, image_shape, instruction, proprio, goal, total: offset })
     }
 }
 
@@ -118,9 +146,12 @@ pub struct VlaPolicy {
     trunk: Transformer,
     patches: Option<(Linear, Tensor)>,
     cnn: Option<crate::Cnn>,
+    keypoints: Option<Keypoints>,
     proprio: Option<Linear>,
     queries: Tensor,
     head: Linear,
+    /// `goal_aux`'s query token and its map to the goal's values.
+    goal: Option<(Tensor, Linear)>,
     codec: ActionCodec,
     layout: VlaLayout,
     config: VlaConfig,
@@ -153,7 +184,8 @@ impl VlaPolicy {
         let trunk_config = TransformerConfig { vocab, ..sizes.clone() };
         let trunk = Transformer::new(&mut params, &trunk_config)?;
         let d = sizes.d_model;
-        let (patches, cnn) = match config.encoder {
+        let (mut patches, mut cnn, mut keypoints) = (None, None, None);
+        match config.encoder {
             ImageEncoder::Patches => {
                 let p = config.patch;
                 if p == 0 || h % p != 0 || w % p != 0 {
@@ -165,14 +197,27 @@ impl VlaPolicy {
                 let n = (h / p) * (w / p);
                 let lin = proj(&mut params, "vla.patch_embed", p * p * c, d)?;
                 let pos = params.normal("vla.patch_pos", &[n, d], 0.02)?;
-                (Some((lin, pos)), None)
+                patches = Some((lin, pos));
             }
             ImageEncoder::Cnn => {
                 let specs: &[(usize, usize, usize, usize)] =
                     if h.min(w) >= 36 { &crate::Cnn::NATURE } else { &crate::Cnn::SMALL };
-                (None, Some(crate::Cnn::with_layers(&mut params, "vla.cnn", [c, h, w], d, specs)?))
+                cnn = Some(crate::Cnn::with_layers(&mut params, "vla.cnn", [c, h, w], d, specs)?);
             }
-        };
+            ImageEncoder::Keypoints => {
+                keypoints = Some(Keypoints::new(&mut params, [h, w, c], config.keypoints, d)?);
+                if config.film {
+                    if layout.instruction.is_none() {
+                        return Err(Error::Config(
+                            "policy.vla.film needs an instruction in the observation".into(),
+                        ));
+                    }
+                    if let Some(k) = keypoints.as_mut() {
+                        k.film = Some(proj(&mut params, "vla.kp_film", d, 2 * Keypoints::HIDDEN)?);
+                    }
+                }
+            }
+        }
         let proprio = match (config.proprio, layout.proprio) {
             (true, Some((_, len))) => Some(proj(&mut params, "vla.proprio", len, d)?),
             (true, None) => {
@@ -185,14 +230,33 @@ impl VlaPolicy {
         };
         let queries = params.normal("vla.action_queries", &[codec.dims(), d], 0.02)?;
         let head = proj(&mut params, "vla.action_head", d, codec.vocab())?;
+        let goal = match (config.goal_aux, layout.goal) {
+            (0.0, _) => None,
+            (w, Some((_, len))) if w > 0.0 && w.is_finite() => Some((
+                params.normal("vla.goal_query", &[1, d], 0.02)?,
+                proj(&mut params, "vla.goal_head", d, len)?,
+            )),
+            (w, None) if w > 0.0 && w.is_finite() => {
+                return Err(Error::Config(
+                    "policy.vla.goal_aux needs a `desired_goal` member in the observation".into(),
+                ))
+            }
+            (w, _) => {
+                return Err(Error::Config(format!(
+                    "policy.vla.goal_aux must be a finite weight of at least 0, got {w}"
+                )))
+            }
+        };
         Ok(Self {
             params,
             trunk,
             patches,
             cnn,
+            keypoints,
             proprio,
             queries,
             head,
+            goal,
             codec,
             layout,
             config: config.clone(),
@@ -202,17 +266,20 @@ impl VlaPolicy {
     /// Tokens per observation (image, state, instruction, action queries).
     pub fn sequence_len(&self) -> usize {
         let [h, w, _] = self.layout.image_shape;
-        let image = match &self.patches {
-            Some(_) => (h / self.config.patch) * (w / self.config.patch),
-            None => 1,
+        let image = match (&self.patches, &self.keypoints) {
+            (Some(_), _) => (h / self.config.patch) * (w / self.config.patch),
+            (_, Some(k)) => k.channels,
+            _ => 1,
         };
         image
             + usize::from(self.proprio.is_some())
             + self.layout.instruction.map_or(0, |(_, n, _)| n)
+            + usize::from(self.goal.is_some())
             + self.codec.dims()
     }
 
-    fn image_tokens(&self, obs: &Tensor) -> Result<Tensor> {
+    /// The image's tokens; `words`: the instruction's word embeddings `[b, len, d]`.
+    fn image_tokens(&self, obs: &Tensor, words: Option<&Tensor>) -> Result<Tensor> {
         let b = obs.dim(0)?;
         let [h, w, c] = self.layout.image_shape;
         let image = obs.narrow(1, self.layout.image_offset, h * w * c)?;
@@ -226,6 +293,9 @@ impl VlaPolicy {
                 .reshape((b, gh * gw, p * p * c))?;
             let x = candle_core::Module::forward(lin, &x)?;
             return Ok(x.broadcast_add(pos)?);
+        }
+        if let Some(k) = &self.keypoints {
+            return k.forward(&image.reshape((b, h, w, c))?, words);
         }
         let cnn = self.cnn.as_ref().ok_or_else(|| Error::Config("no image encoder".into()))?;
         let frames = image.reshape((b, h, w, c))?.permute((0, 3, 1, 2))?.contiguous()?;
@@ -241,8 +311,91 @@ impl VlaPolicy {
     }
 }
 
-impl Policy for VlaPolicy {
-    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+/// The `keypoints` encoder (see [`ImageEncoder::Keypoints`]).
+struct Keypoints {
+    /// The 3×3 convolution as a layer over each pixel's 3×3 neighbourhood.
+    conv: Linear,
+    /// Per-pixel scores of each channel.
+    score: Linear,
+    /// FiLM from the instruction: `d` to a scale and a shift per hidden feature.
+    film: Option<Linear>,
+    /// A channel's expected position `(x, y)` in [-1, 1] to the model width.
+    position: Linear,
+    /// Each channel's own embedding, added to its position's.
+    channel: Tensor,
+    /// `[h·w, 2]`: every pixel's `(x, y)` in [-1, 1].
+    grid: Tensor,
+    channels: usize,
+    shape: [usize; 3],
+}
+
+impl Keypoints {
+    const HIDDEN: usize = 32;
+
+    fn new(params: &mut ParamStore, shape: [usize; 3], channels: usize, d: usize) -> Result<Self> {
+        let [h, w, c] = shape;
+        if channels == 0 {
+            return Err(Error::Config("policy.vla.keypoints must be at least 1".into()));
+        }
+        let conv = proj(params, "vla.kp_conv", 9 * c, Self::HIDDEN)?;
+        let score = proj(params, "vla.kp_score", Self::HIDDEN, channels)?;
+        let position = proj(params, "vla.kp_position", 2, d)?;
+        let channel = params.normal("vla.kp_channel", &[channels, d], 0.02)?;
+        let at =
+            |i: usize, n: usize| if n > 1 { 2.0 * i as f32 / (n - 1) as f32 - 1.0 } else { 0.0 };
+        let grid: Vec<f32> =
+            (0..h).flat_map(|y| (0..w).flat_map(move |x| [at(x, w), at(y, h)])).collect();
+        let grid = Tensor::from_vec(grid, (h * w, 2), params.device())?;
+        Ok(Self { conv, film: None, score, position, channel, grid, channels, shape })
+    }
+
+    /// `[b, h, w, c]` pixels to `[b, channels, d]` tokens (`words`: the instruction's word
+    /// embeddings, read by FiLM).
+    fn forward(&self, image: &Tensor, words: Option<&Tensor>) -> Result<Tensor> {
+        let [h, w, c] = self.shape;
+        let b = image.dim(0)?;
+        // Each pixel's 3×3 neighbourhood (zeros past the border) side by side: the input needs
+        // no gradient, so the unfolding is plain copies, and the convolution one matrix product.
+        let padded = image.pad_with_zeros(1, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+        let mut shifted = Vec::with_capacity(9);
+        for dy in 0..3 {
+            for dx in 0..3 {
+                shifted.push(padded.narrow(1, dy, h)?.narrow(2, dx, w)?);
+            }
+        }
+        let cols = Tensor::cat(&shifted, 3)?.reshape((b * h * w, 9 * c))?;
+        let mut f = crate::cpu_ops::linear(&self.conv, &cols)?;
+        if let (Some(film), Some(words)) = (&self.film, words) {
+            let hidden = Self::HIDDEN;
+            let gb = crate::cpu_ops::linear(film, &words.mean(1)?)?; // [b, 2·hidden]
+            let scale = (gb.narrow(1, 0, hidden)? + 1.0)?.unsqueeze(1)?;
+            let shift = gb.narrow(1, hidden, hidden)?.unsqueeze(1)?;
+            f = f
+                .reshape((b, h * w, hidden))?
+                .broadcast_mul(&scale)?
+                .broadcast_add(&shift)?
+                .reshape((b * h * w, hidden))?;
+        }
+        let s = crate::cpu_ops::linear(&self.score, &f.relu()?)?;
+        let xy = self.soft_argmax(&s.reshape((b, h * w, self.channels))?)?;
+        let tokens = crate::cpu_ops::linear(&self.position, &xy)?;
+        let d = self.channel.dim(1)?;
+        Ok(tokens.reshape((b, self.channels, d))?.broadcast_add(&self.channel)?)
+    }
+
+    /// Scores `[b, h·w, channels]` to each channel's expected position under the softmax of
+    /// its scores over the pixels: `[b·channels, 2]`, `(x, y)` in [-1, 1].
+    fn soft_argmax(&self, scores: &Tensor) -> Result<Tensor> {
+        let (b, hw, k) = scores.dims3()?;
+        let s = scores.transpose(1, 2)?.contiguous()?;
+        let p = crate::policy::log_softmax(&s)?.exp()?;
+        Ok(p.reshape((b * k, hw))?.matmul(&self.grid)?)
+    }
+}
+
+impl VlaPolicy {
+    /// The action logits and, with `goal_aux`, the goal query's prediction `[b, goal len]`.
+    fn forward(&self, obs: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
         let (b, cols) = obs.dims2()?;
         if cols != self.layout.total {
             return Err(Error::Config(format!(
@@ -251,21 +404,53 @@ impl Policy for VlaPolicy {
             )));
         }
         let d = self.trunk.config().d_model;
-        let mut parts = vec![self.image_tokens(obs)?];
+        let words = match self.instruction_ids(obs)? {
+            Some(ids) => Some(self.trunk.embed(&ids)?),
+            None => None,
+        };
+        let mut parts = vec![self.image_tokens(obs, words.as_ref())?];
         if let (Some(lin), Some((offset, len))) = (&self.proprio, self.layout.proprio) {
             let state = obs.narrow(1, offset, len)?;
             parts.push(candle_core::Module::forward(lin, &state)?.unsqueeze(1)?);
         }
-        if let Some(ids) = self.instruction_ids(obs)? {
-            parts.push(self.trunk.embed(&ids)?);
+        if let Some(words) = words {
+            parts.push(words);
+        }
+        if let Some((query, _)) = &self.goal {
+            parts.push(query.unsqueeze(0)?.broadcast_as((b, 1, d))?.contiguous()?);
         }
         let dims = self.codec.dims();
         parts.push(self.queries.unsqueeze(0)?.broadcast_as((b, dims, d))?.contiguous()?);
         let x = Tensor::cat(&parts, 1)?;
         let t = x.dim(1)?;
-        let hidden = self.trunk.forward_embeds(&x, None)?.narrow(1, t - dims, dims)?;
+        let all = self.trunk.forward_embeds(&x, None)?;
+        let hidden = all.narrow(1, t - dims, dims)?;
         let out = candle_core::Module::forward(&self.head, &hidden.contiguous()?)?;
-        Ok(out.reshape((b, dims, self.codec.vocab()))?)
+        let goal = match &self.goal {
+            Some((_, head)) => {
+                let h = all.narrow(1, t - dims - 1, 1)?.squeeze(1)?.contiguous()?;
+                Some(crate::cpu_ops::linear(head, &h)?)
+            }
+            None => None,
+        };
+        Ok((out.reshape((b, dims, self.codec.vocab()))?, goal))
+    }
+}
+
+impl Policy for VlaPolicy {
+    fn logits(&self, obs: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(obs)?.0)
+    }
+    fn logits_with_aux(&self, obs: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let (logits, goal) = self.forward(obs)?;
+        let aux = match (goal, self.layout.goal) {
+            (Some(pred), Some((offset, len))) => {
+                let want = obs.narrow(1, offset, len)?;
+                Some(((pred - want)?.sqr()?.mean_all()? * self.config.goal_aux)?)
+            }
+            _ => None,
+        };
+        Ok((logits, aux))
     }
     fn codec(&self) -> &ActionCodec {
         &self.codec
@@ -334,22 +519,66 @@ mod tests {
         assert_eq!(l.image_shape, [8, 16, 3]);
         assert_eq!(l.instruction, Some((3 + 8 * 16 * 3, 4, 7)));
         assert_eq!(l.proprio, Some((3 + 8 * 16 * 3 + 4, 10)));
+        assert_eq!(l.goal, Some((0, 3)));
         let flat = Space::uniform_box(&[5], 0.0, 1.0, DType::F32);
         assert!(VlaLayout::of(&flat).unwrap_err().to_string().contains("dict"));
     }
 
     #[test]
-    fn every_parameter_gets_a_gradient_with_either_encoder() {
-        for encoder in [ImageEncoder::Patches, ImageEncoder::Cnn] {
-            let config = VlaConfig { encoder, patch: 4, proprio: true };
+    fn every_parameter_gets_a_gradient_with_each_encoder() {
+        for encoder in [ImageEncoder::Patches, ImageEncoder::Cnn, ImageEncoder::Keypoints] {
+            let film = encoder == ImageEncoder::Keypoints;
+            let config =
+                VlaConfig { encoder, patch: 4, keypoints: 3, proprio: true, film, goal_aux: 0.5 };
             let layout = VlaLayout::of(&space(8, 8)).unwrap();
             let p = VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap();
-            let logits = p.logits(&rows(8, 8, [[1., 2., 3., 6.], [1., 2., 5., 6.]])).unwrap();
+            let obs = rows(8, 8, [[1., 2., 3., 6.], [1., 2., 5., 6.]]);
+            let (logits, aux) = p.logits_with_aux(&obs).unwrap();
             assert_eq!(logits.dims(), &[2, 4, 7]);
-            let loss = logits.sqr().unwrap().sum_all().unwrap();
+            // The goal query's loss is weight × the mean squared error against `desired_goal`.
+            let aux = aux.expect("goal_aux is on");
+            let (_, pred) = p.forward(&obs).unwrap();
+            let want = obs.narrow(1, 0, 3).unwrap();
+            let mse = (pred.unwrap() - want).unwrap().sqr().unwrap().mean_all().unwrap();
+            let (a, m) = (aux.to_scalar::<f32>().unwrap(), mse.to_scalar::<f32>().unwrap());
+            assert!((a - 0.5 * m).abs() < 1e-6, "{a} against 0.5 × {m}");
+            let loss = (logits.sqr().unwrap().sum_all().unwrap() + aux).unwrap();
             let dead = crate::params_without_gradient(p.params(), &loss).unwrap();
             assert!(dead.is_empty(), "{encoder:?}: {dead:?}");
         }
+        // Without `desired_goal`, or with a bad weight, goal_aux is refused by name.
+        let inf = f32::INFINITY;
+        let no_goal = Space::Dict(vec![
+            ("image".into(), Space::uniform_box(&[8, 8, 3], 0.0, 255.0, DType::U8)),
+            ("instruction".into(), Space::uniform_box(&[4], 0.0, 6.0, DType::F32)),
+            ("observation".into(), Space::uniform_box(&[10], -inf, inf, DType::F32)),
+        ]);
+        for (space, w) in [(no_goal, 1.0), (space(8, 8), -1.0), (space(8, 8), f64::NAN)] {
+            let config = VlaConfig { patch: 4, goal_aux: w, ..VlaConfig::default() };
+            let layout = VlaLayout::of(&space).unwrap();
+            let e =
+                VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap_err();
+            assert!(e.to_string().contains("goal_aux"), "{e}");
+        }
+    }
+
+    #[test]
+    fn keypoints_are_the_expected_pixel_positions() {
+        let mut params = ParamStore::new(&Device::Cpu, 1);
+        let k = Keypoints::new(&mut params, [4, 5, 3], 2, 8).unwrap();
+        // Channel 0 peaks at pixel (x 3, y 1); channel 1 is flat.
+        let mut s = vec![0f32; 4 * 5 * 2];
+        s[(5 + 3) * 2] = 60.0;
+        let scores = Tensor::from_vec(s, (1, 20, 2), &Device::Cpu).unwrap();
+        let xy = k.soft_argmax(&scores).unwrap().to_vec2::<f32>().unwrap();
+        let want = [2.0 * 3.0 / 4.0 - 1.0, 2.0 * 1.0 / 3.0 - 1.0];
+        for (got, want) in xy[0].iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{:?}", xy[0]);
+        }
+        // A flat score: the grid's centre.
+        assert!(xy[1].iter().all(|v| v.abs() < 1e-6), "{:?}", xy[1]);
+        let e = Keypoints::new(&mut params, [4, 5, 3], 0, 8).err().unwrap();
+        assert!(e.to_string().contains("keypoints"), "{e}");
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct TrainArgs {
     /// Behaviour cloning's passes over the demonstrations (`vla-bc`).
     #[arg(long, default_value_t = 20)]
     bc_epochs: usize,
+    /// Adam's learning rate while cloning (`vla-bc`; the config's `adam.lr` is RL's).
+    #[arg(long, default_value_t = 1e-3)]
+    bc_lr: f64,
     /// Environments of the experiment.
     #[arg(
         long,
@@ -153,6 +156,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     seeds: args.seeds,
                     bc: spelunk_grpo::BcConfig {
                         epochs: args.bc_epochs,
+                        lr: Some(args.bc_lr),
                         ..spelunk_grpo::BcConfig::default()
                     },
                 })?

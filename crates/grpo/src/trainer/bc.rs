@@ -25,11 +25,14 @@ pub struct BcConfig {
     pub batch: usize,
     /// The share of episodes (the last ones) held out to measure the fit.
     pub holdout: f64,
+    /// Adam's learning rate while cloning (`None`: the trainer's `adam.lr`, which stays the
+    /// rate of RL afterwards).
+    pub lr: Option<f64>,
 }
 
 impl Default for BcConfig {
     fn default() -> Self {
-        Self { epochs: 20, batch: 256, holdout: 0.1 }
+        Self { epochs: 20, batch: 256, holdout: 0.1, lr: None }
     }
 }
 
@@ -53,6 +56,23 @@ impl Trainer<'_> {
     /// # Errors
     /// Rows or actions that do not fit the policy, no frames to train on.
     pub fn behaviour_clone(
+        &mut self,
+        obs: &[f32],
+        actions: &[f32],
+        episodes: &[usize],
+        config: &BcConfig,
+        on_epoch: &mut dyn FnMut(usize, &BcEpoch),
+    ) -> Result<Vec<BcEpoch>> {
+        let rl_lr = self.adam.lr();
+        if let Some(lr) = config.lr {
+            self.adam.set_lr(lr)?;
+        }
+        let out = self.clone_epochs(obs, actions, episodes, config, on_epoch);
+        self.adam.set_lr(rl_lr)?;
+        out
+    }
+
+    fn clone_epochs(
         &mut self,
         obs: &[f32],
         actions: &[f32],
@@ -120,12 +140,16 @@ impl Trainer<'_> {
             let (mut sum, mut n) = (0.0, 0usize);
             for chunk in order.chunks(config.batch) {
                 let (x, t) = batch_of(chunk)?;
-                let logits = self.policy.logits(&x)?;
+                let (logits, aux) = self.policy.logits_with_aux(&x)?;
                 let logp = spelunk_models::policy::log_softmax(&logits)?;
                 let loss = logp.gather(&t, 2)?.mean_all()?.neg()?;
                 sum += f64::from(loss.to_scalar::<f32>()?);
                 n += 1;
-                self.adam.backward_step(&loss)?;
+                let total = match aux {
+                    Some(aux) => (loss + aux)?,
+                    None => loss,
+                };
+                self.adam.backward_step(&total)?;
             }
             let (mut hl, mut hits, mut count) = (0.0, 0usize, 0usize);
             for chunk in held.chunks(config.batch.max(512)) {
