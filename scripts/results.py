@@ -361,9 +361,11 @@ def block_vla_bc(fig):
            f"({fig(rep['demo_frames'], ',d')} frames; the controller, its motion noised by "
            f"DART's σ = {fig(rep['demo_noise'], '.1f')}, succeeded in "
            f"{fig.pct(rep['demo_success'])}) written as a LeRobot dataset and read back, "
-           f"{rep['bc']['epochs']} epochs of behaviour cloning, then {rep['iterations']} "
-           f"iterations of {rep['algorithm'].upper()}; success on {rep['eval_episodes']} unseen "
-           f"seeds.", "",
+           f"{rep['bc']['epochs']} epochs of behaviour cloning"
+           + (f" (learning rate {rep['bc']['lr']:g})" if rep['bc'].get('lr') else "")
+           + f", then {rep['iterations']} iterations of {rep['algorithm'].upper()}"
+           + (f" (learning rate {rep['rl_lr']:g})" if rep.get('rl_lr') else "")
+           + f"; success on {rep['eval_episodes']} unseen seeds.", "",
            "| seed | VLA cloned: sampled | greedy | VLA + RL: sampled | greedy | held-out tokens | cloning min | RL min | MLP on the state, cloned: sampled | greedy |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:

@@ -69,14 +69,14 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/vla_bc_demos")]
     data: PathBuf,
     /// Episodes the `vla-bc` experiment records when `--data` does not exist.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 3000)]
     demos: usize,
     /// DART's noise on the motion the `vla-bc` demonstrations execute (action units; the
     /// dataset keeps the controller's own actions).
     #[arg(long, default_value_t = 0.3)]
     demo_noise: f32,
     /// Behaviour cloning's passes over the demonstrations (`vla-bc`).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 8)]
     bc_epochs: usize,
     /// Adam's learning rate while cloning (`vla-bc`; the config's `adam.lr` is RL's).
     #[arg(long, default_value_t = 1e-3)]

@@ -80,6 +80,8 @@ struct Report {
     record_seconds: Option<f64>,
     eval_episodes: usize,
     iterations: usize,
+    /// RL's learning rate (the config's `adam.lr`; cloning's is `bc.lr`).
+    rl_lr: f64,
     bc: BcConfig,
     runs: Vec<BcRun>,
 }
@@ -211,6 +213,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         record_seconds,
         eval_episodes: base.eval_episodes,
         iterations: base.iterations,
+        rl_lr: base.adam.lr,
         bc: args.bc.clone(),
         runs,
     };
