@@ -83,13 +83,12 @@ fn main() {
     }
     if let Ok(path) = std::env::var("SPELUNK_BENCH_JSON") {
         // A relative path is the workspace's (cargo runs benches in the package's folder).
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let path = root.join(path);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
         let json = serde_json::json!({
             "bench": "conv",
             "command": "SPELUNK_BENCH_JSON=docs/results/conv.json cargo bench -p spelunk-models --bench conv",
-            "commit": commit(&root),
-            "cpu": cpu_model(),
+            "commit": spelunk_core::provenance::commit(),
+            "machine": spelunk_core::provenance::machine(),
             "windows": WINDOWS,
             "rows": rows,
         });
@@ -97,26 +96,6 @@ fn main() {
             .expect("write");
         std::fs::write(path.with_extension("md"), markdown(&json)).expect("write");
     }
-}
-
-/// The checked-out commit, if the workspace is a git checkout (`+changes` when tracked files
-/// other than this bench's reports differ from it).
-fn commit(root: &std::path::Path) -> Option<String> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").args(args).current_dir(root).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
-    let head = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| s.lines().any(|l| !l.contains("docs/results/conv.")));
-    Some(if dirty { format!("{head}+changes") } else { head })
-}
-
-/// The CPU's model name (Linux).
-fn cpu_model() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("model name"))?;
-    Some(line.split_once(':')?.1.trim().to_owned())
 }
 
 /// The report as Markdown: the table and a sentence per trunk, both made from the rows.
@@ -129,7 +108,7 @@ fn markdown(json: &serde_json::Value) -> String {
          frames/s | ratio |\n|---|---:|---:|---:|---:|\n",
         text("command"),
         text("commit"),
-        text("cpu"),
+        text("machine"),
         json["windows"]
     );
     let rows = json["rows"].as_array().cloned().unwrap_or_default();
