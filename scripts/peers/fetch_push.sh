@@ -5,11 +5,13 @@
 # run with one protocol (scripts/peers/protocol.py: a warm-up window, then 5 timed windows,
 # the median window). Writes docs/results/peers/fetch_push.{json,md} and prints the table.
 #
-# The headline row is like for like: Spelunk's 7-joint arm (`robot.urdf = "fetch7"`, position
-# controlled through its joints) against FetchPush-v4, which simulates Fetch's whole robot.
-# The second row is Arm-Push-v0's default free-floating gripper, a lighter simulation, against
-# the same peer; the third, the 7-joint arm against raw MuJoCo stepping of Fetch's model
-# (mj_step × 20 per control step, no Python env around it).
+# The headline row is a whole arm against FetchPush-v4, which simulates Fetch's whole robot:
+# Spelunk's 7-joint arm (`robot.urdf = "fetch7"`) driven kinematically (`robot.drive =
+# "kinematic"`: the links follow the position-controlled joint trajectory exactly, push objects
+# and stop at the table; the fingers stay dynamic). The second row is the same arm as a dynamic
+# multibody (motors capped at the URDF efforts); the third, Arm-Push-v0's default
+# free-floating gripper; the last, the kinematic arm against raw MuJoCo stepping of Fetch's
+# model (mj_step × 20 per control step, no Python env around it).
 #
 #   bash scripts/peers/fetch_push.sh [seconds-per-side]
 #
@@ -31,6 +33,7 @@ bench() {
     --windows "$windows" --num-envs 1 --threads 1 --skip-bandits --json - "$@" |
     python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["envs"][0]["windows"]["single"]["values"]))'
 }
+kinematic=$(bench --set robot.urdf=fetch7 --set robot.drive=kinematic)
 fetch7=$(bench --set robot.urdf=fetch7)
 gripper=$(bench)
 theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 taskset -c 0 \
@@ -63,11 +66,11 @@ print(json.dumps({"env": env_rates, "raw": raw_rates}))
 PY
 )
 versions=$("$venv/bin/python" -c 'import gymnasium_robotics, mujoco; print(gymnasium_robotics.__version__, mujoco.__version__)')
-python3 - "$fetch7" "$gripper" "$theirs" "$versions" "$secs" "$windows" <<'PY' | python3 scripts/peers/protocol.py write
+python3 - "$kinematic" "$fetch7" "$gripper" "$theirs" "$versions" "$secs" "$windows" <<'PY' | python3 scripts/peers/protocol.py write
 import json, sys
-fetch7, gripper, theirs = (json.loads(a) for a in sys.argv[1:4])
-gr, mj = sys.argv[4].split()
-secs, windows = sys.argv[5], int(sys.argv[6])
+kinematic, fetch7, gripper, theirs = (json.loads(a) for a in sys.argv[1:5])
+gr, mj = sys.argv[5].split()
+secs, windows = sys.argv[6], int(sys.argv[7])
 peer = f"FetchPush-v4 (Gymnasium-Robotics {gr}, MuJoCo {mj})"
 print(json.dumps({
     "name": "fetch_push",
@@ -77,13 +80,17 @@ print(json.dumps({
                  "window": f"{float(secs) / windows:g} s each", "core": 0},
     "versions": {"gymnasium-robotics": gr, "mujoco": mj},
     "rows": [
-        {"label": "like for like: Arm-Push-v0 with the 7-joint arm (`robot.urdf = \"fetch7\"`) vs "
-                  "FetchPush-v4 (Fetch's whole robot)", "unit": "steps/s",
-         "spelunk": fetch7, "peer_name": peer, "peer": theirs["env"], "headline": True},
+        {"label": "a whole arm: Arm-Push-v0 with the 7-joint arm driven kinematically "
+                  "(`robot.urdf = \"fetch7\"`, `robot.drive = \"kinematic\"`) vs FetchPush-v4 "
+                  "(Fetch's whole robot)", "unit": "steps/s",
+         "spelunk": kinematic, "peer_name": peer, "peer": theirs["env"], "headline": True},
+        {"label": "the 7-joint arm as a dynamic multibody (motors capped at its efforts; the "
+                  "default `robot.drive`) vs FetchPush-v4", "unit": "steps/s",
+         "spelunk": fetch7, "peer_name": peer, "peer": theirs["env"]},
         {"label": "Arm-Push-v0's free-floating gripper (a lighter simulation) vs FetchPush-v4",
          "unit": "steps/s", "spelunk": gripper, "peer_name": peer, "peer": theirs["env"]},
-        {"label": "the 7-joint arm vs raw `mj_step` × 20 on Fetch's model (no Python env)",
-         "unit": "control steps/s", "spelunk": fetch7, "peer_name": f"MuJoCo {mj}",
+        {"label": "the kinematic 7-joint arm vs raw `mj_step` × 20 on Fetch's model (no Python "
+                  "env)", "unit": "control steps/s", "spelunk": kinematic, "peer_name": f"MuJoCo {mj}",
          "peer": theirs["raw"]},
     ],
     "notes": ["Random actions, 20 physics steps of 2 ms per control step on both sides."],

@@ -24,6 +24,11 @@ fn bench(c: &mut Criterion) {
             "Arm-Push-v0",
             serde_json::json!({"robot": {"urdf": "fetch7", "control": "joints"}}),
         ),
+        (
+            "Arm-Push-v0+fetch7-kinematic",
+            "Arm-Push-v0",
+            serde_json::json!({"robot": {"urdf": "fetch7", "drive": "kinematic"}}),
+        ),
         ("Arm-Push-v0+so100", "Arm-Push-v0", serde_json::json!({"robot": {"urdf": "so100"}})),
     ];
     for (label, id, cfg) in cases {

@@ -4,11 +4,11 @@
 //!
 //! `FIRST_SEED=k` starts at seed k; `ROBOT=fetch7`, `ROBOT=so100` or `ROBOT=path/arm.urdf`
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
-//! its base; `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
+//! its base, `DRIVE=kinematic` drives its links kinematically; `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Scripted};
-use spelunk_sims::robot::RobotConfig;
+use spelunk_sims::robot::{Drive, RobotConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -27,6 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let v: Vec<f32> = b.split(',').filter_map(|x| x.parse().ok()).collect();
             [v[0], v[1], v[2]]
         }),
+        drive: match std::env::var("DRIVE").as_deref() {
+            Ok("kinematic") => Drive::Kinematic,
+            _ => Drive::Dynamic,
+        },
         ..RobotConfig::default()
     });
     let mut env = ArmEnv::new(id, ArmConfig { task, robot, ..ArmConfig::default() })?;

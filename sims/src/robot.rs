@@ -1,5 +1,6 @@
-//! Robot arms from URDF as rapier multibodies: joint motors, limits, a parallel gripper,
-//! inverse kinematics for end-effector control, and joint-space targets.
+//! Robot arms from URDF as rapier multibodies (or kinematically driven links): joint motors,
+//! limits, a parallel gripper, inverse kinematics for end-effector control, and joint-space
+//! targets.
 //!
 //! Two arms ship with the crate, both written for it ([`Builtin`]):
 //!
@@ -26,6 +27,12 @@
 //! - End-effector control solves damped least-squares inverse kinematics (rapier's multibody
 //!   IK, 10 iterations from the current configuration) for the grip point and, for arms with
 //!   six or more joints, the home orientation of the gripper (pointing down).
+//! - With `drive = "kinematic"` ([`Drive::Kinematic`]) the links follow the joint trajectory
+//!   exactly instead: the multibody stays in the world, disabled, as the arm's kinematic model
+//!   (forward and inverse kinematics), and each link's colliders ride a kinematic body moved to
+//!   the model's pose every physics step. The fingers stay dynamic, on prismatic joints with
+//!   their URDF efforts, hung from the hand's kinematic body. A link about to enter the table
+//!   stops the arm where it is, as a servo stalls.
 
 use crate::urdf::{Geometry, JointKind, Robot};
 use rapier3d::prelude::*;
@@ -94,6 +101,20 @@ pub enum Control {
     Joints,
 }
 
+/// How the arm's links move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Drive {
+    /// A rapier multibody whose position motors are capped at the URDF efforts: the arm lags
+    /// when it asks for more than its motors give, and yields to what pushes harder.
+    #[default]
+    Dynamic,
+    /// The links follow the joint trajectory exactly (an ideal position-controlled arm: the
+    /// speed limits hold, the efforts do not); they push objects and stop at the table. The
+    /// fingers stay dynamic with their URDF efforts.
+    Kinematic,
+}
+
 /// A URDF arm in place of the free-floating gripper (`robot` in an arm task's config).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -113,6 +134,8 @@ pub struct RobotConfig {
     pub home: Option<Vec<f32>>,
     /// Action mode.
     pub control: Control,
+    /// How the links move: `dynamic` (default) or `kinematic`.
+    pub drive: Drive,
     /// Motor stiffness (1/s²; acceleration-based).
     pub stiffness: f32,
     /// Motor damping (1/s).
@@ -129,6 +152,7 @@ impl Default for RobotConfig {
             tool: None,
             home: None,
             control: Control::EndEffector,
+            drive: Drive::Dynamic,
             stiffness: 400_000.0,
             damping: 5000.0,
         }
@@ -178,6 +202,22 @@ pub struct BuiltRobot {
     pub home_rotation: Rotation,
     /// Arm joint positions at home.
     pub home: Vec<f32>,
+    /// The moving bodies of [`Drive::Kinematic`] (`None` for a dynamic arm).
+    pub kinematic: Option<KinematicLinks>,
+}
+
+/// A kinematically driven arm's bodies: the disabled multibody is its model, these carry the
+/// colliders.
+#[derive(Clone, Debug)]
+pub struct KinematicLinks {
+    /// (the model's link body, the body that moves with it), root first.
+    pub mirrors: Vec<(RigidBodyHandle, RigidBodyHandle)>,
+    /// The fingers' joints (impulse joints to the hand's moving body), as `fingers` orders
+    /// them.
+    pub fingers: Vec<ImpulseJointHandle>,
+    /// Colliders of the links (not the fingers) with the index of their mirror, and the fixed
+    /// colliders each may not enter (those it did not touch at home).
+    pub stops: Vec<(ColliderHandle, usize, Vec<ColliderHandle>)>,
 }
 
 fn config_err(what: &str, message: impl Into<String>) -> Error {
@@ -384,7 +424,11 @@ pub fn build(
         colliders,
         home_rotation: Rotation::from_rotation_y(std::f32::consts::FRAC_PI_2),
         home: Vec::new(),
+        kinematic: None,
     };
+    if config.drive == Drive::Kinematic {
+        make_kinematic(w, &mut built);
+    }
     // Home: inverse kinematics to the grip position, pointing down, from the first starting
     // guess that gets there (the config's, the built-in arm's, then fixed alternatives).
     let n = built.arm.len();
@@ -425,7 +469,104 @@ pub fn build(
     built.home.clone_from(&q);
 
     built.set_targets(w, &q, None, 0.0);
+    if let Some(k) = built.kinematic.as_mut() {
+        // The fixed colliders a link touches at home (a desk arm's base on the table) do not
+        // stop it.
+        let stops = std::mem::take(&mut k.stops);
+        k.stops = stops
+            .into_iter()
+            .map(|(c, m, fixed)| {
+                let free = fixed.into_iter().filter(|&o| !touching(w, c, o)).collect();
+                (c, m, free)
+            })
+            .collect();
+    }
     Ok(built)
+}
+
+/// Whether two colliders overlap where they are now.
+fn touching(w: &PhysicsWorld, a: ColliderHandle, b: ColliderHandle) -> bool {
+    let (Some(a), Some(b)) = (w.colliders.get(a), w.colliders.get(b)) else { return false };
+    rapier3d::parry::query::intersection_test(a.position(), a.shape(), b.position(), b.shape())
+        .is_ok_and(|i| i.intersecting)
+}
+
+/// Turn a built multibody arm into a kinematically driven one (see [`Drive::Kinematic`]): a
+/// moving body per link carrying the link's colliders, the fingers re-hung from the hand's,
+/// and the multibody disabled.
+fn make_kinematic(w: &mut PhysicsWorld, built: &mut BuiltRobot) {
+    let links: Vec<RigidBodyHandle> = w
+        .multibody_joints
+        .get(built.handle)
+        .map(|(mb, _)| mb.links().map(MultibodyLink::rigid_body_handle).collect())
+        .unwrap_or_default();
+    let fixed: Vec<ColliderHandle> = w
+        .colliders
+        .iter()
+        .filter(|(_, c)| c.parent().is_some_and(|p| !links.contains(&p) && w.bodies[p].is_fixed()))
+        .map(|(h, _)| h)
+        .collect();
+    let mut mirrors = Vec::new();
+    let mut colliders = Vec::new();
+    let mut stops = Vec::new();
+    for (k, &body) in links.iter().enumerate() {
+        let finger = built.finger_bodies.contains(&body);
+        // The link's mass as the solver would compute it (the model has never been stepped).
+        w.bodies[body].recompute_mass_properties_from_colliders(&w.colliders);
+        let (pose, local) = {
+            let b = &w.bodies[body];
+            (*b.position(), b.mass_properties().local_mprops)
+        };
+        let builder = if k == 0 {
+            RigidBodyBuilder::fixed()
+        } else if finger {
+            RigidBodyBuilder::dynamic()
+                .gravity_scale(0.0)
+                .can_sleep(false)
+                .additional_mass_properties(local)
+        } else {
+            RigidBodyBuilder::kinematic_position_based()
+        };
+        let mirror = w.bodies.insert(builder.pose(pose));
+        for h in w.bodies[body].colliders().to_vec() {
+            let Some(mut c) =
+                w.colliders.remove(h, &mut w.islands, &mut w.bodies, &mut w.soft_bodies, false)
+            else {
+                continue;
+            };
+            c.set_density(0.0);
+            let nh = w.colliders.insert_with_parent(c, mirror, &mut w.bodies);
+            colliders.push(nh);
+            if k > 0 && !finger {
+                stops.push((nh, mirrors.len(), fixed.clone()));
+            }
+        }
+        mirrors.push((body, mirror));
+    }
+    // The fingers' joints, as the model has them, from the mirror of their parent link
+    // (impulse joints: a multibody would not follow a kinematic root).
+    let mirror_of = |b: RigidBodyHandle| mirrors.iter().find(|m| m.0 == b).map_or(b, |m| m.1);
+    let mut finger_joints = Vec::new();
+    for &body in &built.finger_bodies {
+        let Some(link) = w.multibody_joints.rigid_body_link(body).copied() else { continue };
+        let Some((mb, _)) = w.multibody_joints.get(built.handle) else { continue };
+        let Some(l) = mb.link(link.id) else { continue };
+        let data = l.joint().data;
+        let Some(parent) =
+            l.parent_id().and_then(|p| mb.link(p)).map(MultibodyLink::rigid_body_handle)
+        else {
+            continue;
+        };
+        let (parent, child) = (mirror_of(parent), mirror_of(body));
+        finger_joints.push(w.impulse_joints.insert(parent, child, data, true));
+    }
+    for &body in &links {
+        w.bodies[body].set_enabled(false);
+    }
+    built.finger_bodies = built.finger_bodies.iter().map(|&b| mirror_of(b)).collect();
+    built.ee_body = mirror_of(built.ee_body);
+    built.colliders = colliders;
+    built.kinematic = Some(KinematicLinks { mirrors, fingers: finger_joints, stops });
 }
 
 impl BuiltRobot {
@@ -433,10 +574,19 @@ impl BuiltRobot {
         w.multibody_joints.get(self.handle).expect("the robot's multibody").0
     }
 
+    /// A kinematic arm's finger joint `j`, if it is one: its impulse joint.
+    fn finger_joint(&self, j: &ArmJoint) -> Option<ImpulseJointHandle> {
+        let k = self.kinematic.as_ref()?;
+        let i = self.fingers.iter().position(|f| f.name == j.name)?;
+        k.fingers.get(i).copied()
+    }
+
     /// Position of a joint (rad or m).
     pub fn position(&self, w: &PhysicsWorld, j: &ArmJoint) -> f32 {
-        let mb = self.multibody(w);
-        mb.link(j.link).map_or(0.0, |l| {
+        if let Some(h) = self.finger_joint(j) {
+            return slide(w, h).map_or(0.0, |s| s.0);
+        }
+        self.multibody(w).link(j.link).map_or(0.0, |l| {
             let c = l.joint().coords();
             if j.prismatic {
                 c[0]
@@ -448,6 +598,9 @@ impl BuiltRobot {
 
     /// Speed of a joint.
     pub fn speed(&self, w: &PhysicsWorld, j: &ArmJoint) -> f32 {
+        if let Some(h) = self.finger_joint(j) {
+            return slide(w, h).map_or(0.0, |s| s.1);
+        }
         let mb = self.multibody(w);
         mb.link(j.link).map_or(0.0, |l| mb.joint_velocity(l).get(0).copied().unwrap_or(0.0))
     }
@@ -474,19 +627,51 @@ impl BuiltRobot {
 
     /// Teleport the joints (arm then fingers) and zero their speeds.
     pub fn set_positions(&self, w: &mut PhysicsWorld, arm: &[f32], fingers: &[f32]) {
-        let Some((mb, _)) = w.multibody_joints.get_mut(self.handle) else { return };
-        let mut disp = vec![0.0; mb.ndofs()];
-        for (j, &q) in self.arm.iter().zip(arm).chain(self.fingers.iter().zip(fingers)) {
-            if let Some(l) = mb.link(j.link) {
-                let c = l.joint().coords();
-                let now = if j.prismatic { c[0] } else { c[3] };
-                disp[l.assembly_id()] = q - now;
-            }
+        let Some(k) = &self.kinematic else {
+            let joints = self.arm.iter().zip(arm).chain(self.fingers.iter().zip(fingers));
+            move_joints(w, self.handle, joints, None);
+            return;
+        };
+        move_joints(w, self.handle, self.arm.iter().zip(arm), None);
+        for &(model, mirror) in &k.mirrors {
+            let pose = *w.bodies[model].position();
+            let b = &mut w.bodies[mirror];
+            b.set_position(pose, true);
+            b.set_next_kinematic_position(pose);
+            b.set_linvel(Vector::ZERO, true);
+            b.set_angvel(AngVector::ZERO, true);
         }
-        mb.apply_displacements(&disp);
-        mb.generalized_velocity_mut().fill(0.0);
-        mb.forward_kinematics(&w.bodies, true);
-        mb.update_rigid_bodies(&mut w.bodies, false);
+        for (&h, &q) in k.fingers.iter().zip(fingers) {
+            let Some(joint) = w.impulse_joints.get(h) else { continue };
+            let (parent, child, data) = (joint.body1(), joint.body2(), joint.data);
+            let frame = *w.bodies[parent].position() * data.local_frame1;
+            let pose = frame * Pose::from_translation(Vector::X * q) * data.local_frame2.inverse();
+            let b = &mut w.bodies[child];
+            b.set_position(pose, true);
+            b.set_linvel(Vector::ZERO, true);
+            b.set_angvel(AngVector::ZERO, true);
+        }
+    }
+
+    /// Whether a kinematic arm's link is inside a fixed collider it did not touch at home (the
+    /// table); never for a dynamic arm.
+    pub fn in_obstacle(&self, w: &PhysicsWorld) -> bool {
+        self.kinematic.as_ref().is_some_and(|k| entered(w, k, false))
+    }
+
+    /// A kinematic arm's links to `arm` at `speeds` within the next physics step; they stay
+    /// where they are when a link would enter a fixed collider it did not touch at home.
+    fn drive_links(&self, w: &mut PhysicsWorld, k: &KinematicLinks, arm: &[f32], speeds: &[f32]) {
+        let before = self.arm_positions(w);
+        move_joints(w, self.handle, self.arm.iter().zip(arm), Some(speeds));
+        let blocked = entered(w, k, true);
+        if blocked {
+            move_joints(w, self.handle, self.arm.iter().zip(&before), None);
+        }
+        for &(model, mirror) in &k.mirrors {
+            let pose = *w.bodies[model].position();
+            w.bodies[mirror].set_next_kinematic_position(pose);
+        }
     }
 
     /// Joint targets for the grip point at `target` (and the home orientation for arms of ≥ 6
@@ -556,7 +741,7 @@ impl BuiltRobot {
     }
 
     /// Set the motors' targets: arm joints (positions, and speeds when given), then every
-    /// finger to `opening`.
+    /// finger to `opening`. A kinematic arm's links go to `arm` within the next physics step.
     pub fn set_targets(
         &self,
         w: &mut PhysicsWorld,
@@ -564,6 +749,18 @@ impl BuiltRobot {
         speeds: Option<&[f32]>,
         opening: f32,
     ) {
+        if let Some(k) = &self.kinematic {
+            let zeros = vec![0.0; arm.len()];
+            self.drive_links(w, k, arm, speeds.unwrap_or(&zeros));
+            for (&h, j) in k.fingers.iter().zip(&self.fingers) {
+                let q = opening.clamp(j.limits[0], j.limits[1]);
+                if let Some(joint) = w.impulse_joints.get_mut(h, true) {
+                    let (stiffness, damping) = (self.config.stiffness, self.config.damping);
+                    joint.data.set_motor_position(JointAxis::LinX, q, stiffness, damping);
+                }
+            }
+            return;
+        }
         let Some((mb, _)) = w.multibody_joints.get_mut(self.handle) else { return };
         for (k, (j, &q)) in self.arm.iter().zip(arm).enumerate() {
             let axis = if j.prismatic { JointAxis::LinX } else { JointAxis::AngX };
@@ -589,4 +786,60 @@ impl BuiltRobot {
     pub fn finger_max(&self) -> f32 {
         self.fingers.first().map_or(0.0, |f| f.limits[1])
     }
+}
+
+/// Put `joints` of the multibody `handle` at their positions (and speeds, else zero), and its
+/// links' bodies where that puts them.
+fn move_joints<'a>(
+    w: &mut PhysicsWorld,
+    handle: MultibodyJointHandle,
+    joints: impl Iterator<Item = (&'a ArmJoint, &'a f32)>,
+    speeds: Option<&[f32]>,
+) {
+    let Some((mb, _)) = w.multibody_joints.get_mut(handle) else { return };
+    let mut disp = vec![0.0; mb.ndofs()];
+    let mut vel = vec![0.0; mb.ndofs()];
+    for (k, (j, &q)) in joints.enumerate() {
+        if let Some(l) = mb.link(j.link) {
+            let c = l.joint().coords();
+            let now = if j.prismatic { c[0] } else { c[3] };
+            disp[l.assembly_id()] = q - now;
+            vel[l.assembly_id()] = speeds.and_then(|s| s.get(k)).copied().unwrap_or(0.0);
+        }
+    }
+    mb.apply_displacements(&disp);
+    mb.generalized_velocity_mut().copy_from_slice(&vel);
+    mb.forward_kinematics(&w.bodies, true);
+    mb.update_rigid_bodies(&mut w.bodies, false);
+}
+
+/// A prismatic impulse joint's position along its axis and its speed.
+fn slide(w: &PhysicsWorld, h: ImpulseJointHandle) -> Option<(f32, f32)> {
+    let joint = w.impulse_joints.get(h)?;
+    let (a, b) = (w.bodies.get(joint.body1())?, w.bodies.get(joint.body2())?);
+    let f1 = *a.position() * joint.data.local_frame1;
+    let f2 = *b.position() * joint.data.local_frame2;
+    let axis = f1.rotation * Vector::X;
+    let d = f2.translation - f1.translation;
+    let rel = b.velocity_at_point(f2.translation) - a.velocity_at_point(f2.translation);
+    Some((d.dot(axis), rel.dot(axis)))
+}
+
+/// Whether a link's collider overlaps a fixed collider it may not enter: where the model puts
+/// it (`model`) or where it is.
+fn entered(w: &PhysicsWorld, k: &KinematicLinks, model: bool) -> bool {
+    k.stops.iter().any(|(c, m, fixed)| {
+        let (Some(c), Some(&(body, _))) = (w.colliders.get(*c), k.mirrors.get(*m)) else {
+            return false;
+        };
+        let at = if model {
+            *w.bodies[body].position() * c.position_wrt_parent().copied().unwrap_or_default()
+        } else {
+            *c.position()
+        };
+        fixed.iter().filter_map(|o| w.colliders.get(*o)).any(|o| {
+            rapier3d::parry::query::intersection_test(&at, c.shape(), o.position(), o.shape())
+                .is_ok_and(|i| i.intersecting)
+        })
+    })
 }

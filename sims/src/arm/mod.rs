@@ -652,6 +652,10 @@ impl Env for ArmEnv {
                     break;
                 }
             }
+            if ok && r.kinematic.is_some() {
+                // A kinematic arm is where its targets are, unless a link stopped it.
+                self.state.joint_targets = r.arm_positions(&self.world);
+            }
             self.check_finite(ok)?;
             self.state.target = arr(to);
         } else {
