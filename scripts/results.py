@@ -112,7 +112,7 @@ def peer_row(name, headline=True):
 def block_peers(fig):
     mg, (m,) = peer_row("minigrid_doorkey")
     fp = load("peers/fetch_push.json")
-    arm, gripper, raw = fp["rows"]
+    arm, dynamic, gripper, raw = fp["rows"]
     w = mg["protocol"]["windows"]
     return (
         f"Against the Python `minigrid` package on the same env, observation and random actions, "
@@ -121,15 +121,36 @@ def block_peers(fig):
         f"({fig.rate(m['spelunk']['median'])} vs {fig.rate(m['peer']['median'])} steps/s; "
         f"`bash scripts/peers/minigrid_doorkey.sh`, `docs/results/peers/minigrid_doorkey.md`). "
         f"Against Gymnasium-Robotics' FetchPush-v4 on MuJoCo, same semantics and control rate, "
-        f"like for like — our 7-joint arm (`robot.urdf = \"fetch7\"`) against FetchPush-v4's whole "
-        f"robot: **{fig(arm['ratio'], '.2f')}×** ({fig.rate(arm['spelunk']['median'])} vs "
-        f"{fig.rate(arm['peer']['median'])} steps/s); with `Arm-Push-v0`'s default free-floating "
-        f"gripper, a lighter simulation, {fig(gripper['ratio'], '.2f')}× "
-        f"({fig.rate(gripper['spelunk']['median'])}); raw `mj_step` on Fetch's model without the "
-        f"Python env runs {fig.rate(raw['peer']['median'])} control steps/s "
+        f"a whole arm against FetchPush-v4's whole robot — our 7-joint arm driven kinematically "
+        f"(`robot.urdf = \"fetch7\"`, `robot.drive = \"kinematic\"`, "
+        f"[docs/sims.md](docs/sims.md#robot-arms-from-urdf)): **{fig(arm['ratio'], '.2f')}×** "
+        f"({fig.rate(arm['spelunk']['median'])} vs {fig.rate(arm['peer']['median'])} steps/s); "
+        f"the same arm as a dynamic multibody {fig(dynamic['ratio'], '.2f')}× "
+        f"({fig.rate(dynamic['spelunk']['median'])}); `Arm-Push-v0`'s default free-floating "
+        f"gripper {fig(gripper['ratio'], '.2f')}× ({fig.rate(gripper['spelunk']['median'])}); raw "
+        f"`mj_step` on Fetch's model without the Python env runs "
+        f"{fig.rate(raw['peer']['median'])} control steps/s "
         f"(`bash scripts/peers/fetch_push.sh`, `docs/results/peers/fetch_push.md`). "
         + python_sentence(fig)
         + "Machines differ and are noisy; rerun both on yours.")
+
+
+def block_arm_speed(fig):
+    """docs/sims.md: the arms against FetchPush-v4, every row of the peer report."""
+    fp = load("peers/fetch_push.json")
+    rows = ["| comparison | unit | Spelunk | peer | ratio |", "|---|---|---:|---:|---:|"]
+    for r in fp["rows"]:
+        s, q = r["spelunk"], r["peer"]
+        rows.append(f"| {r['label']} | {r['unit']} | {fig.rate(s['median'])} "
+                    f"({fig.rate(s['min'])}–{fig.rate(s['max'])}) | {r['peer_name']}: "
+                    f"{fig.rate(q['median'])} ({fig.rate(q['min'])}–{fig.rate(q['max'])}) | "
+                    f"{fig(r['ratio'], '.2f')}× |")
+    p = fp["protocol"]
+    return "\n".join(rows + ["", f"`{fp['command']}` on {fp['machine']}, commit "
+                              f"`{fp['commit'][:12]}`, {fp['date']}: {p['windows']} windows of "
+                              f"{p['window']} after {p['warmup_windows']} warm-up, pinned to core "
+                              f"{p['core']}; the median window, the slowest and fastest in "
+                              "brackets. The machine is shared and noisy; rerun on yours."])
 
 
 def python_sentence(fig):
@@ -396,10 +417,11 @@ def block_vla_bc(fig):
 
 BLOCKS = {"bench": block_bench, "peers": block_peers, "exploration": block_exploration,
           "policies": block_policies, "bridge": block_bridge, "peer_table": block_peer_table,
-          "time_to_solve": block_time_to_solve, "vla_bc": block_vla_bc}
+          "time_to_solve": block_time_to_solve, "vla_bc": block_vla_bc,
+          "arm_speed": block_arm_speed}
 # Where the blocks live; the numbers check reads README.md's prose.
 FILES = [README, os.path.join(RESULTS, "README.md"), os.path.join(ROOT, "docs", "python.md"),
-         os.path.join(ROOT, "docs", "grpo.md")]
+         os.path.join(ROOT, "docs", "grpo.md"), os.path.join(ROOT, "docs", "sims.md")]
 BLOCK_RE = re.compile(r"<!-- results:(\w+) -->\n(?:.*?\n)?<!-- /results:\1 -->", re.S)
 
 
