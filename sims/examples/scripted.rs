@@ -4,7 +4,8 @@
 //!
 //! `FIRST_SEED=k` starts at seed k; `ROBOT=fetch7`, `ROBOT=so100` or `ROBOT=path/arm.urdf`
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
-//! its base, `DRIVE=kinematic` drives its links kinematically; `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
+//! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout);
+//! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Scripted};

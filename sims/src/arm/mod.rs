@@ -58,7 +58,9 @@ mod world;
 
 pub use scripted::Scripted;
 use task::TARGET_COLOURS;
-pub use task::{ArmConfig, ArmTask, RewardType, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS};
+pub use task::{
+    ArmConfig, ArmTask, Layout, RewardType, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS,
+};
 pub use world::vec3;
 use world::{
     arr, build_world, codec, euler, v, CUBE_HALF, FINGER_HALF, FINGER_MAX, PALM_MAX_ACCEL,
@@ -173,6 +175,16 @@ impl ArmEnv {
         if !(config.finger_force > 0.0 && config.finger_force.is_finite()) {
             return Err(bad(format!("finger_force must be positive, got {}", config.finger_force)));
         }
+        if let Some(m) = config.object_mass {
+            if !(m > 0.0 && m.is_finite()) {
+                return Err(bad(format!("object_mass must be positive, got {m}")));
+            }
+        }
+        if config.resolved_layout() == Layout::Desk && config.task == ArmTask::Slide {
+            return Err(bad("layout = \"desk\" has no Slide (its goals lie beyond a desk arm's \
+                            reach); use layout = \"fetch\""
+                .into()));
+        }
         if config.targets > TARGET_COLOURS.len() as u32 {
             return Err(bad(format!("targets must be at most 3, got {}", config.targets)));
         }
@@ -229,7 +241,7 @@ impl ArmEnv {
         members.push(("observation".into(), Space::uniform_box(&[obs_len], -inf, inf, DType::F32)));
         let observation_space = Space::Dict(members);
         let image_len = config.camera.as_ref().map_or(0, |c| c.width * c.height * 3);
-        let initial = arr(config.task.initial_grip());
+        let initial = arr(config.initial_grip());
         Ok(Self {
             id: id.to_owned(),
             world,
@@ -469,7 +481,7 @@ impl ArmEnv {
     }
 
     fn workspace(&self, p: Vector) -> Vector {
-        let c = self.config.task.initial_grip();
+        let c = self.config.initial_grip();
         let low = Vector::new(c.x - 0.4, c.y - 0.4, TABLE_TOP + FINGER_HALF[2] + 0.002);
         let high = Vector::new(c.x + 0.4, c.y + 0.4, c.z + 0.5);
         p.clamp(low, high)
@@ -500,15 +512,16 @@ impl Env for ArmEnv {
             .deserialize(&self.initial_world)
             .map_err(|e| Error::Snapshot(format!("decoding the initial world: {e}")))?;
         let task = self.config.task;
-        let (obj_range, target_range, offset, in_air) = task.sampling();
-        let init = task.initial_grip();
+        let draws = self.config.resolved_layout().sampling(task);
+        let (obj_range, target_range) = (draws.object_range, draws.target_range);
+        let init = self.config.initial_grip();
         let (ix, iy) = (f64::from(init.x), f64::from(init.y));
         if let Some(h) = self.handles.object {
             // Fetch: resample until the object is at least 0.1 m from the grip (in x, y).
             let (mut x, mut y) = (ix, iy);
-            while ((x - ix).powi(2) + (y - iy).powi(2)).sqrt() < 0.1 {
-                x = ix + (-obj_range + 2.0 * obj_range * self.np.random());
-                y = iy + (-obj_range + 2.0 * obj_range * self.np.random());
+            while ((x - ix).powi(2) + (y - iy).powi(2)).sqrt() < draws.object_clearance {
+                x = ix + (-obj_range[0] + 2.0 * obj_range[0] * self.np.random());
+                y = iy + (-obj_range[1] + 2.0 * obj_range[1] * self.np.random());
             }
             if let Some(body) = self.world.bodies.get_mut(h) {
                 let z = body.translation().z;
@@ -516,14 +529,14 @@ impl Env for ArmEnv {
             }
         }
         let mut goal = [0f64; 3];
-        for (g, c) in goal.iter_mut().zip([ix, iy, f64::from(init.z)]) {
-            *g = c + (-target_range + 2.0 * target_range * self.np.random());
+        for ((g, c), r) in goal.iter_mut().zip([ix, iy, f64::from(init.z)]).zip(target_range) {
+            *g = c + (-r + 2.0 * r * self.np.random());
         }
         if task.has_object() {
-            goal[0] += offset;
+            goal[0] += draws.target_offset;
             goal[2] = f64::from(self.object_pos().map_or(init.z, |p| p[2]));
-            if in_air && self.np.random() < 0.5 {
-                goal[2] += 0.45 * self.np.random();
+            if task == ArmTask::PickAndPlace && self.np.random() < 0.5 {
+                goal[2] += draws.air * self.np.random();
             }
         }
         // Instruction targets: the goal takes a colour drawn uniformly; the others go to
@@ -541,8 +554,9 @@ impl Env for ArmEnv {
             for _ in 1..n {
                 let mut p = [0f32; 3];
                 for _ in 0..100 {
-                    for (x, c) in p.iter_mut().zip([ix, iy, f64::from(init.z)]) {
-                        *x = (c + (-target_range + 2.0 * target_range * self.np.random())) as f32;
+                    let centre = [ix, iy, f64::from(init.z)];
+                    for ((x, c), r) in p.iter_mut().zip(centre).zip(target_range) {
+                        *x = (c + (-r + 2.0 * r * self.np.random())) as f32;
                     }
                     p[2] = TABLE_TOP + TARGET_RADIUS;
                     if placed.iter().all(|q| self.apart(*q, p)) {

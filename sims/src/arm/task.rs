@@ -27,18 +27,78 @@ impl ArmTask {
     }
     /// Fetch's initial grip position for the task.
     pub(super) fn initial_grip(self) -> Vector {
-        match self {
-            ArmTask::Reach | ArmTask::PickAndPlace => Vector::new(1.341_9, 0.749_1, 0.534_7),
-            ArmTask::Push => Vector::new(1.345_5, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
-            ArmTask::Slide => Vector::new(0.992_7, 0.749_0, TABLE_TOP + FINGER_HALF[2] + 0.002),
+        Layout::Fetch.initial_grip(self)
+    }
+}
+
+/// Where the grip starts, where objects and goals are drawn, and how heavy the object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Fetch's: the grip starts above the table's centre, objects and goals within 15 cm of
+    /// it (goals up to 45 cm in the air on PickAndPlace), a 2 kg cube.
+    Fetch,
+    /// A desk arm's (the `so100` arm's default): the grip starts 15 cm in front of the arm's
+    /// base on the table (`(1.40, 0.75)`), objects and goals within 5 cm of it in x and y
+    /// (Push: 3 cm in x, toward and away from the base), objects at least 4 cm from the grip,
+    /// PickAndPlace goals up to 10 cm in the air, a 0.1 kg cube. No Slide.
+    Desk,
+}
+
+/// A task's draws on a layout.
+pub(super) struct Sampling {
+    /// Objects at most this far from the start in x and y, m.
+    pub object_range: [f64; 2],
+    /// ... and at least this far from the grip.
+    pub object_clearance: f64,
+    /// Goals at most this far from the start in x, y and z, m.
+    pub target_range: [f64; 3],
+    /// Goals shifted this far in x (Slide's), m.
+    pub target_offset: f64,
+    /// PickAndPlace's goals go up to this high above the object, half of the time, m.
+    pub air: f64,
+}
+
+impl Layout {
+    /// The task's initial grip position.
+    pub(super) fn initial_grip(self, task: ArmTask) -> Vector {
+        let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
+        match (self, task) {
+            (Layout::Fetch, ArmTask::Reach | ArmTask::PickAndPlace) => {
+                Vector::new(1.341_9, 0.749_1, 0.534_7)
+            }
+            (Layout::Fetch, ArmTask::Push) => Vector::new(1.345_5, 0.749_0, low),
+            (Layout::Fetch | Layout::Desk, ArmTask::Slide) => Vector::new(0.992_7, 0.749_0, low),
+            (Layout::Desk, ArmTask::Reach | ArmTask::PickAndPlace) => {
+                Vector::new(1.40, 0.75, TABLE_TOP + 0.10)
+            }
+            (Layout::Desk, ArmTask::Push) => Vector::new(1.40, 0.75, low),
         }
     }
-    /// (obj_range, target_range, target_offset x, target in the air).
-    pub(super) fn sampling(self) -> (f64, f64, f64, bool) {
+
+    /// The task's draws.
+    pub(super) fn sampling(self, task: ArmTask) -> Sampling {
+        let fetch = |r: f64, offset, air| ([r, r], 0.1, [r, r, r], offset, air);
+        let (object_range, object_clearance, target_range, target_offset, air) = match (self, task)
+        {
+            (Layout::Fetch, ArmTask::Reach | ArmTask::PickAndPlace) => fetch(0.15, 0.0, 0.45),
+            (Layout::Fetch, ArmTask::Push) => fetch(0.15, 0.0, 0.0),
+            (_, ArmTask::Slide) => ([0.1, 0.1], 0.1, [0.3, 0.3, 0.3], 0.4, 0.0),
+            (Layout::Desk, ArmTask::Reach | ArmTask::PickAndPlace) => {
+                ([0.05, 0.05], 0.04, [0.05, 0.05, 0.05], 0.0, 0.10)
+            }
+            // Pushing along x needs room behind the cube toward or away from the base: the
+            // arm's reach allows ±3 cm there, ±5 cm across.
+            (Layout::Desk, ArmTask::Push) => ([0.03, 0.05], 0.04, [0.03, 0.05, 0.05], 0.0, 0.0),
+        };
+        Sampling { object_range, object_clearance, target_range, target_offset, air }
+    }
+
+    /// The object's mass unless the config sets one, kg.
+    pub(super) fn object_mass(self) -> f32 {
         match self {
-            ArmTask::Reach | ArmTask::PickAndPlace => (0.15, 0.15, 0.0, true),
-            ArmTask::Push => (0.15, 0.15, 0.0, false),
-            ArmTask::Slide => (0.1, 0.3, 0.4, false),
+            Layout::Fetch => 2.0,
+            Layout::Desk => 0.1,
         }
     }
 }
@@ -81,6 +141,26 @@ pub struct ArmConfig {
     /// into the camera image, the goal one of them drawn uniformly, named by an `instruction` observation of word ids ("reach the red target",
     /// see [`INSTRUCTION_WORDS`]) and by `mission()`. 0: Fetch's goal, not in the image.
     pub targets: u32,
+    /// Where the grip starts and objects and goals are drawn ([`Layout`]); unset: `desk` with
+    /// the built-in `so100` arm, else `fetch` (a URDF file of a desk arm says `desk`).
+    pub layout: Option<Layout>,
+    /// The object's mass, kg; unset: the layout's (2 on `fetch`, 0.1 on `desk`).
+    pub object_mass: Option<f32>,
+}
+
+impl ArmConfig {
+    /// The layout in force (see [`ArmConfig::layout`]).
+    pub fn resolved_layout(&self) -> Layout {
+        self.layout.unwrap_or(match &self.robot {
+            Some(r) if r.urdf == "so100" => Layout::Desk,
+            _ => Layout::Fetch,
+        })
+    }
+
+    /// The task's initial grip position on the layout in force.
+    pub(super) fn initial_grip(&self) -> Vector {
+        self.resolved_layout().initial_grip(self.task)
+    }
 }
 
 /// The words of the `instruction` observation: id `k` is `INSTRUCTION_WORDS[k]` (0 pads).
@@ -105,6 +185,8 @@ impl Default for ArmConfig {
             camera: None,
             robot: None,
             targets: 0,
+            layout: None,
+            object_mass: None,
         }
     }
 }

@@ -84,7 +84,7 @@ pub(super) fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)>
         &mut w.bodies,
     );
     classes.push((c, class::TABLE));
-    let grip = config.task.initial_grip();
+    let grip = config.initial_grip();
     let gripper = match &config.robot {
         Some(rc) => {
             let (model, builtin) = robot::load(rc)?;
@@ -110,7 +110,8 @@ pub(super) fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)>
         let body = w.bodies.insert(
             RigidBodyBuilder::dynamic().translation(Vector::new(1.25, 0.53, z)).can_sleep(false),
         );
-        let c = w.colliders.insert_with_parent(collider.mass(2.0), body, &mut w.bodies);
+        let mass = config.object_mass.unwrap_or(config.resolved_layout().object_mass());
+        let c = w.colliders.insert_with_parent(collider.mass(mass), body, &mut w.bodies);
         classes.push((c, class::OBJECT));
         body
     });

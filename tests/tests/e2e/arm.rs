@@ -206,11 +206,17 @@ fn bad_actions_and_configs_fail_clearly_and_change_nothing() {
         (serde_json::json!({"max_steps": 0}), "max_steps"),
         (serde_json::json!({"gravity": 1}), "gravity"),
         (serde_json::json!({"task": "juggle"}), "juggle"),
+        (serde_json::json!({"object_mass": 0.0}), "object_mass"),
+        (serde_json::json!({"layout": "garage"}), "garage"),
     ] {
         match reg.make_with("Arm-Push-v0", &cfg) {
             Ok(_) => panic!("{cfg} was accepted"),
             Err(e) => assert!(e.to_string().contains(needle), "{cfg}: {e}"),
         }
+    }
+    match reg.make_with("Arm-Slide-v0", &serde_json::json!({"layout": "desk"})) {
+        Ok(_) => panic!("a desk Slide was accepted"),
+        Err(e) => assert!(e.to_string().contains("desk") && e.to_string().contains("Slide"), "{e}"),
     }
 }
 

@@ -131,7 +131,8 @@ fn a_users_urdf_file_loads_like_a_built_in_one() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("my_arm.urdf");
     std::fs::write(&path, spelunk_sims::robot::Builtin::So100.urdf()).expect("write");
-    let cfg = serde_json::json!({ "robot": so100_file(&path) });
+    // A file is not the built-in arm, so it takes the fetch layout unless told: said here.
+    let cfg = serde_json::json!({ "robot": so100_file(&path), "layout": "desk" });
     let mut from_file = make_with("Arm-Reach-v0", &cfg);
     let mut built_in = make_with("Arm-Reach-v0", &serde_json::json!({"robot": {"urdf": "so100"}}));
     let mut oa = ObsBuf::for_space(from_file.observation_space());
@@ -242,6 +243,46 @@ fn the_kinematic_arm_solves_the_tasks_and_stops_at_the_table() {
         let j = &r.arm[1];
         let target = if a[1] > 0.0 { j.limits[1] } else { j.limits[0] };
         assert!((now[1] - target).abs() > 0.05, "{robot}: the shoulder reached {target}");
+    }
+}
+
+#[test]
+fn the_desk_arm_does_its_own_layouts_tasks() {
+    // so100 takes the desk layout by itself: the grip starts 15 cm in front of its base,
+    // objects and goals within its reach, a 0.1 kg cube. Kinematically driven, the free
+    // gripper's controller solves all three tasks (100 seeds: 100, 97, 100).
+    let desk = serde_json::json!({"urdf": "so100", "drive": "kinematic"});
+    for (id, task) in [
+        ("Arm-Reach-v0", ArmTask::Reach),
+        ("Arm-Push-v0", ArmTask::Push),
+        ("Arm-PickAndPlace-v0", ArmTask::PickAndPlace),
+    ] {
+        let solved = scripted_with(&desk, id, task, 20);
+        assert!(solved >= 18, "so100 {id}: {solved}/20");
+    }
+    // Goals and objects stay within the layout's draws on unseen seeds.
+    let mut env = make_with("Arm-PickAndPlace-v0", &serde_json::json!({ "robot": desk }));
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    for seed in 100..140 {
+        env.reset(Some(seed), None, obs.as_mut()).expect("reset");
+        let flat = obs.as_f32().expect("f32");
+        let (goal, object) = (&flat[3..6], &flat[flat.len() - 25 + 3..flat.len() - 25 + 6]);
+        for (p, what) in [(goal, "goal"), (object, "object")] {
+            assert!((p[0] - 1.40).abs() <= 0.05 + 1e-4, "seed {seed}: {what} x {}", p[0]);
+            assert!((p[1] - 0.75).abs() <= 0.05 + 1e-4, "seed {seed}: {what} y {}", p[1]);
+        }
+        assert!(goal[2] <= 0.425 + 0.10 + 1e-3, "seed {seed}: goal z {}", goal[2]);
+    }
+    // Each layout's start: the grip (Reach's achieved goal) where the layout puts it.
+    for (layout, start) in [("desk", [1.40, 0.75, 0.50]), ("fetch", [1.3419, 0.7491, 0.5347])] {
+        let cfg = serde_json::json!({"robot": {"urdf": "so100"}, "layout": layout});
+        let mut env = make_with("Arm-Reach-v0", &cfg);
+        let mut obs = ObsBuf::for_space(env.observation_space());
+        env.reset(Some(0), None, obs.as_mut()).expect("reset");
+        let grip = &obs.as_f32().expect("f32")[..3];
+        for (g, s) in grip.iter().zip(start) {
+            assert!((g - s).abs() < 0.005, "{layout}: the grip starts at {grip:?}, not {start:?}");
+        }
     }
 }
 
