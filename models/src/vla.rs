@@ -185,6 +185,13 @@ impl VlaPolicy {
         let trunk = Transformer::new(&mut params, &trunk_config)?;
         let d = sizes.d_model;
         let (mut patches, mut cnn, mut keypoints) = (None, None, None);
+        if config.film && config.encoder != ImageEncoder::Keypoints {
+            return Err(Error::Config(format!(
+                "policy.vla.film modulates the keypoints encoder's features; encoder = \"{}\" has \
+                 none (set encoder = \"keypoints\" or film = false)",
+                if config.encoder == ImageEncoder::Cnn { "cnn" } else { "patches" }
+            )));
+        }
         match config.encoder {
             ImageEncoder::Patches => {
                 let p = config.patch;
@@ -614,5 +621,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("patch"), "{e}");
+        for encoder in [ImageEncoder::Patches, ImageEncoder::Cnn] {
+            let config = VlaConfig { encoder, patch: 4, film: true, ..VlaConfig::default() };
+            let layout = VlaLayout::of(&space(8, 8)).unwrap();
+            let e =
+                VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap_err();
+            assert!(e.to_string().contains("film") && e.to_string().contains("keypoints"), "{e}");
+        }
     }
 }
