@@ -44,6 +44,7 @@ peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey
 peers-python-ppo-8x8|15 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-8x8-v0
 ray-scaling|4 min|speed|bash scripts/ray-scaling.sh
 peers-fetch|3 min|speed|bash scripts/peers/fetch_push.sh
+peers-ceiling|4 min|speed|bash scripts/peers/two_core_ceiling.sh
 peers-rlexplore|2 min|speed|bash scripts/peers/rlexplore_rnd.sh
 peers-trl|3 min|speed|bash scripts/peers/trl_grpo.sh
 gpu-check|10 min|gpu|bash scripts/gpu-bundle.sh && echo "copy target/gpu-bundle to a GPU machine and run: bash scripts/gpu-check.sh (docs/gpu.md)"
