@@ -42,10 +42,10 @@ PY
 )")
   rm -f /tmp/spelunk-ceiling-a.$$ /tmp/spelunk-ceiling-b.$$
 done
-printf '%s\n' "${rows[@]}" | python3 - "$secs" "$windows" <<'PY' | python3 scripts/peers/protocol.py write
+python3 - "$secs" "$windows" "${rows[@]}" <<'PY' | python3 scripts/peers/protocol.py write
 import json, statistics, sys
 secs, windows = sys.argv[1], int(sys.argv[2])
-cases = [json.loads(line) for line in sys.stdin if line.strip()]
+cases = [json.loads(a) for a in sys.argv[3:]]
 med = statistics.median
 rows, notes = [], []
 for c in cases:
