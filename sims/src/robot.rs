@@ -210,7 +210,8 @@ pub struct BuiltRobot {
 /// colliders.
 #[derive(Clone, Debug)]
 pub struct KinematicLinks {
-    /// (the model's link body, the body that moves with it), root first.
+    /// (the model's link body, the kinematic body that moves with it) for every moving link
+    /// but the fingers, root to tip.
     pub mirrors: Vec<(RigidBodyHandle, RigidBodyHandle)>,
     /// The fingers' joints (impulse joints to the hand's moving body), as `fingers` orders
     /// them.
@@ -506,6 +507,9 @@ fn make_kinematic(w: &mut PhysicsWorld, built: &mut BuiltRobot) {
         .filter(|(_, c)| c.parent().is_some_and(|p| !links.contains(&p) && w.bodies[p].is_fixed()))
         .map(|(h, _)| h)
         .collect();
+    // Every link's new body (the root's fixed, the fingers' dynamic); `mirrors` keeps the
+    // kinematic ones, which follow the model every physics step.
+    let mut all = Vec::new();
     let mut mirrors = Vec::new();
     let mut colliders = Vec::new();
     let mut stops = Vec::new();
@@ -528,6 +532,7 @@ fn make_kinematic(w: &mut PhysicsWorld, built: &mut BuiltRobot) {
             RigidBodyBuilder::kinematic_position_based()
         };
         let mirror = w.bodies.insert(builder.pose(pose));
+        let moving = k > 0 && !finger;
         for h in w.bodies[body].colliders().to_vec() {
             let Some(mut c) =
                 w.colliders.remove(h, &mut w.islands, &mut w.bodies, &mut w.soft_bodies, false)
@@ -537,15 +542,18 @@ fn make_kinematic(w: &mut PhysicsWorld, built: &mut BuiltRobot) {
             c.set_density(0.0);
             let nh = w.colliders.insert_with_parent(c, mirror, &mut w.bodies);
             colliders.push(nh);
-            if k > 0 && !finger {
+            if moving {
                 stops.push((nh, mirrors.len(), fixed.clone()));
             }
         }
-        mirrors.push((body, mirror));
+        all.push((body, mirror));
+        if moving {
+            mirrors.push((body, mirror));
+        }
     }
     // The fingers' joints, as the model has them, from the mirror of their parent link
     // (impulse joints: a multibody would not follow a kinematic root).
-    let mirror_of = |b: RigidBodyHandle| mirrors.iter().find(|m| m.0 == b).map_or(b, |m| m.1);
+    let mirror_of = |b: RigidBodyHandle| all.iter().find(|m| m.0 == b).map_or(b, |m| m.1);
     let mut finger_joints = Vec::new();
     for &body in &built.finger_bodies {
         let Some(link) = w.multibody_joints.rigid_body_link(body).copied() else { continue };
@@ -661,9 +669,15 @@ impl BuiltRobot {
 
     /// A kinematic arm's links to `arm` at `speeds` within the next physics step; they stay
     /// where they are when a link would enter a fixed collider it did not touch at home.
-    fn drive_links(&self, w: &mut PhysicsWorld, k: &KinematicLinks, arm: &[f32], speeds: &[f32]) {
+    fn drive_links(
+        &self,
+        w: &mut PhysicsWorld,
+        k: &KinematicLinks,
+        arm: &[f32],
+        speeds: Option<&[f32]>,
+    ) {
         let before = self.arm_positions(w);
-        move_joints(w, self.handle, self.arm.iter().zip(arm), Some(speeds));
+        move_joints(w, self.handle, self.arm.iter().zip(arm), speeds);
         let blocked = entered(w, k, true);
         if blocked {
             move_joints(w, self.handle, self.arm.iter().zip(&before), None);
@@ -750,8 +764,7 @@ impl BuiltRobot {
         opening: f32,
     ) {
         if let Some(k) = &self.kinematic {
-            let zeros = vec![0.0; arm.len()];
-            self.drive_links(w, k, arm, speeds.unwrap_or(&zeros));
+            self.drive_links(w, k, arm, speeds);
             for (&h, j) in k.fingers.iter().zip(&self.fingers) {
                 let q = opening.clamp(j.limits[0], j.limits[1]);
                 if let Some(joint) = w.impulse_joints.get_mut(h, true) {
