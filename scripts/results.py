@@ -140,11 +140,7 @@ def block_arm_speed(fig):
     fp = load("peers/fetch_push.json")
     rows = ["| comparison | unit | Spelunk | peer | ratio |", "|---|---|---:|---:|---:|"]
     for r in fp["rows"]:
-        s, q = r["spelunk"], r["peer"]
-        rows.append(f"| {r['label']} | {r['unit']} | {fig.rate(s['median'])} "
-                    f"({fig.rate(s['min'])}–{fig.rate(s['max'])}) | {r['peer_name']}: "
-                    f"{fig.rate(q['median'])} ({fig.rate(q['min'])}–{fig.rate(q['max'])}) | "
-                    f"{fig(r['ratio'], '.2f')}× |")
+        rows.append(f"| {r['label']} | {r['unit']} | {peer_cells(fig, r)} |")
     p = fp["protocol"]
     return "\n".join(rows + ["", f"`{fp['command']}` on {fp['machine']}, commit "
                               f"`{fp['commit'][:12]}`, {fp['date']}: {p['windows']} windows of "
@@ -324,18 +320,22 @@ def block_bridge(fig):
 PEERS = ("minigrid_doorkey", "python_vec", "fetch_push", "rlexplore_rnd", "trl_grpo")
 
 
+def peer_cells(fig, r):
+    """A peer row's Spelunk, peer and ratio cells: medians with the windows' range."""
+    s, q = r["spelunk"], r["peer"]
+    return (f"{fig.rate(s['median'])} ({fig.rate(s['min'])}–{fig.rate(s['max'])}) | "
+            f"{r['peer_name']}: {fig.rate(q['median'])} ({fig.rate(q['min'])}–"
+            f"{fig.rate(q['max'])}) | {fig(r['ratio'], '.2f')}×")
+
+
 def block_peer_table(fig):
     rows = ["| comparison | command | unit | Spelunk | peer | ratio |", "|---|---|---|---:|---:|---:|"]
     for name in PEERS:
         rep = load(f"peers/{name}.json")
         for r in rep["rows"]:
-            s, q = r["spelunk"], r["peer"]
             label = r["label"] + (" (headline)" if r.get("headline") else "")
-            rows.append(
-                f"| [{rep['title']}](peers/{name}.md): {label} | `{rep['command']}` | {r['unit']} | "
-                f"{fig.rate(s['median'])} ({fig.rate(s['min'])}–{fig.rate(s['max'])}) | "
-                f"{r['peer_name']}: {fig.rate(q['median'])} ({fig.rate(q['min'])}–{fig.rate(q['max'])}) | "
-                f"{fig(r['ratio'], '.2f')}× |")
+            rows.append(f"| [{rep['title']}](peers/{name}.md): {label} | `{rep['command']}` | "
+                        f"{r['unit']} | {peer_cells(fig, r)} |")
     dates = sorted({load(f"peers/{n}.json")["date"] for n in PEERS})
     return "\n".join(rows + ["", f"Measured {', '.join(dates)}; medians of the timed windows, the "
                               "slowest and fastest window in brackets; each report names its "
