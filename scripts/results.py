@@ -375,6 +375,10 @@ def block_vla_bc(fig):
     """docs/grpo.md: the VLA head behaviour-cloned on scripted demonstrations, then RL."""
     rep = load("vla_bc.json")
     runs = rep["runs"]
+
+    def minutes(wall, cpu):
+        return f"{fig(wall / 60, '.1f')} / " + (fig(cpu / 60, '.1f') if cpu is not None else "—")
+
     cfg = rep["env_config"] or {}
     out = [f"`{rep['command']}` (`docs/results/vla_bc.{{json,md}}`, commit "
            f"`{rep['commit'][:12]}`): {fig(rep['demo_episodes'], 'd')} scripted episodes of "
@@ -387,13 +391,14 @@ def block_vla_bc(fig):
            + f", then {rep['iterations']} iterations of {rep['algorithm'].upper()}"
            + (f" (learning rate {rep['rl_lr']:g})" if rep.get('rl_lr') else "")
            + f"; success on {rep['eval_episodes']} unseen seeds.", "",
-           "| seed | VLA cloned: sampled | greedy | VLA + RL: sampled | greedy | held-out tokens | cloning min | RL min | MLP on the state, cloned: sampled | greedy |",
+           "| seed | VLA cloned: sampled | greedy | VLA + RL: sampled | greedy | held-out tokens | cloning min: wall / CPU | RL min: wall / CPU | MLP on the state, cloned: sampled | greedy |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         acc = r["bc"][-1]["holdout_accuracy"] if r["bc"] else float("nan")
         out.append(f"| {r['seed']} | {fig.pct(r['bc_success'])} | {fig.pct(r['bc_success_greedy'])} | "
                    f"{fig.pct(r['final_success'])} | {fig.pct(r['final_success_greedy'])} | "
-                   f"{fig.pct(acc)} | {fig(r['bc_seconds'] / 60, '.1f')} | {fig(r['rl_seconds'] / 60, '.1f')} | "
+                   f"{fig.pct(acc)} | {minutes(r['bc_seconds'], r.get('bc_cpu_seconds'))} | "
+                   f"{minutes(r['rl_seconds'], r.get('rl_cpu_seconds'))} | "
                    f"{fig.pct(r['state_success'])} | {fig.pct(r['state_success_greedy'])} |")
     best_bc = max(max(r["bc_success"], r["bc_success_greedy"]) for r in runs)
     best_rl = max(max(r["final_success"], r["final_success_greedy"]) for r in runs)
@@ -410,8 +415,11 @@ def block_vla_bc(fig):
                if state >= 0.9 and mean_rl < 0.9 else
                "the comparison does not single out the image as the limit.")]
     if rep.get("record_seconds") is not None:
-        out[-1] += (f" Recording the demonstrations took {fig(rep['record_seconds'], '.1f')} s; "
-                    "the minutes are wall-clock on the machine named in the JSON.")
+        cpu = rep.get("record_cpu_seconds")
+        out[-1] += (f" Recording the demonstrations took {fig(rep['record_seconds'], '.1f')} s"
+                    + (f" ({fig(cpu, '.1f')} s of CPU)" if cpu is not None else "") + "; "
+                    "the minutes are wall-clock and the process's CPU time (all its threads) on "
+                    "the machine named in the JSON.")
     return "\n".join(out)
 
 

@@ -76,3 +76,40 @@ pub fn machine() -> String {
         .map_or_else(|| "unknown CPU".into(), |(_, m)| m.trim().to_owned());
     format!("{cores} cores, {cpu}")
 }
+
+/// The CPU time this process has used so far, user and system, over all its threads, in
+/// seconds (`/proc/self/stat`'s `utime + stime`, in the kernel's fixed 100 ticks a second);
+/// `None` where there is no `/proc`. The difference of two readings is what a stage cost,
+/// whatever else the machine was running beside it.
+#[must_use]
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: fields after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn cpu_seconds_count_the_work_done_between_two_readings() {
+        let before = super::cpu_seconds().expect("Linux has /proc/self/stat");
+        // Spin until the kernel's 10 ms tick has charged at least 0.2 s to this process.
+        let mut x = 0u64;
+        let started = std::time::Instant::now();
+        while super::cpu_seconds().unwrap() - before < 0.2 {
+            for k in 0..100_000u64 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(k);
+            }
+            assert!(started.elapsed().as_secs() < 60, "no CPU time charged in 60 s of spinning");
+        }
+        std::hint::black_box(x);
+        let spent = super::cpu_seconds().unwrap() - before;
+        assert!((0.2..30.0).contains(&spent), "{spent}");
+    }
+}

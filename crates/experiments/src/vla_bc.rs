@@ -52,11 +52,17 @@ struct BcRun {
     bc_success: f64,
     bc_success_greedy: f64,
     bc_seconds: f64,
+    /// The process's CPU time (all threads) cloning took, in seconds.
+    #[serde(default)]
+    bc_cpu_seconds: Option<f64>,
     /// (env steps, sampled success) per RL iteration.
     rl_curve: Vec<(f64, f64)>,
     final_success: f64,
     final_success_greedy: f64,
     rl_seconds: f64,
+    /// The process's CPU time (all threads) fine-tuning took, in seconds.
+    #[serde(default)]
+    rl_cpu_seconds: Option<f64>,
     /// The same demonstrations cloned into an MLP head that reads the state (the target's
     /// position in `desired_goal` included) instead of seeing it: sampled and greedy success.
     state_success: f64,
@@ -78,6 +84,8 @@ struct Report {
     /// DART's noise when the demonstrations were recorded here (`None`: an existing dataset).
     demo_noise: Option<f32>,
     record_seconds: Option<f64>,
+    /// The process's CPU time recording took, in seconds.
+    record_cpu_seconds: Option<f64>,
     eval_episodes: usize,
     iterations: usize,
     /// RL's learning rate (the config's `adam.lr`; cloning's is `bc.lr`).
@@ -95,13 +103,15 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         &args.sets,
     )?;
     create_dir(&args.out)?;
-    let (record_seconds, demo_success) = if args.data.exists() {
-        (None, None)
+    let cpu = spelunk_core::provenance::cpu_seconds;
+    let since = |from: Option<f64>| Some(cpu()? - from?);
+    let (record_seconds, record_cpu_seconds, demo_success) = if args.data.exists() {
+        (None, None, None)
     } else {
-        let started = Instant::now();
+        let (started, cpu_from) = (Instant::now(), cpu());
         let eps = record_demos(&base, &args.data, args.demos, args.noise)?;
         let ok = eps.iter().filter(|&&s| s).count() as f64 / eps.len().max(1) as f64;
-        (Some(started.elapsed().as_secs_f64()), Some(ok))
+        (Some(started.elapsed().as_secs_f64()), since(cpu_from), Some(ok))
     };
     let ds = spelunk_dataset::Dataset::open(&args.data)
         .with_context(|| format!("reading the demonstrations in {}", args.data.display()))?;
@@ -136,7 +146,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
     for seed in 0..args.seeds {
         let cfg = TrainConfig { seed, ..base.clone() };
         let mut t = crate::train::trainer(cfg.clone())?;
-        let started = Instant::now();
+        let (started, cpu_from) = (Instant::now(), cpu());
         let bc = t.behaviour_clone(&obs, &actions, &lengths, &args.bc, &mut |k, e| {
             let msg = format!(
                 "seed {seed} cloning epoch {}/{}: loss {:.4}, held-out loss {:.4}, held-out \
@@ -153,7 +163,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
             pb.set_message(msg);
             pb.inc(1);
         })?;
-        let bc_seconds = started.elapsed().as_secs_f64();
+        let (bc_seconds, bc_cpu_seconds) = (started.elapsed().as_secs_f64(), since(cpu_from));
         let (_, bc_success) = t.evaluate(cfg.eval_episodes, false)?;
         let (_, bc_success_greedy) = t.evaluate(cfg.eval_episodes, true)?;
         if !crate::observers::is_terminal() {
@@ -161,7 +171,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
                 "seed {seed} cloned: success {bc_success:.3} sampled, {bc_success_greedy:.3} greedy"
             );
         }
-        let started = Instant::now();
+        let (started, cpu_from) = (Instant::now(), cpu());
         let mut rl_curve = Vec::new();
         for _ in 0..cfg.iterations {
             let m = t.iterate()?;
@@ -176,7 +186,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
             pb.set_message(msg);
             pb.inc(1);
         }
-        let rl_seconds = started.elapsed().as_secs_f64();
+        let (rl_seconds, rl_cpu_seconds) = (started.elapsed().as_secs_f64(), since(cpu_from));
         let mut state = TrainConfig { seed, ..base.clone() };
         state.policy.head = spelunk_models::policy::Head::Mlp;
         let mut s = crate::train::trainer(state)?;
@@ -191,10 +201,12 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
             bc_success,
             bc_success_greedy,
             bc_seconds,
+            bc_cpu_seconds,
             rl_curve,
             final_success,
             final_success_greedy,
             rl_seconds,
+            rl_cpu_seconds,
             state_success,
             state_success_greedy,
         });
@@ -211,6 +223,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         demo_success,
         demo_noise: record_seconds.map(|_| args.noise),
         record_seconds,
+        record_cpu_seconds,
         eval_episodes: base.eval_episodes,
         iterations: base.iterations,
         rl_lr: base.adam.lr,
@@ -326,8 +339,8 @@ fn table(r: &Report) -> String {
          episodes held out), then {} iterations of {}. Success: within 5 cm of the instructed \
          target at the last step, on {} unseen seeds.\n\n\
          | seed | cloning: sampled | cloning: greedy | after RL: sampled | after RL: greedy \
-         | held-out token accuracy | cloning minutes | RL minutes | MLP on the state, cloned: \
-         sampled / greedy |\n|---|---|---|---|---|---|---|---|---|\n",
+         | held-out token accuracy | cloning minutes: wall / CPU | RL minutes: wall / CPU \
+         | MLP on the state, cloned: sampled / greedy |\n|---|---|---|---|---|---|---|---|---|\n",
         r.env,
         r.env_config.as_ref().map_or("{}".to_owned(), ToString::to_string),
         r.demo_episodes,
@@ -342,7 +355,8 @@ fn table(r: &Report) -> String {
     );
     for run in &r.runs {
         md.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {:.3} / {:.3} |\n",
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} / {} | {:.1} / {} | {:.3} / \
+             {:.3} |\n",
             run.seed,
             run.bc_success,
             run.bc_success_greedy,
@@ -350,7 +364,9 @@ fn table(r: &Report) -> String {
             run.final_success_greedy,
             run.bc.last().map_or(f64::NAN, |e| e.holdout_accuracy),
             run.bc_seconds / 60.0,
+            minutes(run.bc_cpu_seconds),
             run.rl_seconds / 60.0,
+            minutes(run.rl_cpu_seconds),
             run.state_success,
             run.state_success_greedy,
         ));
@@ -363,9 +379,17 @@ fn table(r: &Report) -> String {
         mean(&|x| x.final_success_greedy),
     ));
     if let Some(s) = r.record_seconds {
-        md.push_str(&format!("\nRecording the demonstrations took {s:.1} s.\n"));
+        md.push_str(&format!(
+            "\nRecording the demonstrations took {s:.1} s wall-clock, {} min of CPU.\n",
+            minutes(r.record_cpu_seconds)
+        ));
     }
     md
+}
+
+/// CPU seconds as minutes for the table (`n/a` where the platform gave none).
+fn minutes(s: Option<f64>) -> String {
+    s.map_or_else(|| "n/a".to_owned(), |s| format!("{:.1}", s / 60.0))
 }
 
 #[cfg(test)]
