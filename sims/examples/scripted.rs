@@ -4,11 +4,12 @@
 //!
 //! `FIRST_SEED=k` starts at seed k; `ROBOT=fetch7`, `ROBOT=so100` or `ROBOT=path/arm.urdf`
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
-//! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout);
+//! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout,
+//! `LAYOUT=fetch` or `LAYOUT=desk` sets one);
 //! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
-use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Scripted};
+use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Layout, Scripted};
 use spelunk_sims::robot::{Drive, RobotConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +35,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         ..RobotConfig::default()
     });
-    let mut env = ArmEnv::new(id, ArmConfig { task, robot, ..ArmConfig::default() })?;
+    let layout = match std::env::var("LAYOUT").as_deref() {
+        Ok("fetch") => Some(Layout::Fetch),
+        Ok("desk") => Some(Layout::Desk),
+        Ok(other) => return Err(format!("LAYOUT={other}: fetch or desk").into()),
+        Err(_) => None,
+    };
+    let mut env = ArmEnv::new(id, ArmConfig { task, robot, layout, ..ArmConfig::default() })?;
     let n = spelunk_core::Env::observation_space(&env).flat_len();
     let mut obs = vec![0f32; n];
     let mut solved = 0;

@@ -64,7 +64,7 @@ pub use task::{
 pub use world::vec3;
 use world::{
     arr, build_world, codec, euler, v, CUBE_HALF, FINGER_HALF, FINGER_MAX, PALM_MAX_ACCEL,
-    PALM_MAX_SPEED, TABLE_TOP,
+    PALM_MAX_SPEED, PUCK_RADIUS, TABLE_TOP,
 };
 
 const SNAPSHOT_KIND: &str = "arm/2";
