@@ -26,7 +26,7 @@ go-explore-pixels|25 min|deterministic|spelunk explore --experiment go-explore-p
 robustify|40 min|deterministic|spelunk explore --experiment robustify --seeds 5 --threads 2
 stax|4 min|deterministic|spelunk explore --experiment stax --seeds 5
 vla|30 min|deterministic|RAYON_NUM_THREADS=1 spelunk train --experiment vla --seeds 1 --targets 1 --out docs/results & RAYON_NUM_THREADS=1 spelunk train --experiment vla --seeds 1 --targets 3 --out docs/results; wait
-vla-bc|35 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --seeds 1 --data "$d/demos" --out docs/results
+vla-bc|100 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --seeds 1 --data "$d/demos" --out docs/results
 grpo-sparse|30 min|deterministic|spelunk train --experiment sparse --seeds 2 --set iterations=60 --out docs/results
 small-policies|5 min|deterministic|bash scripts/small-policies.sh
 ppo-doorkey8x8|3 min|deterministic|d=$(mktemp -d) && spelunk train --set algorithm=ppo --set env=MiniGrid-DoorKey-8x8-v0 --set iterations=60 --out "$d/run" && spelunk eval --run "$d/run" --episodes 200 --json docs/results/ppo_doorkey8x8.json
@@ -44,6 +44,7 @@ peers-python-ppo|4 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey
 peers-python-ppo-8x8|15 min|speed|bash scripts/peers/python_ppo.sh 1 MiniGrid-DoorKey-8x8-v0
 ray-scaling|4 min|speed|bash scripts/ray-scaling.sh
 peers-fetch|3 min|speed|bash scripts/peers/fetch_push.sh
+scripted|2 min|deterministic|bash scripts/scripted.sh
 peers-ceiling|4 min|speed|bash scripts/peers/two_core_ceiling.sh
 peers-rlexplore|2 min|speed|bash scripts/peers/rlexplore_rnd.sh
 peers-trl|3 min|speed|bash scripts/peers/trl_grpo.sh
