@@ -429,6 +429,9 @@ def block_vla_bc(fig):
             + ("the cloning recipe and its data are not what holds the VLA head back: seeing "
                "where the instructed target is in the image is."
                if state >= 0.9 and mean_rl < 0.9 else
+               f"the head that finds the target in the image alone comes within "
+               f"{fig((state - mean_rl) * 100, '.1f')} points of the one told where it is."
+               if mean_rl >= 0.9 else
                "the comparison does not single out the image as the limit.")]
     if rep.get("record_seconds") is not None:
         cpu = rep.get("record_cpu_seconds")
