@@ -285,6 +285,26 @@ def join(items):
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def vla_sentence(fig):
+    """README: the VLA head after cloning and RL, from vla_bc.json (nothing where it is absent)."""
+    try:
+        rep = load("vla_bc.json")
+    except Missing:
+        return ""
+    runs = rep["runs"]
+    best = lambda a, b: mean([max(r[a], r[b]) for r in runs])
+    cfg = rep["env_config"] or {}
+    return (f"The VLA head, which sees the arm through a {cfg['camera']['width']}×"
+            f"{cfg['camera']['height']} camera and reads the instruction, cloned on "
+            f"{fig(rep['demo_episodes'], 'd')} scripted demonstrations and fine-tuned with "
+            f"{rep['algorithm'].upper()}, reaches the instructed one of "
+            f"{cfg.get('targets', 1)} targets in {fig.pct(best('final_success', 'final_success_greedy'))} "
+            f"of {fig(rep['eval_episodes'], 'd')} unseen seeds (the better of sampled and greedy "
+            f"actions; cloning alone "
+            f"{fig.pct(best('bc_success', 'bc_success_greedy'))}; `vla_bc.json`, "
+            f"[docs/grpo.md](docs/grpo.md#behaviour-cloning-then-rl---experiment-vla-bc)). ")
+
+
 def block_policies(fig):
     ppo = load("ppo_doorkey8x8.json")["eval"]
     sparse = load("grpo_sparse.json")
@@ -299,7 +319,7 @@ def block_policies(fig):
         f"(`ppo_doorkey8x8.json`, `bash scripts/reproduce.sh ppo-doorkey8x8`); GRPO "
         f"{fig.pct(mean([r['final_eval_success'] for r in grpo]), 1)} in "
         f"{fig.frames(mean([r['curve'][-1][0] for r in grpo]))} (mean of {len(grpo)} seeds, "
-        f"`grpo_sparse.json`). A language model acting through text learns the text bandit's "
+        f"`grpo_sparse.json`). {vla_sentence(fig)}A language model acting through text learns the text bandit's "
         f"best arm from scratch: over its last 30 iterations its mean return is "
         f"{fig(tb['last_30_mean_return'], '.3f')}, against {fig(tb['best_arm_mean'], '.3f')} for "
         f"the best arm and {fig(tb['uniform_pick_mean'], '.3f')} for a uniform pick "
