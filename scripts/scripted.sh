@@ -27,19 +27,16 @@ free gripper||Reach Push PickAndPlace Slide
 CASES
 mkdir -p docs/results
 python3 - "$episodes" "${rows[@]}" <<'PY'
-import json, os, re, subprocess, sys
+import json, re, sys
 sys.path.insert(0, "scripts/peers")
-from protocol import machine
+from protocol import commit, machine
 episodes = int(sys.argv[1])
 rows = []
 for arg in sys.argv[2:]:
     label, env, task, line = arg.split("|", 3)
     m = re.search(r": (\d+)/(\d+) solved", line)
     rows.append({"arm": label, "env": env, "task": task, "solved": int(m[1]), "episodes": int(m[2])})
-commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                  text=True).stdout.strip():
-    commit += "-dirty"
+commit = commit()
 rep = {"command": f"bash scripts/scripted.sh {episodes}", "commit": commit, "machine": machine(),
        "seeds": f"0-{episodes - 1}", "rows": rows}
 with open("docs/results/scripted.json", "w") as f:

@@ -29,12 +29,7 @@ impl Scripted {
         let obs_len = if task.has_object() { 25 } else { 10 };
         let o = &flat[flat.len().saturating_sub(obs_len)..];
         let grip = v([o[0], o[1], o[2]]);
-        // Cover 60% of the remaining distance per step: the palm lags its target, and a
-        // controller that asks for all of it overshoots.
-        let toward = |p: Vector, gripper: f32| -> [f32; 4] {
-            let d = (p - grip) * (0.6 / 0.05);
-            [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), gripper]
-        };
+        let toward = |p: Vector, gripper: f32| toward(grip, p, gripper);
         let low = TABLE_TOP + FINGER_HALF[2] + 0.002;
         match task {
             ArmTask::Reach => toward(goal, -1.0),
@@ -148,10 +143,7 @@ impl Scripted {
         );
         let behind = obj - dir * (PUCK_RADIUS + GAP) - corner;
         let behind_low = Vector::new(behind.x, behind.y, low);
-        let toward = |p: Vector| -> [f32; 4] {
-            let d = (p - grip) * (0.6 / 0.05);
-            [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), -1.0]
-        };
+        let toward = |p: Vector| toward(grip, p, -1.0);
         match self.phase {
             0 => {
                 // Above the point behind the puck, then down.
@@ -204,6 +196,13 @@ impl Scripted {
         let a = dir * strike(needed);
         [a.x, a.y, 0.0, -1.0]
     }
+}
+
+/// The action toward `p` from `grip`: 60% of the remaining distance per step (the palm lags
+/// its target, and a controller that asks for all of it overshoots), clipped, with `gripper`.
+fn toward(grip: Vector, p: Vector, gripper: f32) -> [f32; 4] {
+    let d = (p - grip) * (0.6 / 0.05);
+    [d.x.clamp(-1.0, 1.0), d.y.clamp(-1.0, 1.0), d.z.clamp(-1.0, 1.0), gripper]
 }
 
 /// The control step of Fetch's tasks (20 physics steps of 2 ms), s.
