@@ -25,7 +25,8 @@ pub struct VlaBcConfig {
     pub config: Option<PathBuf>,
     /// `--set key=value` overrides over it.
     pub sets: Vec<String>,
-    /// Folder for `vla_bc.{json,md,png}`.
+    /// Folder for the report: `vla_bc.{json,md}` and `vla_bc_*.png` on Reach, `vla_bc_push.*`
+    /// on Push ([`stem`]).
     pub out: PathBuf,
     /// The demonstrations' LeRobot dataset: read when it exists, else recorded there.
     pub data: PathBuf,
@@ -41,6 +42,15 @@ pub struct VlaBcConfig {
 
 /// The built-in run config (`examples/vla_bc.toml`).
 const BASE: &str = include_str!("../../../examples/vla_bc.toml");
+
+/// The report's file stem for an env: `vla_bc` for Reach, `vla_bc_<task>` for the others
+/// (`vla_bc_push`), so runs of different tasks can share a folder.
+pub fn stem(env: &str) -> String {
+    match env.strip_prefix("Arm-").and_then(|t| t.strip_suffix("-v0")) {
+        None | Some("Reach") => "vla_bc".to_owned(),
+        Some(task) => format!("vla_bc_{}", task.to_lowercase()),
+    }
+}
 
 /// Where the demonstrations' seeds start.
 pub const DEMO_SEEDS: u64 = 2_000_000_000;
@@ -230,11 +240,12 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         bc: args.bc.clone(),
         runs,
     };
-    let stem = args.out.join("vla_bc");
-    write_file(&stem.with_extension("json"), serde_json::to_string_pretty(&report)?)?;
-    write_charts(&report, &args.out)?;
-    write_file(&stem.with_extension("md"), table(&report))?;
-    Ok(format!("wrote {}/vla_bc.md, vla_bc.json and vla_bc_*.png", args.out.display()))
+    let name = stem(&report.env);
+    let path = args.out.join(&name);
+    write_file(&path.with_extension("json"), serde_json::to_string_pretty(&report)?)?;
+    write_charts(&report, &args.out, &name)?;
+    write_file(&path.with_extension("md"), table(&report))?;
+    Ok(format!("wrote {0}/{name}.md, {name}.json and {name}_*.png", args.out.display()))
 }
 
 /// The scripted controller's episodes of `base`'s task into a LeRobot dataset at `dir`, with
@@ -294,7 +305,7 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
     Ok(out)
 }
 
-fn write_charts(r: &Report, out: &Path) -> Result<()> {
+fn write_charts(r: &Report, out: &Path, stem: &str) -> Result<()> {
     let bc: Vec<Series> = r
         .runs
         .iter()
@@ -314,7 +325,7 @@ fn write_charts(r: &Report, out: &Path) -> Result<()> {
         "share of tokens the head's most likely",
         &bc,
     );
-    raster::write(&out.join("vla_bc_cloning.png"), &png)?;
+    raster::write(&out.join(format!("{stem}_cloning.png")), &png)?;
     let rl: Vec<Series> = r
         .runs
         .iter()
@@ -326,7 +337,7 @@ fn write_charts(r: &Report, out: &Path) -> Result<()> {
         "success rate (sampled)",
         &rl,
     );
-    raster::write(&out.join("vla_bc_rl.png"), &png)
+    raster::write(&out.join(format!("{stem}_rl.png")), &png)
 }
 
 fn table(r: &Report) -> String {
@@ -336,7 +347,7 @@ fn table(r: &Report) -> String {
         "# The VLA head: behaviour cloning, then RL\n\n`spelunk train --experiment vla-bc` \
          on {} (config {}): {} scripted episodes ({} frames; the controller succeeded in \
          {:.1}%) as a LeRobot dataset, {} epochs of behaviour cloning (batch {}, {:.0}% of \
-         episodes held out), then {} iterations of {}. Success: within 5 cm of the instructed \
+         episodes held out), then {} iterations of {}. Success: {} within 5 cm of the instructed \
          target at the last step, on {} unseen seeds.\n\n\
          | seed | cloning: sampled | cloning: greedy | after RL: sampled | after RL: greedy \
          | held-out token accuracy | cloning minutes: wall / CPU | RL minutes: wall / CPU \
@@ -351,6 +362,7 @@ fn table(r: &Report) -> String {
         r.bc.holdout * 100.0,
         r.iterations,
         r.algorithm,
+        if r.env == "Arm-Reach-v0" { "the gripper" } else { "the object" },
         r.eval_episodes,
     );
     for run in &r.runs {

@@ -59,7 +59,8 @@ mod world;
 pub use scripted::Scripted;
 use task::TARGET_COLOURS;
 pub use task::{
-    ArmConfig, ArmTask, Layout, RewardType, INSTRUCTION_LEN, INSTRUCTION_WORDS, TARGET_RADIUS,
+    instruction_ids, instruction_text, ArmConfig, ArmTask, Layout, RewardType, INSTRUCTION_LEN,
+    INSTRUCTION_WORDS, TARGET_RADIUS,
 };
 pub use world::vec3;
 use world::{
@@ -188,10 +189,15 @@ impl ArmEnv {
         if config.targets > TARGET_COLOURS.len() as u32 {
             return Err(bad(format!("targets must be at most 3, got {}", config.targets)));
         }
-        if config.targets > 0 && (config.task != ArmTask::Reach || config.camera.is_none()) {
-            return Err(bad(
-                "instruction targets need the Reach task and a camera (they are only seen)".into(),
-            ));
+        if config.targets > 0
+            && (instruction_ids(config.task, 0).is_none() || config.camera.is_none())
+        {
+            return Err(bad(format!(
+                "instruction targets need the Reach or Push task and a camera (they are only \
+                 seen); this is {:?}{}",
+                config.task,
+                if config.camera.is_none() { " without a camera" } else { "" }
+            )));
         }
         let (world, handles) = build_world(&config).map_err(|e| match e {
             Error::Config { what, message } => {
@@ -215,12 +221,17 @@ impl ArmEnv {
                 Space::uniform_box(&[cam.height, cam.width, 3], 0.0, 255.0, DType::U8),
             ));
         }
-        let instruction_len = if config.targets > 0 { INSTRUCTION_LEN } else { 0 };
-        if instruction_len > 0 {
-            let top = (INSTRUCTION_WORDS.len() - 1) as f32;
+        // The id range is the task's own words' (Reach's stays 0–6 as words are appended).
+        let instruction = (config.targets > 0).then(|| {
+            let ids: Vec<Vec<u8>> =
+                (0..TARGET_COLOURS.len()).filter_map(|c| instruction_ids(config.task, c)).collect();
+            (ids.first().map_or(0, Vec::len), ids.iter().flatten().copied().max().unwrap_or(0))
+        });
+        let instruction_len = instruction.map_or(0, |(n, _)| n);
+        if let Some((n, top)) = instruction {
             members.push((
                 "instruction".into(),
-                Space::uniform_box(&[INSTRUCTION_LEN], 0.0, top, DType::F32),
+                Space::uniform_box(&[n], 0.0, f32::from(top), DType::F32),
             ));
         }
         let (joints_len, action_len, home) = match &handles.gripper {
@@ -547,18 +558,23 @@ impl Env for ArmEnv {
         let mut colour = 0;
         if n > 0 {
             // Targets rest on the table, as objects do: one camera then fixes where each is
-            // (its ray meets the table's plane), which a target in the air would not.
-            goal[2] = f64::from(TABLE_TOP + TARGET_RADIUS);
+            // (its ray meets the table's plane), which a target in the air would not. On Push
+            // they are centred at the object's height, the goal's, as Fetch's Push goal is.
+            if !task.has_object() {
+                goal[2] = f64::from(TABLE_TOP + TARGET_RADIUS);
+            }
+            let z = goal[2] as f32;
             colour = ((self.np.random() * n as f64) as usize).min(n - 1);
             let mut placed = vec![goal.map(|g| g as f32)];
             for _ in 1..n {
                 let mut p = [0f32; 3];
                 for _ in 0..100 {
-                    let centre = [ix, iy, f64::from(init.z)];
+                    let offset = if task.has_object() { draws.target_offset } else { 0.0 };
+                    let centre = [ix + offset, iy, f64::from(init.z)];
                     for ((x, c), r) in p.iter_mut().zip(centre).zip(target_range) {
                         *x = (c + (-r + 2.0 * r * self.np.random())) as f32;
                     }
-                    p[2] = TABLE_TOP + TARGET_RADIUS;
+                    p[2] = z;
                     if placed.iter().all(|q| self.apart(*q, p)) {
                         break;
                     }
@@ -574,7 +590,7 @@ impl Env for ArmEnv {
                     *others.next().unwrap_or(&placed[0])
                 });
             }
-            self.mission = format!("reach the {} target", TARGET_COLOURS[colour]);
+            self.mission = instruction_text(&instruction_ids(task, colour).unwrap_or_default());
         }
         self.state = EpisodeState {
             markers,
@@ -760,10 +776,9 @@ impl Env for ArmEnv {
                 self.config.targets
             )));
         }
-        if let Some(c) =
-            TARGET_COLOURS.get(state.colour as usize).filter(|_| !state.markers.is_empty())
-        {
-            self.mission = format!("reach the {c} target");
+        if !state.markers.is_empty() {
+            let ids = instruction_ids(self.config.task, state.colour as usize);
+            self.mission = instruction_text(&ids.unwrap_or_default());
         }
         self.state = state;
         self.np = NpRandom::from_raw(s, inc, has, u);

@@ -3,7 +3,7 @@
 
 use super::{
     arr, camera, class, euler, v, ArmEnv, CameraConfig, Frame, Gripper, Info, Mount, ObsMut,
-    Pinhole, Result, INSTRUCTION_LEN, TARGET_RADIUS,
+    Pinhole, Result, TARGET_RADIUS,
 };
 use rapier3d::prelude::*;
 
@@ -50,10 +50,10 @@ impl ArmEnv {
             .collect()
     }
 
-    /// The instruction's word ids (`INSTRUCTION_LEN` of them).
-    pub(super) fn instruction_ids(&self) -> [f32; INSTRUCTION_LEN] {
-        // reach, the, <colour>, target
-        [1.0, 2.0, 3.0 + self.state.colour as f32, 6.0]
+    /// The instruction's word ids ([`super::instruction_ids`]), as observation values.
+    pub(super) fn instruction_values(&self) -> Vec<f32> {
+        let ids = super::instruction_ids(self.config.task, self.state.colour as usize);
+        ids.unwrap_or_default().into_iter().map(f32::from).collect()
     }
 
     pub(super) fn grip_vel(&self) -> Vector {
@@ -100,7 +100,7 @@ impl ArmEnv {
                 *o = f32::from(p);
             }
             if self.config.targets > 0 {
-                out[6 + pixels..6 + self.image_len].copy_from_slice(&self.instruction_ids());
+                out[6 + pixels..6 + self.image_len].copy_from_slice(&self.instruction_values());
             }
         }
         let dt = self.dt();

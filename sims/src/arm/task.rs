@@ -136,10 +136,12 @@ pub struct ArmConfig {
     pub camera: Option<CameraConfig>,
     /// A URDF arm in place of the free-floating gripper (`None`: the free gripper).
     pub robot: Option<RobotConfig>,
-    /// Instruction following (Reach with a camera): `targets` spheres of different colours
-    /// (red, green, blue; at most 3) resting on the table at Fetch's goal draws (x, y), drawn
-    /// into the camera image, the goal one of them drawn uniformly, named by an `instruction` observation of word ids ("reach the red target",
-    /// see [`INSTRUCTION_WORDS`]) and by `mission()`. 0: Fetch's goal, not in the image.
+    /// Instruction following (Reach or Push with a camera): `targets` spheres of different
+    /// colours (red, green, blue; at most 3) on the table at the task's goal draws (x, y),
+    /// drawn into the camera image, the goal one of them drawn uniformly, named by an
+    /// `instruction` observation of word ids ("reach the red target", "push the puck to the
+    /// red target"; see [`instruction_ids`]) and by `mission()`. 0: Fetch's goal, not in the
+    /// image.
     pub targets: u32,
     /// Where the grip starts and objects and goals are drawn ([`Layout`]); unset: `desk` with
     /// the built-in `so100` arm, else `fetch` (a URDF file of a desk arm says `desk`).
@@ -164,10 +166,33 @@ impl ArmConfig {
 }
 
 /// The words of the `instruction` observation: id `k` is `INSTRUCTION_WORDS[k]` (0 pads).
-pub const INSTRUCTION_WORDS: [&str; 7] =
-    ["<pad>", "reach", "the", "red", "green", "blue", "target"];
-/// Words per instruction.
+/// Words are only ever appended, so a Reach instruction's ids (and the id range its space
+/// declares) stay those of the first seven words.
+pub const INSTRUCTION_WORDS: [&str; 10] =
+    ["<pad>", "reach", "the", "red", "green", "blue", "target", "push", "puck", "to"];
+/// Words per instruction of Reach ([`instruction_ids`] gives every task's).
 pub const INSTRUCTION_LEN: usize = 4;
+
+/// The word ids naming target `colour` (0 red, 1 green, 2 blue) for `task`: "reach the red
+/// target" on Reach, "push the puck to the red target" on Push; `None` for a task without
+/// instruction targets.
+pub fn instruction_ids(task: ArmTask, colour: usize) -> Option<Vec<u8>> {
+    let c = 3 + colour.min(TARGET_COLOURS.len() - 1) as u8;
+    match task {
+        ArmTask::Reach => Some(vec![1, 2, c, 6]),
+        ArmTask::Push => Some(vec![7, 2, 8, 9, 2, c, 6]),
+        ArmTask::PickAndPlace | ArmTask::Slide => None,
+    }
+}
+
+/// An instruction's ids in words, space-separated.
+pub fn instruction_text(ids: &[u8]) -> String {
+    let words: Vec<&str> = ids
+        .iter()
+        .map(|&i| INSTRUCTION_WORDS.get(usize::from(i)).copied().unwrap_or("?"))
+        .collect();
+    words.join(" ")
+}
 /// Radius of an instruction target sphere, m.
 pub const TARGET_RADIUS: f32 = 0.03;
 pub(super) const TARGET_COLOURS: [&str; 3] = ["red", "green", "blue"];
