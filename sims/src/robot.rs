@@ -82,7 +82,9 @@ impl Builtin {
                 "gripper_link",
                 ["l_finger_joint", "r_finger_joint"],
                 [1.25, 0.75, 0.4],
-                [0.02, 0.0, 0.0],
+                // Between the finger pads (2–6 cm along the gripper), low enough that the
+                // palm clears a 5 cm cube gripped at its centre.
+                [0.045, 0.0, 0.0],
                 vec![0.0, -0.6, 1.6, 0.6, 0.0],
             ),
         }
