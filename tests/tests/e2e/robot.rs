@@ -176,7 +176,7 @@ fn end_effector_control_moves_the_urdf_arm_to_reach_goals() {
     // unchanged: the Fetch-like arm reaches Fetch's goals and picks and places the cube on
     // most seeds (100 seeds with `ROBOT=fetch7 cargo run --release -p spelunk-sims --example
     // scripted -- ID 100`: Reach 100, PickAndPlace 83, Push 73); the desktop arm reaches most
-    // goals (94 of 100; some lie beyond its 35 cm reach).
+    // goals (93 of 100 in `scripts/scripted.sh`; some lie beyond its 35 cm reach).
     assert!(scripted("fetch7", "Arm-Reach-v0", ArmTask::Reach, 20) >= 19, "fetch7 reach");
     assert!(scripted("so100", "Arm-Reach-v0", ArmTask::Reach, 20) >= 17, "so100 reach");
     let picked = scripted("fetch7", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 20);
