@@ -45,7 +45,7 @@ def bench(env, cfg, threads, out):
     cmd = [bin_, "bench", "--env", env, "--num-envs", "256", "--threads", str(threads),
            "--seconds", seconds, "--windows", "4", "--skip-bandits", "--json", out]
     if cfg != "none.toml":
-        cmd[3:3] = ["--config", os.path.join(tmp, cfg)]
+        cmd[4:4] = ["--config", os.path.join(tmp, cfg)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
