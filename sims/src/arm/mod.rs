@@ -405,6 +405,38 @@ impl ArmEnv {
         Some((q, opening))
     }
 
+    /// The joint-space action (one value per arm joint on its limits, then the gripper) that
+    /// sends a URDF arm where Fetch's end-effector action `ee` (Δx, Δy, Δz, gripper) would
+    /// from its present state: the inverse kinematics of end-effector control, whatever this
+    /// env's control mode. Demonstrations for a joint-space policy are the scripted
+    /// controller's actions through it. `None` for the free gripper or an `ee` that is not 4
+    /// finite values.
+    pub fn joint_action_for(&self, ee: &[f32]) -> Option<Vec<f32>> {
+        let r = self.robot()?;
+        if ee.len() != 4 || ee.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let a: Vec<f32> = ee.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
+        let from = r.grip_pos(&self.world);
+        let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+        let q = r.solve_ik(&self.world, None, to, 10);
+        let mut out: Vec<f32> = r
+            .arm
+            .iter()
+            .zip(&q)
+            .map(|(j, &q)| {
+                let span = j.limits[1] - j.limits[0];
+                if span > 0.0 {
+                    (2.0 * (q - j.limits[0]) / span - 1.0).clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        out.push(a[3]);
+        Some(out)
+    }
+
     /// Put a URDF arm's joints where a real arm measures them (arm joints, then the finger
     /// opening), speeds zero, targets there too: the bridge's twin follows the real arm so.
     pub fn set_joints(&mut self, arm: &[f32], opening: f32) {
