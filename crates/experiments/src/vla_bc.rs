@@ -256,7 +256,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
 /// never seen corrected, and the arm's velocity in the state tells it the last action — a
 /// policy that copies it stands still once it has stopped. Returns each episode's success.
 fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> Result<Vec<bool>> {
-    use spelunk_core::{Action, ObsBuf, Rng};
+    use spelunk_core::{Action, Env as _, ObsBuf, Rng};
     use spelunk_sims::arm::{ArmTask, Scripted};
     let task = match base.env.as_str() {
         "Arm-Reach-v0" => ArmTask::Reach,
@@ -264,26 +264,39 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
         "Arm-PickAndPlace-v0" => ArmTask::PickAndPlace,
         other => bail!("{other} has no scripted controller to demonstrate it"),
     };
-    let mut env = crate::registry()
-        .make_with(&base.env, base.env_config.as_ref().unwrap_or(&serde_json::Value::Null))?;
-    let mut writer =
-        crate::record::lerobot_writer_for(env.as_ref(), base.env_config.clone(), dir, None)?;
+    let mut env = spelunk_sims::arm::make(
+        &base.env,
+        base.env_config.as_ref().unwrap_or(&serde_json::Value::Null),
+    )?;
+    // A URDF arm in joint-space control is demonstrated by the same controller, its
+    // end-effector actions turned into joint targets through the arm's inverse kinematics.
+    let joints =
+        env.robot().is_some_and(|r| r.config.control == spelunk_sims::robot::Control::Joints);
+    let mut writer = crate::record::lerobot_writer_for(&env, base.env_config.clone(), dir, None)?;
     let limit = env.max_episode_steps().unwrap_or(50);
     let mut obs = ObsBuf::for_space(env.observation_space());
     let mut rng = Rng::seed_from_u64(DEMO_SEEDS ^ 0xda27);
     let mut out = Vec::with_capacity(episodes);
     for k in 0..episodes as u64 {
         env.reset(Some(DEMO_SEEDS + k), None, obs.as_mut())?;
-        writer.begin_episode(env.as_ref())?;
+        writer.begin_episode(&env)?;
         let mut ctl = Scripted::new();
         let mut success = false;
         for _ in 0..limit {
             let flat = obs.as_f32().context("arm observations are f32")?;
-            let expert = ctl.act(task, flat);
-            let mut executed = expert;
-            for a in &mut executed[..3] {
+            let ee = ctl.act(task, flat);
+            let mut noised = ee;
+            for a in &mut noised[..3] {
                 *a = (*a + noise * rng.normal() as f32).clamp(-1.0, 1.0);
             }
+            let (expert, executed) = if joints {
+                let convert = |a: &[f32]| {
+                    env.joint_action_for(a).context("the joint-space arm's action for a step")
+                };
+                (convert(&ee)?, convert(&noised)?)
+            } else {
+                (ee.to_vec(), noised.to_vec())
+            };
             let s = env.step(Action::Continuous(&executed), obs.as_mut())?;
             let done = s.terminated || s.truncated;
             success = s.info.is_success == Some(true);
@@ -407,7 +420,7 @@ fn minutes(s: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spelunk_core::{Action, ObsBuf};
+    use spelunk_core::{Action, Env as _, ObsBuf};
     use spelunk_sims::arm::{ArmTask, Scripted};
 
     /// The scripted controller's Reach episodes (three targets, a camera) written as a
@@ -459,5 +472,41 @@ mod tests {
         // The first frames (reset) agree; the noisy episodes then leave the noise-free path.
         assert_eq!(rows[0][..dim], rows[1][..dim]);
         assert_ne!(rows[0][dim..2 * dim], rows[1][dim..2 * dim]);
+    }
+
+    /// A joint-space arm's demonstrations: each recorded action is the scripted controller's
+    /// end-effector action in that state through `joint_action_for` (one value per arm joint,
+    /// then the gripper), and replaying them live gives the recorded observations.
+    #[test]
+    fn joint_space_demonstrations_are_the_controllers_actions_through_the_ik() {
+        let mut table: toml::Table = toml::from_str(BASE).unwrap();
+        let robot: toml::Table = toml::from_str("urdf = \"fetch7\"\ncontrol = \"joints\"").unwrap();
+        table["env_config"].as_table_mut().unwrap().insert("robot".into(), robot.into());
+        let base = crate::config::train_config_from(table, None, &[]).unwrap();
+        let cfg = base.env_config.clone().unwrap();
+        let mut env = spelunk_sims::arm::make(&base.env, &cfg).unwrap();
+        let dim = env.observation_space().flat_len();
+        let n = env.action_space().flat_len();
+        assert_eq!(n, 8, "7 joints and the gripper");
+        let dir =
+            std::env::temp_dir().join(format!("spelunk-vla-bc-joints-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(record_demos(&base, &dir, 2, 0.0).unwrap(), vec![true; 2]);
+        let ds = spelunk_dataset::Dataset::open(&dir).unwrap();
+        let obs = ds.observations_for(&env).unwrap();
+        let actions = ds.actions_for(&env).unwrap();
+        let mut buf = ObsBuf::for_space(env.observation_space());
+        for e in &ds.episodes {
+            env.reset(Some(DEMO_SEEDS + e.index as u64), None, buf.as_mut()).unwrap();
+            let mut ctl = Scripted::new();
+            for f in e.from..e.from + e.length {
+                assert_eq!(&obs[f * dim..(f + 1) * dim], buf.as_f32().unwrap(), "frame {f}");
+                let ee = ctl.act(ArmTask::Reach, buf.as_f32().unwrap());
+                let want = env.joint_action_for(&ee).unwrap();
+                assert_eq!(actions[f * n..(f + 1) * n], want[..], "frame {f}");
+                env.step(Action::Continuous(&want), buf.as_mut()).unwrap();
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -852,21 +852,34 @@ impl Env for ArmEnv {
     }
 }
 
+/// The four tasks' ids.
+const TASKS: [(&str, ArmTask); 4] = [
+    ("Arm-Reach-v0", ArmTask::Reach),
+    ("Arm-Push-v0", ArmTask::Push),
+    ("Arm-PickAndPlace-v0", ArmTask::PickAndPlace),
+    ("Arm-Slide-v0", ArmTask::Slide),
+];
+
+/// An arm env by id and JSON config, as the registry makes it, but as an [`ArmEnv`] (for its
+/// arm's methods, such as [`ArmEnv::joint_action_for`]).
+pub fn make(id: &str, cfg: &serde_json::Value) -> Result<ArmEnv> {
+    let Some(&(_, task)) = TASKS.iter().find(|(name, _)| *name == id) else {
+        let ids: Vec<&str> = TASKS.iter().map(|(name, _)| *name).collect();
+        return Err(Error::Config {
+            what: id.to_owned(),
+            message: format!("not an arm task; there are {}", ids.join(", ")),
+        });
+    };
+    let config =
+        spelunk_core::registry::merge_config(id, &ArmConfig { task, ..ArmConfig::default() }, cfg)?;
+    ArmEnv::new(id, config)
+}
+
 /// Register the four tasks.
 pub fn register(reg: &mut Registry) {
-    for (id, task) in [
-        ("Arm-Reach-v0", ArmTask::Reach),
-        ("Arm-Push-v0", ArmTask::Push),
-        ("Arm-PickAndPlace-v0", ArmTask::PickAndPlace),
-        ("Arm-Slide-v0", ArmTask::Slide),
-    ] {
+    for (id, _) in TASKS {
         reg.register(id, "arm", "Fetch-style manipulation on rapier3d", move |cfg| {
-            let config = spelunk_core::registry::merge_config(
-                id,
-                &ArmConfig { task, ..ArmConfig::default() },
-                cfg,
-            )?;
-            Ok(Box::new(ArmEnv::new(id, config)?) as Box<dyn Env>)
+            Ok(Box::new(make(id, cfg)?) as Box<dyn Env>)
         });
     }
 }
