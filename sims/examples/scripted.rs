@@ -6,7 +6,8 @@
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
 //! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout,
 //! `LAYOUT=fetch` or `LAYOUT=desk` sets one);
-//! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
+//! `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that standard deviation to the motion it executes (DART's,
+//! as demonstrations are recorded); `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Layout, Scripted};
@@ -45,13 +46,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = spelunk_core::Env::observation_space(&env).flat_len();
     let mut obs = vec![0f32; n];
     let mut solved = 0;
+    let noise: f32 = std::env::var("NOISE").ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let mut rng = spelunk_core::Rng::seed_from_u64(0xda27);
     let first: u64 = std::env::var("FIRST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     for seed in first..first + episodes {
         spelunk_core::Env::reset(&mut env, Some(seed), None, ObsMut::F32(&mut obs))?;
-        let mut ctl = Scripted::new();
+        let mut ctl = if std::env::var_os("MEMORYLESS").is_some() {
+            Scripted::memoryless()
+        } else {
+            Scripted::new()
+        };
         let mut success = false;
         for _ in 0..50 {
-            let a = ctl.act(task, &obs);
+            let mut a = ctl.act(task, &obs);
+            for x in &mut a[..3] {
+                *x = (*x + noise * rng.normal() as f32).clamp(-1.0, 1.0);
+            }
             let s =
                 spelunk_core::Env::step(&mut env, Action::Continuous(&a), ObsMut::F32(&mut obs))?;
             success = s.info.is_success == Some(true);

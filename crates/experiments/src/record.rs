@@ -252,7 +252,7 @@ fn scripted(env: &str, config: Option<&Value>, seed: u64) -> Result<Source> {
         _ => None,
     };
     if let Some(task) = task {
-        return Ok(Source::Arm(Scripted::new(), task));
+        return Ok(Source::Arm(Scripted::memoryless(), task));
     }
     if env.starts_with("Montezuma-") {
         // The planner searches the level's exact dynamics from the reset state.

@@ -280,7 +280,9 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
     for k in 0..episodes as u64 {
         env.reset(Some(DEMO_SEEDS + k), None, obs.as_mut())?;
         writer.begin_episode(&env)?;
-        let mut ctl = Scripted::new();
+        // Push is demonstrated by the rule of the present observation (no phase the policy
+        // could not see); Reach and PickAndPlace are the same either way.
+        let mut ctl = Scripted::memoryless();
         let mut success = false;
         for _ in 0..limit {
             let flat = obs.as_f32().context("arm observations are f32")?;
