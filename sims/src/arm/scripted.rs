@@ -30,8 +30,8 @@ impl Scripted {
     /// the cube to the goal, low and behind the cube, it pushes along the line; within 2 cm
     /// of the point 3 cm behind the cube it goes down to it; low and near the cube anywhere
     /// else it rises first; otherwise it heads for the point above; with the cube within
-    /// 2.5 cm of the goal it stays still. The free gripper solves as many episodes this way
-    /// as with [`Scripted::new`]'s phases, and more under DART's noise; on `fetch7`, whose
+    /// 2.5 cm of the goal it stays still. The free gripper solves about as many episodes this
+    /// way as with [`Scripted::new`]'s phases, and more under DART's noise; on `fetch7`, whose
     /// palm drifts off the line, fewer. The other tasks are [`Scripted::new`]'s.
     pub fn memoryless() -> Self {
         Self { memoryless: true, ..Self::default() }

@@ -46,33 +46,55 @@ fn the_scripted_controller_solves_reach_push_and_pick_and_place() {
 
 /// The memoryless Push (the demonstrator policies are cloned from) is a rule of the present
 /// observation — a fresh controller asked in any state of an episode answers what the one that
-/// played it does — and it solves Push as the phased controller does, also with DART's noise
-/// on the motion it executes (seeds 0..40; measured 40 noise-free, 39 at σ = 0.1).
+/// played it does — and it solves Push within a seed of the phased controller without noise
+/// and more often than it with DART's noise on the motion it executes (seeds 0..40, the same
+/// noise for both; measured: phased 40 and 33, memoryless 39 and 36).
 #[test]
 fn the_memoryless_push_is_a_rule_of_the_observation_and_solves_push() {
     let mut env = make("Arm-Push-v0");
     let mut obs = ObsBuf::for_space(env.observation_space());
-    let mut rng = Rng::seed_from_u64(3);
-    for noise in [0.0f32, 0.1] {
-        let mut solved = 0;
-        for seed in 0..40 {
-            env.reset(Some(seed), None, obs.as_mut()).expect("reset");
-            let mut ctl = Scripted::memoryless();
-            let mut success = false;
-            for _ in 0..50 {
-                let flat = obs.as_f32().expect("f32");
-                let mut a = ctl.act(ArmTask::Push, flat);
-                assert_eq!(a, Scripted::memoryless().act(ArmTask::Push, flat), "seed {seed}");
-                for x in &mut a[..3] {
-                    *x = (*x + noise * rng.normal() as f32).clamp(-1.0, 1.0);
+    let mut solved = BTreeMap::new();
+    for memoryless in [true, false] {
+        for noise in [0.0f32, 0.1] {
+            let mut rng = Rng::seed_from_u64(3);
+            let mut n = 0;
+            for seed in 0..40 {
+                env.reset(Some(seed), None, obs.as_mut()).expect("reset");
+                let mut ctl = if memoryless { Scripted::memoryless() } else { Scripted::new() };
+                let mut success = false;
+                for _ in 0..50 {
+                    let flat = obs.as_f32().expect("f32");
+                    let mut a = ctl.act(ArmTask::Push, flat);
+                    if memoryless {
+                        let fresh = Scripted::memoryless().act(ArmTask::Push, flat);
+                        assert_eq!(a, fresh, "seed {seed}");
+                    }
+                    for x in &mut a[..3] {
+                        *x = (*x + noise * rng.normal() as f32).clamp(-1.0, 1.0);
+                    }
+                    let s = env.step(Action::Continuous(&a), obs.as_mut()).expect("step");
+                    success = s.info.is_success == Some(true);
                 }
-                let s = env.step(Action::Continuous(&a), obs.as_mut()).expect("step");
-                success = s.info.is_success == Some(true);
+                n += usize::from(success);
             }
-            solved += usize::from(success);
+            solved.insert((memoryless, noise.to_bits()), n);
         }
-        assert!(solved >= 37, "noise {noise}: the memoryless Push solved {solved}/40");
     }
+    let [phased, phased_noised, memoryless, memoryless_noised] =
+        [(false, 0.0f32), (false, 0.1), (true, 0.0), (true, 0.1)]
+            .map(|k| solved[&(k.0, k.1.to_bits())]);
+    println!(
+        "solved of 40: phased {phased}, {phased_noised} noised; memoryless {memoryless}, \
+         {memoryless_noised} noised"
+    );
+    assert!(
+        memoryless >= 38 && memoryless + 1 >= phased,
+        "noise-free: {memoryless}/40, phased {phased}"
+    );
+    assert!(
+        memoryless_noised >= 35 && memoryless_noised > phased_noised,
+        "DART's noise 0.1: {memoryless_noised}/40, phased {phased_noised}"
+    );
 }
 
 /// Slide's one strike from contact: the puck lands within 5 cm on a minority of seeds (the
