@@ -481,6 +481,10 @@ def block_vla_bc(fig, name="vla_bc", target=0.9):
                f"the head that finds the target in the image does "
                f"{fig((mean_rl - state) * 100, '.1f')} points better than the one told where it is."
                if mean_rl >= target else
+               f"cloning falls short even with the goal given, and the head that must find the "
+               f"target in the image does {fig((state - mean_rl) * 100, '.1f')} points worse "
+               f"still: the recipe and seeing the target are both limits, seeing the larger."
+               if state < target and state - mean_rl >= 0.1 else
                "cloning falls short even with the goal given: the demonstrations and the "
                "cloning recipe are a limit before the image is."
                if state < target else
