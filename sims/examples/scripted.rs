@@ -6,8 +6,9 @@
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
 //! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout,
 //! `LAYOUT=fetch` or `LAYOUT=desk` sets one);
-//! `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that standard deviation to the motion it executes (DART's,
-//! as demonstrations are recorded); `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
+//! `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that
+//! standard deviation to the motion it executes (DART's, as demonstrations are recorded);
+//! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Layout, Scripted};

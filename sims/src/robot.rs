@@ -178,6 +178,24 @@ pub struct ArmJoint {
     pub effort: f32,
 }
 
+impl ArmJoint {
+    /// The position a joint-space action value `x` (−1 to 1) asks for: the limits end to end.
+    pub fn position_for(&self, x: f32) -> f32 {
+        self.limits[0] + f32::midpoint(x, 1.0) * (self.limits[1] - self.limits[0])
+    }
+
+    /// The action value that asks for position `q` ([`ArmJoint::position_for`]'s inverse,
+    /// clamped to −1..1; 0 for a joint whose limits have no span).
+    pub fn action_for(&self, q: f32) -> f32 {
+        let span = self.limits[1] - self.limits[0];
+        if span > 0.0 {
+            (2.0 * (q - self.limits[0]) / span - 1.0).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// The parts of a URDF robot that live outside the physics world (the world itself is
 /// serialised with it).
 #[derive(Clone, Debug)]

@@ -371,24 +371,23 @@ impl ArmEnv {
             if self.config.task.block_gripper() { 0.0 } else { grip.max(0.0) * r.finger_max() };
         match r.config.control {
             Control::EndEffector => {
-                // As Fetch re-anchors its mocap target on the gripper body every step, the
-                // Δ is taken from where the grip is now.
-                let from = r.grip_pos(&self.world);
-                let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
-                (to, r.solve_ik(&self.world, None, to, 10), opening)
+                let (to, q) = self.ik_target(r, &a);
+                (to, q, opening)
             }
             Control::Joints => {
-                let q = r
-                    .arm
-                    .iter()
-                    .zip(&a)
-                    .map(|(j, &x)| {
-                        j.limits[0] + f32::midpoint(x, 1.0) * (j.limits[1] - j.limits[0])
-                    })
-                    .collect();
+                let q = r.arm.iter().zip(&a).map(|(j, &x)| j.position_for(x)).collect();
                 (v(self.state.target), q, opening)
             }
         }
+    }
+
+    /// End-effector control's grip target for the clamped action `a` and the arm joints'
+    /// positions that reach it. As Fetch re-anchors its mocap target on the gripper body
+    /// every step, the Δ is taken from where the grip is now.
+    fn ik_target(&self, r: &BuiltRobot, a: &[f32]) -> (Vector, Vec<f32>) {
+        let from = r.grip_pos(&self.world);
+        let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
+        (to, r.solve_ik(&self.world, None, to, 10))
     }
 
     /// A URDF arm's joint targets for `action` from its present state (arm joints, then the
@@ -417,22 +416,8 @@ impl ArmEnv {
             return None;
         }
         let a: Vec<f32> = ee.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
-        let from = r.grip_pos(&self.world);
-        let to = self.workspace(from + Vector::new(a[0], a[1], a[2]) * 0.05);
-        let q = r.solve_ik(&self.world, None, to, 10);
-        let mut out: Vec<f32> = r
-            .arm
-            .iter()
-            .zip(&q)
-            .map(|(j, &q)| {
-                let span = j.limits[1] - j.limits[0];
-                if span > 0.0 {
-                    (2.0 * (q - j.limits[0]) / span - 1.0).clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let (_, q) = self.ik_target(r, &a);
+        let mut out: Vec<f32> = r.arm.iter().zip(&q).map(|(j, &q)| j.action_for(q)).collect();
         out.push(a[3]);
         Some(out)
     }
