@@ -65,6 +65,13 @@ pub struct VlaConfig {
     /// et al. (2016) pre-trained their visuomotor encoder on object poses. `desired_goal` is a
     /// label only: the head never reads it as an input, and RL does not use the loss.
     pub goal_aux: f64,
+    /// Hidden sizes of an MLP action head (empty: one linear layer shared by the action
+    /// queries, OpenVLA's shared action vocabulary). With sizes, the action queries' final
+    /// hidden states, the goal query's (with `goal_aux`) and the robot's state (with `proprio`)
+    /// are concatenated and an MLP (ReLU) maps them to every dimension's logits at once, as
+    /// OpenVLA-OFT replaces the language-model head with an MLP action head: the trunk finds
+    /// what the image and instruction say, the MLP does the fine control from it.
+    pub action_mlp: Vec<usize>,
 }
 
 impl Default for VlaConfig {
@@ -76,6 +83,7 @@ impl Default for VlaConfig {
             keypoints: 16,
             film: false,
             goal_aux: 0.0,
+            action_mlp: Vec::new(),
         }
     }
 }
@@ -140,6 +148,15 @@ impl VlaLayout {
     }
 }
 
+/// What maps the trunk's hidden states to action logits.
+enum ActionHead {
+    /// One layer shared by every action query.
+    Shared(Linear),
+    /// `action_mlp`: the queries' (and the goal query's) hidden states with the state, to all
+    /// dimensions' logits.
+    Mlp(crate::layers::Mlp),
+}
+
 /// The vision-language-action head (see the module's text).
 pub struct VlaPolicy {
     params: ParamStore,
@@ -149,7 +166,7 @@ pub struct VlaPolicy {
     keypoints: Option<Keypoints>,
     proprio: Option<Linear>,
     queries: Tensor,
-    head: Linear,
+    head: ActionHead,
     /// `goal_aux`'s query token and its map to the goal's values.
     goal: Option<(Tensor, Linear)>,
     codec: ActionCodec,
@@ -236,7 +253,6 @@ impl VlaPolicy {
             (false, _) => None,
         };
         let queries = params.normal("vla.action_queries", &[codec.dims(), d], 0.02)?;
-        let head = proj(&mut params, "vla.action_head", d, codec.vocab())?;
         let goal = match (config.goal_aux, layout.goal) {
             (0.0, _) => None,
             (w, Some((_, len))) if w > 0.0 && w.is_finite() => Some((
@@ -253,6 +269,26 @@ impl VlaPolicy {
                     "policy.vla.goal_aux must be a finite weight of at least 0, got {w}"
                 )))
             }
+        };
+        let head = if config.action_mlp.is_empty() {
+            ActionHead::Shared(proj(&mut params, "vla.action_head", d, codec.vocab())?)
+        } else {
+            if config.action_mlp.contains(&0) {
+                return Err(Error::Config(format!(
+                    "policy.vla.action_mlp's hidden sizes must be at least 1, got {:?}",
+                    config.action_mlp
+                )));
+            }
+            let inputs = (codec.dims() + usize::from(goal.is_some())) * d
+                + proprio.as_ref().and(layout.proprio).map_or(0, |(_, len)| len);
+            ActionHead::Mlp(crate::layers::Mlp::new(
+                &mut params,
+                "vla.action_mlp",
+                inputs,
+                &config.action_mlp,
+                codec.dims() * codec.vocab(),
+                crate::layers::Activation::Relu,
+            )?)
         };
         Ok(Self {
             params,
@@ -431,14 +467,25 @@ impl VlaPolicy {
         let x = Tensor::cat(&parts, 1)?;
         let t = x.dim(1)?;
         let all = self.trunk.forward_embeds(&x, None)?;
-        let hidden = all.narrow(1, t - dims, dims)?;
-        let out = candle_core::Module::forward(&self.head, &hidden.contiguous()?)?;
-        let goal = match &self.goal {
-            Some((_, head)) => {
-                let h = all.narrow(1, t - dims - 1, 1)?.squeeze(1)?.contiguous()?;
-                Some(crate::cpu_ops::linear(head, &h)?)
-            }
+        let hidden = all.narrow(1, t - dims, dims)?.contiguous()?;
+        let goal_hidden = match &self.goal {
+            Some(_) => Some(all.narrow(1, t - dims - 1, 1)?.squeeze(1)?.contiguous()?),
             None => None,
+        };
+        let out = match &self.head {
+            ActionHead::Shared(lin) => candle_core::Module::forward(lin, &hidden)?,
+            ActionHead::Mlp(mlp) => {
+                let mut inputs = vec![hidden.reshape((b, dims * d))?];
+                inputs.extend(goal_hidden.clone());
+                if let (Some(_), Some((offset, len))) = (&self.proprio, self.layout.proprio) {
+                    inputs.push(obs.narrow(1, offset, len)?);
+                }
+                mlp.forward(&Tensor::cat(&inputs, 1)?)?
+            }
+        };
+        let goal = match (&self.goal, goal_hidden) {
+            (Some((_, head)), Some(h)) => Some(crate::cpu_ops::linear(head, &h)?),
+            _ => None,
         };
         Ok((out.reshape((b, dims, self.codec.vocab()))?, goal))
     }
@@ -535,8 +582,17 @@ mod tests {
     fn every_parameter_gets_a_gradient_with_each_encoder() {
         for encoder in [ImageEncoder::Patches, ImageEncoder::Cnn, ImageEncoder::Keypoints] {
             let film = encoder == ImageEncoder::Keypoints;
-            let config =
-                VlaConfig { encoder, patch: 4, keypoints: 3, proprio: true, film, goal_aux: 0.5 };
+            // The MLP action head with the CNN, the shared layer with the others.
+            let action_mlp = if encoder == ImageEncoder::Cnn { vec![12] } else { Vec::new() };
+            let config = VlaConfig {
+                encoder,
+                patch: 4,
+                keypoints: 3,
+                proprio: true,
+                film,
+                goal_aux: 0.5,
+                action_mlp,
+            };
             let layout = VlaLayout::of(&space(8, 8)).unwrap();
             let p = VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap();
             let obs = rows(8, 8, [[1., 2., 3., 6.], [1., 2., 5., 6.]]);
@@ -567,6 +623,10 @@ mod tests {
                 VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap_err();
             assert!(e.to_string().contains("goal_aux"), "{e}");
         }
+        let config = VlaConfig { patch: 4, action_mlp: vec![8, 0], ..VlaConfig::default() };
+        let layout = VlaLayout::of(&space(8, 8)).unwrap();
+        let e = VlaPolicy::new(layout, codec(), &config, &sizes(), &Device::Cpu, 1).unwrap_err();
+        assert!(e.to_string().contains("action_mlp"), "{e}");
     }
 
     #[test]
