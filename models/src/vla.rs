@@ -97,7 +97,9 @@ pub struct VlaLayout {
     pub image_shape: [usize; 3],
     /// The instruction's word ids: offset, length and vocabulary (`None`: no instruction).
     pub instruction: Option<(usize, usize, usize)>,
-    /// The robot's state (`observation`): offset and length.
+    /// The robot's state: offset and length of the `observation` member, with a `joints`
+    /// member just before it included (a URDF arm's joint positions and speeds, which a
+    /// joint-space policy needs to know where its joints are).
     pub proprio: Option<(usize, usize)>,
     /// The `desired_goal` member: offset and length (a training label for `goal_aux`).
     pub goal: Option<(usize, usize)>,
@@ -108,7 +110,7 @@ pub struct VlaLayout {
 impl VlaLayout {
     /// The layout of a dict observation: its first 3-D `Box` is the image, a member named
     /// `instruction` (a 1-D `Box` of integer ids with a finite upper bound) the instruction, a
-    /// member named `observation` the state.
+    /// member named `observation` the state (with `joints` when it comes just before).
     pub fn of(space: &Space) -> Result<Self> {
         let Space::Dict(members) = space else {
             return Err(Error::Config(format!(
@@ -117,6 +119,7 @@ impl VlaLayout {
         };
         let mut offset = 0;
         let (mut image, mut instruction, mut proprio, mut goal) = (None, None, None, None);
+        let mut joints = None;
         for (name, s) in members {
             let len = s.flat_len();
             match (name.as_str(), s) {
@@ -133,10 +136,16 @@ impl VlaLayout {
                     instruction = Some((offset, len, top as usize + 1));
                 }
                 ("observation", _) => proprio = Some((offset, len)),
+                ("joints", _) => joints = Some((offset, len)),
                 ("desired_goal", _) => goal = Some((offset, len)),
                 _ => {}
             }
             offset += len;
+        }
+        if let (Some((o, n)), Some((jo, jn))) = (proprio, joints) {
+            if jo + jn == o {
+                proprio = Some((jo, jn + n));
+            }
         }
         let Some((image_offset, image_shape)) = image else {
             return Err(Error::Config(format!(
@@ -574,6 +583,12 @@ mod tests {
         assert_eq!(l.instruction, Some((3 + 8 * 16 * 3, 4, 7)));
         assert_eq!(l.proprio, Some((3 + 8 * 16 * 3 + 4, 10)));
         assert_eq!(l.goal, Some((0, 3)));
+        // A URDF arm's `joints`, just before `observation`, are read as state with it.
+        let inf = f32::INFINITY;
+        let Space::Dict(mut members) = space(8, 16) else { unreachable!() };
+        members.insert(3, ("joints".into(), Space::uniform_box(&[6], -inf, inf, DType::F32)));
+        let l = VlaLayout::of(&Space::Dict(members)).unwrap();
+        assert_eq!(l.proprio, Some((3 + 8 * 16 * 3 + 4, 6 + 10)));
         let flat = Space::uniform_box(&[5], 0.0, 1.0, DType::F32);
         assert!(VlaLayout::of(&flat).unwrap_err().to_string().contains("dict"));
     }

@@ -6,13 +6,15 @@
 //! drives a URDF arm (end-effector control) instead of the free gripper, `BASE=x,y,z` moves
 //! its base, `DRIVE=kinematic` drives its links kinematically (`so100` takes the desk layout,
 //! `LAYOUT=fetch` or `LAYOUT=desk` sets one);
-//! `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that
+//! `CONTROL=joints` or `CONTROL=joint_deltas` drives the URDF arm in joint space, each action
+//! turned into that control's by [`ArmEnv::joint_action_for`] (as joint-space demonstrations
+//! are recorded); `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that
 //! standard deviation to the motion it executes (DART's, as demonstrations are recorded);
 //! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Layout, Scripted};
-use spelunk_sims::robot::{Drive, RobotConfig};
+use spelunk_sims::robot::{Control, Drive, RobotConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -34,6 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         drive: match std::env::var("DRIVE").as_deref() {
             Ok("kinematic") => Drive::Kinematic,
             _ => Drive::Dynamic,
+        },
+        control: match std::env::var("CONTROL").as_deref() {
+            Ok("joints") => Control::Joints,
+            Ok("joint_deltas") => Control::JointDeltas,
+            _ => Control::EndEffector,
         },
         ..RobotConfig::default()
     });
@@ -63,6 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for x in &mut a[..3] {
                 *x = (*x + noise * rng.normal() as f32).clamp(-1.0, 1.0);
             }
+            let a = match env.robot().map(|r| r.config.control) {
+                Some(Control::Joints | Control::JointDeltas) => {
+                    env.joint_action_for(&a).ok_or("no joint-space action")?
+                }
+                _ => a.to_vec(),
+            };
             let s =
                 spelunk_core::Env::step(&mut env, Action::Continuous(&a), ObsMut::F32(&mut obs))?;
             success = s.info.is_success == Some(true);

@@ -101,6 +101,11 @@ pub enum Control {
     /// One value in [−1, 1] per arm joint, mapped onto its limits (±π for continuous joints),
     /// plus the gripper: target joint positions.
     Joints,
+    /// One value in [−1, 1] per arm joint, times the joint's speed limit × the control
+    /// period, added to where the joint is now (clamped to its limits), plus the gripper:
+    /// joint-space steps, as Fetch's Δ is taken from where the grip is. A bin of a binned
+    /// action is then a small fraction of a step, not of the joint's whole range.
+    JointDeltas,
 }
 
 /// How the arm's links move.
@@ -182,6 +187,23 @@ impl ArmJoint {
     /// The position a joint-space action value `x` (−1 to 1) asks for: the limits end to end.
     pub fn position_for(&self, x: f32) -> f32 {
         self.limits[0] + f32::midpoint(x, 1.0) * (self.limits[1] - self.limits[0])
+    }
+
+    /// The position a [`Control::JointDeltas`] action value `x` asks for from `now`, a
+    /// control period of `period` seconds: `now + x · velocity · period`, within the limits.
+    pub fn step_for(&self, now: f32, x: f32, period: f32) -> f32 {
+        (now + x * self.velocity * period).clamp(self.limits[0], self.limits[1])
+    }
+
+    /// The [`Control::JointDeltas`] action value that asks for `q` from `now`
+    /// ([`ArmJoint::step_for`]'s inverse, clamped to −1..1; 0 for a joint that cannot move).
+    pub fn delta_for(&self, now: f32, q: f32, period: f32) -> f32 {
+        let step = self.velocity * period;
+        if step > 0.0 {
+            ((q - now) / step).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
     }
 
     /// The action value that asks for position `q` ([`ArmJoint::position_for`]'s inverse,

@@ -26,7 +26,7 @@ pub struct VlaBcConfig {
     /// `--set key=value` overrides over it.
     pub sets: Vec<String>,
     /// Folder for the report: `vla_bc.{json,md}` and `vla_bc_*.png` on Reach, `vla_bc_push.*`
-    /// on Push ([`stem`]).
+    /// on Push, `vla_bc_fetch7_joint_deltas.*` with that arm ([`stem`]).
     pub out: PathBuf,
     /// The demonstrations' LeRobot dataset: read when it exists, else recorded there.
     pub data: PathBuf,
@@ -43,13 +43,26 @@ pub struct VlaBcConfig {
 /// The built-in run config (`examples/vla_bc.toml`).
 const BASE: &str = include_str!("../../../examples/vla_bc.toml");
 
-/// The report's file stem for an env: `vla_bc` for Reach, `vla_bc_<task>` for the others
-/// (`vla_bc_push`), so runs of different tasks can share a folder.
-pub fn stem(env: &str) -> String {
-    match env.strip_prefix("Arm-").and_then(|t| t.strip_suffix("-v0")) {
+/// The report's file stem for an env and its config: `vla_bc` for Reach, `vla_bc_<task>` for
+/// the others (`vla_bc_push`), then the URDF arm's name and its control when not end-effector
+/// (`vla_bc_fetch7_joint_deltas`), so runs of different tasks and arms can share a folder.
+pub fn stem(env: &str, config: Option<&serde_json::Value>) -> String {
+    let mut out = match env.strip_prefix("Arm-").and_then(|t| t.strip_suffix("-v0")) {
         None | Some("Reach") => "vla_bc".to_owned(),
         Some(task) => format!("vla_bc_{}", task.to_lowercase()),
+    };
+    if let Some(robot) = config.and_then(|c| c.get("robot")) {
+        let urdf = robot.get("urdf").and_then(|u| u.as_str()).unwrap_or("fetch7");
+        let name = Path::new(urdf).file_stem().and_then(|n| n.to_str()).unwrap_or("arm");
+        let name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        out = format!("{out}_{name}");
+        match robot.get("control").and_then(|c| c.as_str()) {
+            None | Some("end_effector") => {}
+            Some(control) => out = format!("{out}_{control}"),
+        }
     }
+    out
 }
 
 /// Where the demonstrations' seeds start.
@@ -240,7 +253,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         bc: args.bc.clone(),
         runs,
     };
-    let name = stem(&report.env);
+    let name = stem(&report.env, report.env_config.as_ref());
     let path = args.out.join(&name);
     write_file(&path.with_extension("json"), serde_json::to_string_pretty(&report)?)?;
     write_charts(&report, &args.out, &name)?;
@@ -258,6 +271,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
 fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> Result<Vec<bool>> {
     use spelunk_core::{Action, Env as _, ObsBuf, Rng};
     use spelunk_sims::arm::{ArmTask, Scripted};
+    use spelunk_sims::robot::Control;
     let task = match base.env.as_str() {
         "Arm-Reach-v0" => ArmTask::Reach,
         "Arm-Push-v0" => ArmTask::Push,
@@ -270,8 +284,7 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
     )?;
     // A URDF arm in joint-space control is demonstrated by the same controller, its
     // end-effector actions turned into joint targets through the arm's inverse kinematics.
-    let joints =
-        env.robot().is_some_and(|r| r.config.control == spelunk_sims::robot::Control::Joints);
+    let joints = env.robot().is_some_and(|r| r.config.control != Control::EndEffector);
     let mut writer = crate::record::lerobot_writer_for(&env, base.env_config.clone(), dir, None)?;
     let limit = env.max_episode_steps().unwrap_or(50);
     let mut obs = ObsBuf::for_space(env.observation_space());
@@ -476,13 +489,31 @@ mod tests {
         assert_ne!(rows[0][dim..2 * dim], rows[1][dim..2 * dim]);
     }
 
+    #[test]
+    fn report_stems_name_the_task_the_arm_and_its_control() {
+        use serde_json::json;
+        assert_eq!(stem("Arm-Reach-v0", None), "vla_bc");
+        assert_eq!(stem("Arm-Push-v0", Some(&json!({"targets": 3}))), "vla_bc_push");
+        let joints = json!({"robot": {"urdf": "fetch7", "control": "joint_deltas"}});
+        assert_eq!(stem("Arm-Reach-v0", Some(&joints)), "vla_bc_fetch7_joint_deltas");
+        let own = json!({"robot": {"urdf": "arms/my arm.urdf"}});
+        assert_eq!(stem("Arm-Push-v0", Some(&own)), "vla_bc_push_my_arm");
+    }
+
     /// A joint-space arm's demonstrations: each recorded action is the scripted controller's
     /// end-effector action in that state through `joint_action_for` (one value per arm joint,
     /// then the gripper), and replaying them live gives the recorded observations.
     #[test]
     fn joint_space_demonstrations_are_the_controllers_actions_through_the_ik() {
+        for control in ["joints", "joint_deltas"] {
+            joint_space_demonstrations(control);
+        }
+    }
+
+    fn joint_space_demonstrations(control: &str) {
         let mut table: toml::Table = toml::from_str(BASE).unwrap();
-        let robot: toml::Table = toml::from_str("urdf = \"fetch7\"\ncontrol = \"joints\"").unwrap();
+        let robot: toml::Table =
+            toml::from_str(&format!("urdf = \"fetch7\"\ncontrol = \"{control}\"")).unwrap();
         table["env_config"].as_table_mut().unwrap().insert("robot".into(), robot.into());
         let base = crate::config::train_config_from(table, None, &[]).unwrap();
         let cfg = base.env_config.clone().unwrap();
@@ -491,9 +522,9 @@ mod tests {
         let n = env.action_space().flat_len();
         assert_eq!(n, 8, "7 joints and the gripper");
         let dir =
-            std::env::temp_dir().join(format!("spelunk-vla-bc-joints-{}", std::process::id()));
+            std::env::temp_dir().join(format!("spelunk-vla-bc-{control}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(record_demos(&base, &dir, 2, 0.0).unwrap(), vec![true; 2]);
+        assert_eq!(record_demos(&base, &dir, 2, 0.0).unwrap(), vec![true; 2], "{control}");
         let ds = spelunk_dataset::Dataset::open(&dir).unwrap();
         let obs = ds.observations_for(&env).unwrap();
         let actions = ds.actions_for(&env).unwrap();
@@ -502,10 +533,11 @@ mod tests {
             env.reset(Some(DEMO_SEEDS + e.index as u64), None, buf.as_mut()).unwrap();
             let mut ctl = Scripted::new();
             for f in e.from..e.from + e.length {
-                assert_eq!(&obs[f * dim..(f + 1) * dim], buf.as_f32().unwrap(), "frame {f}");
+                let live = buf.as_f32().unwrap();
+                assert_eq!(&obs[f * dim..(f + 1) * dim], live, "{control} frame {f}");
                 let ee = ctl.act(ArmTask::Reach, buf.as_f32().unwrap());
                 let want = env.joint_action_for(&ee).unwrap();
-                assert_eq!(actions[f * n..(f + 1) * n], want[..], "frame {f}");
+                assert_eq!(actions[f * n..(f + 1) * n], want[..], "{control} frame {f}");
                 env.step(Action::Continuous(&want), buf.as_mut()).unwrap();
             }
         }

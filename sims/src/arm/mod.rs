@@ -239,7 +239,7 @@ impl ArmEnv {
                 let n = r.arm.len() + r.fingers.len();
                 let act = match r.config.control {
                     Control::EndEffector => 4,
-                    Control::Joints => r.arm.len() + 1,
+                    Control::Joints | Control::JointDeltas => r.arm.len() + 1,
                 };
                 (2 * n, act, r.home.clone())
             }
@@ -378,6 +378,12 @@ impl ArmEnv {
                 let q = r.arm.iter().zip(&a).map(|(j, &x)| j.position_for(x)).collect();
                 (v(self.state.target), q, opening)
             }
+            Control::JointDeltas => {
+                let (world, period) = (&self.world, self.dt());
+                let q =
+                    r.arm.iter().zip(&a).map(|(j, &x)| j.step_for(r.position(world, j), x, period));
+                (v(self.state.target), q.collect(), opening)
+            }
         }
     }
 
@@ -404,10 +410,11 @@ impl ArmEnv {
         Some((q, opening))
     }
 
-    /// The joint-space action (one value per arm joint on its limits, then the gripper) that
-    /// sends a URDF arm where Fetch's end-effector action `ee` (Δx, Δy, Δz, gripper) would
-    /// from its present state: the inverse kinematics of end-effector control, whatever this
-    /// env's control mode. Demonstrations for a joint-space policy are the scripted
+    /// The joint-space action (one value per arm joint, then the gripper) that sends a URDF
+    /// arm where Fetch's end-effector action `ee` (Δx, Δy, Δz, gripper) would from its
+    /// present state: the inverse kinematics of end-effector control, whatever this env's
+    /// control mode. Each joint's value is a step from where it is when the env's control is
+    /// `joint_deltas` (clamped to one speed-limited step), else a position on its limits. Demonstrations for a joint-space policy are the scripted
     /// controller's actions through it. `None` for the free gripper or an `ee` that is not 4
     /// finite values.
     pub fn joint_action_for(&self, ee: &[f32]) -> Option<Vec<f32>> {
@@ -417,7 +424,33 @@ impl ArmEnv {
         }
         let a: Vec<f32> = ee.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
         let (_, q) = self.ik_target(r, &a);
-        let mut out: Vec<f32> = r.arm.iter().zip(&q).map(|(j, &q)| j.action_for(q)).collect();
+        let (world, period) = (&self.world, self.dt());
+        let mut out: Vec<f32> = r
+            .arm
+            .iter()
+            .zip(&q)
+            .map(|(j, &q)| match r.config.control {
+                Control::JointDeltas => j.delta_for(r.position(world, j), q, period),
+                Control::EndEffector | Control::Joints => j.action_for(q),
+            })
+            .collect();
+        if r.config.control == Control::JointDeltas {
+            // More than one speed-limited step away: every joint's step shrinks by one factor
+            // (as stepping scales its targets), so the grip keeps its direction.
+            let far = r.arm.iter().zip(&q).fold(1f32, |m, (j, &q)| {
+                let step = j.velocity * period;
+                if step > 0.0 {
+                    m.max((q - r.position(world, j)).abs() / step)
+                } else {
+                    m
+                }
+            });
+            for (x, (j, &q)) in out.iter_mut().zip(r.arm.iter().zip(&q)) {
+                if far > 1.0 {
+                    *x = j.delta_for(r.position(world, j), q, period * far);
+                }
+            }
+        }
         out.push(a[3]);
         Some(out)
     }

@@ -292,19 +292,28 @@ fn the_desk_arm_does_its_own_layouts_tasks() {
 
 /// Demonstrations for joint-space policies: the scripted controller's end-effector actions,
 /// turned into joint-space actions by `joint_action_for`, drive a joint-controlled arm through
-/// the task as they drive an end-effector-controlled one (seeds 0-19, measured: fetch7 Reach
-/// 20, PickAndPlace 16, so100 PickAndPlace 20); the free gripper and malformed actions get
-/// `None`.
+/// the task as they drive an end-effector-controlled one, with joint positions (seeds 0-19,
+/// measured: fetch7 Reach 20, PickAndPlace 16, so100 PickAndPlace 20) and joint steps (fetch7
+/// Reach 20, PickAndPlace 19); the free gripper and malformed actions get `None`.
 #[test]
 fn end_effector_actions_become_joint_space_actions() {
     let cases = [
-        ("fetch7", "reach", "Arm-Reach-v0", ArmTask::Reach, 19),
-        ("fetch7", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 14),
-        ("so100", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 17),
+        ("fetch7", "joints", "reach", "Arm-Reach-v0", ArmTask::Reach, 19),
+        ("fetch7", "joints", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 14),
+        ("so100", "joints", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 17),
+        ("fetch7", "joint_deltas", "reach", "Arm-Reach-v0", ArmTask::Reach, 99),
+        (
+            "fetch7",
+            "joint_deltas",
+            "pick_and_place",
+            "Arm-PickAndPlace-v0",
+            ArmTask::PickAndPlace,
+            99,
+        ),
     ];
-    for (robot, task_name, id, task, want) in cases {
+    for (robot, control, task_name, id, task, want) in cases {
         let config = serde_json::json!({"task": task_name,
-            "robot": {"urdf": robot, "control": "joints"}});
+            "robot": {"urdf": robot, "control": control}});
         let mut env =
             spelunk_sims::arm::ArmEnv::new(id, serde_json::from_value(config).expect("config"))
                 .expect("env");
@@ -323,7 +332,7 @@ fn end_effector_actions_become_joint_space_actions() {
             }
             solved += usize::from(env.info().is_success == Some(true));
         }
-        assert!(solved >= want, "{robot} {id} through joint-space actions: {solved}/20");
+        assert!(solved >= want, "{robot} {id} through {control} actions: {solved}/20");
         assert!(env.joint_action_for(&[0.0, 0.0, f32::NAN, 0.0]).is_none());
         assert!(env.joint_action_for(&[0.0; 3]).is_none());
     }
