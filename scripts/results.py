@@ -319,12 +319,29 @@ def push_sentence(fig):
     if rep is None:
         return ""
     state = best("state_success", "state_success_greedy")
-    return (f"On instruction Push, the same recipe ({fig(rep['demo_episodes'], 'd')} "
+    return (f"On instruction Push, the same recipe with a head that finds the target better "
+            f"(keypoints, a goal query while cloning and an MLP action head: "
+            f"`examples/vla_bc_push.toml`; {fig(rep['demo_episodes'], 'd')} "
             f"demonstrations) puts the puck on the named target in "
             f"{fig.pct(best('final_success', 'final_success_greedy'))} of "
             f"{fig(rep['eval_episodes'], 'd')} unseen seeds (cloning alone "
             f"{fig.pct(best('bc_success', 'bc_success_greedy'))}; an MLP told the goal, cloned "
-            f"on the same data, {fig.pct(state)}; `vla_bc_push.json`). ")
+            f"on the same data, {fig.pct(state)}; `vla_bc_push.json`). "
+            + fetch7_sentence(fig))
+
+
+def fetch7_sentence(fig):
+    """README: instruction Reach on the 7-joint arm in joint-space control, from
+    vla_bc_fetch7_joint_deltas.json (nothing if absent)."""
+    rep, best = vla_report("vla_bc_fetch7_joint_deltas.json")
+    if rep is None:
+        return ""
+    return (f"On the 7-joint `fetch7` arm, each action a step per joint "
+            f"(`examples/vla_bc_fetch7.toml`), it reaches the instructed target in "
+            f"{fig.pct(best('final_success', 'final_success_greedy'))} of "
+            f"{fig(rep['eval_episodes'], 'd')} unseen seeds (cloning alone "
+            f"{fig.pct(best('bc_success', 'bc_success_greedy'))}; "
+            f"`vla_bc_fetch7_joint_deltas.json`). ")
 
 
 def block_policies(fig):
@@ -443,6 +460,9 @@ def block_vla_bc(fig, name="vla_bc", target=0.9):
     out = [f"`{rep['command']}` (`docs/results/{name}.{{json,md}}`, commit "
            f"`{rep['commit'][:12]}`): {fig(rep['demo_episodes'], 'd')} scripted episodes of "
            f"`{rep['env']}` with {cfg.get('targets', 1)} target(s) "
+           + (f"on the `{cfg['robot'].get('urdf', 'fetch7')}` arm in "
+              f"`{cfg['robot'].get('control', 'end_effector')}` control "
+              if cfg.get('robot') else "") +
            f"({fig(rep['demo_frames'], ',d')} frames; the controller, its motion noised by "
            f"DART's σ = {fig(rep['demo_noise'], '.1f')}, succeeded in "
            f"{fig.pct(rep['demo_success'])}) written as a LeRobot dataset and read back, "
