@@ -164,8 +164,20 @@ fn sim(protocol: SimProtocol, faults: Faults) -> Sim {
 }
 
 fn servo_arm(sim: &Sim, protocol: Protocol) -> spelunk_bridge::Result<ServoArm> {
+    servo_arm_waiting(sim, protocol, None)
+}
+
+/// [`servo_arm`] with the bus waiting `timeout` for each reply (`None`: the bus's default).
+fn servo_arm_waiting(
+    sim: &Sim,
+    protocol: Protocol,
+    timeout: Option<Duration>,
+) -> spelunk_bridge::Result<ServoArm> {
     let port = Serial::open(&sim.port, 1_000_000)?;
-    let bus = ServoBus::new(Box::new(port), protocol);
+    let mut bus = ServoBus::new(Box::new(port), protocol);
+    if let Some(t) = timeout {
+        bus.timeout = t;
+    }
     let model = if protocol == Protocol::Feetech { STS3215 } else { XL330_M288 };
     ServoArm::connect(bus, model, sim.spec.default_calibration(4096), &sim.spec)
 }
@@ -386,7 +398,13 @@ fn an_overheating_servo_is_reported_by_name() {
 #[test]
 fn a_control_tick_allocates_nothing() {
     let sim = sim(SimProtocol::Feetech, Faults::default());
-    let mut l = run_loop(&sim, Protocol::Feetech, SafetyConfig::default());
+    // Ticks are called straight from this thread, so a simulator thread starved by a loaded
+    // machine would be a timeout error here: the bus waits long, as what is measured is
+    // allocation, not time.
+    let arm = servo_arm_waiting(&sim, Protocol::Feetech, Some(Duration::from_millis(500)))
+        .expect("connects");
+    let mut l = ArmLoop::new(Box::new(arm), sim.spec.clone(), SafetyConfig::default(), 100.0, None)
+        .expect("loop starts");
     let h = l.handle();
     let mut want = sim.positions();
     want[0] += 0.1;
