@@ -301,14 +301,14 @@ fn end_effector_actions_become_joint_space_actions() {
         ("fetch7", "joints", "reach", "Arm-Reach-v0", ArmTask::Reach, 19),
         ("fetch7", "joints", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 14),
         ("so100", "joints", "pick_and_place", "Arm-PickAndPlace-v0", ArmTask::PickAndPlace, 17),
-        ("fetch7", "joint_deltas", "reach", "Arm-Reach-v0", ArmTask::Reach, 99),
+        ("fetch7", "joint_deltas", "reach", "Arm-Reach-v0", ArmTask::Reach, 19),
         (
             "fetch7",
             "joint_deltas",
             "pick_and_place",
             "Arm-PickAndPlace-v0",
             ArmTask::PickAndPlace,
-            99,
+            17,
         ),
     ];
     for (robot, control, task_name, id, task, want) in cases {
