@@ -28,6 +28,8 @@ stax|4 min|deterministic|spelunk explore --experiment stax --seeds 5
 vla|30 min|deterministic|RAYON_NUM_THREADS=1 spelunk train --experiment vla --seeds 1 --targets 1 --out docs/results & RAYON_NUM_THREADS=1 spelunk train --experiment vla --seeds 1 --targets 3 --out docs/results; wait
 vla-bc|100 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --seeds 1 --data "$d/demos" --out docs/results
 vla-bc-push|40 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --config examples/vla_bc_push.toml --seeds 1 --demo-noise 0.1 --bc-epochs 10 --data "$d/demos" --out docs/results
+vla-bc-fetch7|60 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --config examples/vla_bc_fetch7.toml --seeds 1 --bc-epochs 10 --data "$d/demos" --out docs/results
+vla-bc-fetch7-push|60 min|deterministic|d=$(mktemp -d) && spelunk train --experiment vla-bc --config examples/vla_bc_fetch7_push.toml --seeds 1 --demo-noise 0.1 --bc-epochs 10 --data "$d/demos" --out docs/results
 grpo-sparse|30 min|deterministic|spelunk train --experiment sparse --seeds 2 --set iterations=60 --out docs/results
 small-policies|5 min|deterministic|bash scripts/small-policies.sh
 ppo-doorkey8x8|3 min|deterministic|d=$(mktemp -d) && spelunk train --set algorithm=ppo --set env=MiniGrid-DoorKey-8x8-v0 --set iterations=60 --out "$d/run" && spelunk eval --run "$d/run" --episodes 200 --json docs/results/ppo_doorkey8x8.json
