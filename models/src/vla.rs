@@ -461,10 +461,14 @@ impl VlaPolicy {
             None => None,
         };
         let mut parts = vec![self.image_tokens(obs, words.as_ref())?];
-        if let (Some(lin), Some((offset, len))) = (&self.proprio, self.layout.proprio) {
-            let state = obs.narrow(1, offset, len)?;
-            parts.push(candle_core::Module::forward(lin, &state)?.unsqueeze(1)?);
-        }
+        let state = match (&self.proprio, self.layout.proprio) {
+            (Some(lin), Some((offset, len))) => {
+                let state = obs.narrow(1, offset, len)?;
+                parts.push(candle_core::Module::forward(lin, &state)?.unsqueeze(1)?);
+                Some(state)
+            }
+            _ => None,
+        };
         if let Some(words) = words {
             parts.push(words);
         }
@@ -486,9 +490,7 @@ impl VlaPolicy {
             ActionHead::Mlp(mlp) => {
                 let mut inputs = vec![hidden.reshape((b, dims * d))?];
                 inputs.extend(goal_hidden.clone());
-                if let (Some(_), Some((offset, len))) = (&self.proprio, self.layout.proprio) {
-                    inputs.push(obs.narrow(1, offset, len)?);
-                }
+                inputs.extend(state);
                 mlp.forward(&Tensor::cat(&inputs, 1)?)?
             }
         };

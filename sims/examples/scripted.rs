@@ -8,9 +8,9 @@
 //! `LAYOUT=fetch` or `LAYOUT=desk` sets one);
 //! `CONTROL=joints` or `CONTROL=joint_deltas` drives the URDF arm in joint space, each action
 //! turned into that control's by [`ArmEnv::joint_action_for`] (as joint-space demonstrations
-//! are recorded); `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise of that
-//! standard deviation to the motion it executes (DART's, as demonstrations are recorded);
-//! `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
+//! are recorded); `MEMORYLESS=1` runs [`Scripted::memoryless`]; `NOISE=σ` adds Gaussian noise
+//! of that standard deviation to the motion it executes (DART's, as demonstrations are
+//! recorded); `VERBOSE=1` prints each episode's end state, `VERBOSE=2` every step.
 
 use spelunk_core::{Action, ObsMut};
 use spelunk_sims::arm::{ArmConfig, ArmEnv, ArmTask, Layout, Scripted};
@@ -27,6 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Arm-Slide-v0" => ArmTask::Slide,
         other => return Err(format!("unknown task {other}").into()),
     };
+    let control = match std::env::var("CONTROL").as_deref() {
+        Ok("joints") => Control::Joints,
+        Ok("joint_deltas") => Control::JointDeltas,
+        Ok("end_effector") | Err(_) => Control::EndEffector,
+        Ok(other) => {
+            return Err(format!("CONTROL={other}: end_effector, joints or joint_deltas").into())
+        }
+    };
     let robot = std::env::var("ROBOT").ok().map(|urdf| RobotConfig {
         urdf,
         base: std::env::var("BASE").ok().map(|b| {
@@ -37,11 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok("kinematic") => Drive::Kinematic,
             _ => Drive::Dynamic,
         },
-        control: match std::env::var("CONTROL").as_deref() {
-            Ok("joints") => Control::Joints,
-            Ok("joint_deltas") => Control::JointDeltas,
-            _ => Control::EndEffector,
-        },
+        control,
         ..RobotConfig::default()
     });
     let layout = match std::env::var("LAYOUT").as_deref() {
@@ -70,8 +74,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for x in &mut a[..3] {
                 *x = (*x + noise * rng.normal() as f32).clamp(-1.0, 1.0);
             }
-            let a = match env.robot().map(|r| r.config.control) {
-                Some(Control::Joints | Control::JointDeltas) => {
+            let a = match env.robot() {
+                Some(_) if control != Control::EndEffector => {
                     env.joint_action_for(&a).ok_or("no joint-space action")?
                 }
                 _ => a.to_vec(),

@@ -535,7 +535,7 @@ mod tests {
             for f in e.from..e.from + e.length {
                 let live = buf.as_f32().unwrap();
                 assert_eq!(&obs[f * dim..(f + 1) * dim], live, "{control} frame {f}");
-                let ee = ctl.act(ArmTask::Reach, buf.as_f32().unwrap());
+                let ee = ctl.act(ArmTask::Reach, live);
                 let want = env.joint_action_for(&ee).unwrap();
                 assert_eq!(actions[f * n..(f + 1) * n], want[..], "{control} frame {f}");
                 env.step(Action::Continuous(&want), buf.as_mut()).unwrap();

@@ -414,9 +414,9 @@ impl ArmEnv {
     /// arm where Fetch's end-effector action `ee` (Δx, Δy, Δz, gripper) would from its
     /// present state: the inverse kinematics of end-effector control, whatever this env's
     /// control mode. Each joint's value is a step from where it is when the env's control is
-    /// `joint_deltas` (clamped to one speed-limited step), else a position on its limits. Demonstrations for a joint-space policy are the scripted
-    /// controller's actions through it. `None` for the free gripper or an `ee` that is not 4
-    /// finite values.
+    /// `joint_deltas` (at most one speed-limited step), else a position on its limits.
+    /// Demonstrations for a joint-space policy are the scripted controller's actions through
+    /// it. `None` for the free gripper or an `ee` that is not 4 finite values.
     pub fn joint_action_for(&self, ee: &[f32]) -> Option<Vec<f32>> {
         let r = self.robot()?;
         if ee.len() != 4 || ee.iter().any(|x| !x.is_finite()) {
@@ -424,33 +424,28 @@ impl ArmEnv {
         }
         let a: Vec<f32> = ee.iter().map(|x| x.clamp(-1.0, 1.0)).collect();
         let (_, q) = self.ik_target(r, &a);
-        let (world, period) = (&self.world, self.dt());
-        let mut out: Vec<f32> = r
-            .arm
-            .iter()
-            .zip(&q)
-            .map(|(j, &q)| match r.config.control {
-                Control::JointDeltas => j.delta_for(r.position(world, j), q, period),
-                Control::EndEffector | Control::Joints => j.action_for(q),
-            })
-            .collect();
-        if r.config.control == Control::JointDeltas {
-            // More than one speed-limited step away: every joint's step shrinks by one factor
+        let mut out: Vec<f32> = if r.config.control == Control::JointDeltas {
+            let period = self.dt();
+            let now: Vec<f32> = r.arm.iter().map(|j| r.position(&self.world, j)).collect();
+            // More than one speed-limited step away, every joint's step shrinks by one factor
             // (as stepping scales its targets), so the grip keeps its direction.
-            let far = r.arm.iter().zip(&q).fold(1f32, |m, (j, &q)| {
+            let far = r.arm.iter().zip(&q).zip(&now).fold(1f32, |m, ((j, &q), &now)| {
                 let step = j.velocity * period;
                 if step > 0.0 {
-                    m.max((q - r.position(world, j)).abs() / step)
+                    m.max((q - now).abs() / step)
                 } else {
                     m
                 }
             });
-            for (x, (j, &q)) in out.iter_mut().zip(r.arm.iter().zip(&q)) {
-                if far > 1.0 {
-                    *x = j.delta_for(r.position(world, j), q, period * far);
-                }
-            }
-        }
+            r.arm
+                .iter()
+                .zip(&q)
+                .zip(&now)
+                .map(|((j, &q), &now)| j.delta_for(now, q, period * far))
+                .collect()
+        } else {
+            r.arm.iter().zip(&q).map(|(j, &q)| j.action_for(q)).collect()
+        };
         out.push(a[3]);
         Some(out)
     }
