@@ -477,6 +477,11 @@ def block_vla_bc(fig, name="vla_bc", target=0.9):
            + (f" (learning rate {rep['bc']['lr']:g})" if rep['bc'].get('lr') else "")
            + f", then {rep['iterations']} iterations of {rep['algorithm'].upper()}"
            + (f" (learning rate {rep['rl_lr']:g})" if rep.get('rl_lr') else "")
+           + (f" with a KL term to the cloned head (β = {rep['rl_kl_coef']:g})"
+              if rep.get('rl_kl_coef') else "")
+           + (f"{' and' if rep.get('rl_kl_coef') else ' with'} the demonstrations' token loss "
+              f"kept in the loss (weight {rep['bc']['rl_coef']:g}, {rep['bc']['rl_batch']} frames "
+              f"a step)" if rep['bc'].get('rl_coef') else "")
            + f"; success ({'the puck' if push else 'the gripper'} within 5 cm of the instructed "
            f"target at the last step) on {rep['eval_episodes']} unseen seeds.", "",
            "| seed | VLA cloned: sampled | greedy | VLA + RL: sampled | greedy | held-out tokens | cloning min: wall / CPU | RL min: wall / CPU | MLP on the state, cloned: sampled | greedy |",

@@ -81,6 +81,10 @@ pub struct TrainArgs {
     /// Adam's learning rate while cloning (`vla-bc`; the config's `adam.lr` is RL's).
     #[arg(long, default_value_t = 1e-3)]
     bc_lr: f64,
+    /// The weight of the demonstrations' token loss kept in the RL fine-tuning after cloning
+    /// (`vla-bc`; 0: pure RL; 256 demonstrated frames per optimiser step).
+    #[arg(long, default_value_t = 0.0)]
+    bc_rl_coef: f64,
     /// Environments of the experiment.
     #[arg(
         long,
@@ -157,6 +161,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     bc: spelunk_grpo::BcConfig {
                         epochs: args.bc_epochs,
                         lr: Some(args.bc_lr),
+                        rl_coef: args.bc_rl_coef,
                         ..spelunk_grpo::BcConfig::default()
                     },
                 })?

@@ -113,6 +113,8 @@ struct Report {
     iterations: usize,
     /// RL's learning rate (the config's `adam.lr`; cloning's is `bc.lr`).
     rl_lr: f64,
+    /// The KL term's weight to the cloned head during RL (the config's `loss.kl_coef`).
+    rl_kl_coef: f64,
     bc: BcConfig,
     runs: Vec<BcRun>,
 }
@@ -194,6 +196,9 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
                 "seed {seed} cloned: success {bc_success:.3} sampled, {bc_success_greedy:.3} greedy"
             );
         }
+        if args.bc.rl_coef > 0.0 {
+            t.keep_demos(&obs, &actions, args.bc.rl_coef, args.bc.rl_batch)?;
+        }
         let (started, cpu_from) = (Instant::now(), cpu());
         let mut rl_curve = Vec::new();
         for _ in 0..cfg.iterations {
@@ -250,6 +255,7 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         eval_episodes: base.eval_episodes,
         iterations: base.iterations,
         rl_lr: base.adam.lr,
+        rl_kl_coef: base.loss.kl_coef,
         bc: args.bc.clone(),
         runs,
     };
@@ -375,8 +381,8 @@ fn table(r: &Report) -> String {
         "# The VLA head: behaviour cloning, then RL\n\n`spelunk train --experiment vla-bc` \
          on {} (config {}): {} scripted episodes ({} frames; the controller succeeded in \
          {:.1}%) as a LeRobot dataset, {} epochs of behaviour cloning (batch {}, {:.0}% of \
-         episodes held out), then {} iterations of {}. Success: {} within 5 cm of the instructed \
-         target at the last step, on {} unseen seeds.\n\n\
+         episodes held out), then {} iterations of {}{}. Success: {} within 5 cm of the \
+         instructed target at the last step, on {} unseen seeds.\n\n\
          | seed | cloning: sampled | cloning: greedy | after RL: sampled | after RL: greedy \
          | held-out token accuracy | cloning minutes: wall / CPU | RL minutes: wall / CPU \
          | MLP on the state, cloned: sampled / greedy |\n|---|---|---|---|---|---|---|---|---|\n",
@@ -390,6 +396,7 @@ fn table(r: &Report) -> String {
         r.bc.holdout * 100.0,
         r.iterations,
         r.algorithm,
+        held_by(r),
         if r.env == "Arm-Reach-v0" { "the gripper" } else { "the object" },
         r.eval_episodes,
     );
@@ -425,6 +432,26 @@ fn table(r: &Report) -> String {
         ));
     }
     md
+}
+
+/// What holds fine-tuning near the cloned head, for the table's sentence: a KL term to it
+/// and the demonstrations' token loss kept in the RL loss, with their weights.
+fn held_by(r: &Report) -> String {
+    let mut parts = Vec::new();
+    if r.rl_kl_coef > 0.0 {
+        parts.push(format!("a KL term to the cloned head (β = {})", r.rl_kl_coef));
+    }
+    if r.bc.rl_coef > 0.0 {
+        parts.push(format!(
+            "the demonstrations' token loss kept in the loss (weight {}, {} frames a step)",
+            r.bc.rl_coef, r.bc.rl_batch
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", parts.join(" and "))
+    }
 }
 
 /// CPU seconds as minutes for the table (`n/a` where the platform gave none).

@@ -1163,3 +1163,98 @@ fn numbers_that_would_train_to_nan_are_refused_naming_the_field() {
         .to_string();
     assert!(e.contains("adam.lr"), "{e}");
 }
+
+/// Softmax of the policy's logits over `rows` (one row of `dim` features each), flattened.
+fn action_probs(t: &spelunk_grpo::Trainer<'_>, rows: &[f32], dim: usize) -> Vec<f32> {
+    let x = Tensor::from_slice(rows, (rows.len() / dim, dim), &Device::Cpu).expect("rows");
+    let logits = t.policy.logits(&x).expect("logits");
+    let logp = spelunk_models::policy::log_softmax(&logits).expect("log-softmax");
+    logp.exp().expect("exp").flatten_all().expect("flat").to_vec1().expect("values")
+}
+
+#[test]
+fn a_kl_term_holds_fine_tuning_near_its_reference_and_kept_demonstrations_stay_learnt() {
+    use spelunk_core::ObsBuf;
+    use spelunk_grpo::{LossConfig, TrainConfig};
+    let cfg = TrainConfig { iterations: 6, groups_per_step: 4, ..Default::default() };
+    let with_kl = |kl_coef: f64| TrainConfig {
+        loss: LossConfig { kl_coef, ..LossConfig::default() },
+        ..cfg.clone()
+    };
+    // Start states of MiniGrid-Empty-5x5-v0 as raw rows, each "demonstrated" with forward (2).
+    let mut env = spelunk_envs::registry().make(&cfg.env).expect("env");
+    let dim = env.observation_space().flat_len();
+    let mut buf = ObsBuf::for_space(env.observation_space());
+    let mut obs = Vec::new();
+    for seed in 0..64 {
+        env.reset(Some(seed), None, buf.as_mut()).expect("reset");
+        obs.extend(buf.as_u8().expect("bytes").iter().map(|&v| f32::from(v)));
+    }
+    let forward = vec![2f32; 64];
+    // The rows the policy reads (features scaled by the space's bound, 255 here, as in
+    // rollouts) measure how far a run moved its policy: mean KL(π_end ‖ π_start) per row.
+    let rows: Vec<f32> = obs.iter().map(|v| v / 255.0).collect();
+    let kl = |p: &[f32], q: &[f32]| {
+        p.iter()
+            .zip(q)
+            .map(|(&p, &q)| f64::from(p) * (f64::from(p) / f64::from(q)).ln())
+            .sum::<f64>()
+            / 64.0
+    };
+    let drift = |kl_coef: f64| {
+        let mut t = empty_trainer(with_kl(kl_coef));
+        let start = action_probs(&t, &rows, dim);
+        let ms: Vec<_> = (0..6).map(|_| t.iterate().expect("iteration")).collect();
+        (kl(&action_probs(&t, &rows, dim), &start), ms)
+    };
+    let (free, mf) = drift(0.0);
+    let (held, mh) = drift(1.0);
+    assert!(!mf[0].contains_key("losses/ref_kl"), "no reference without a KL term");
+    for m in &mh {
+        let r = m["losses/ref_kl"];
+        assert!(r.is_finite() && r >= 0.0, "ref_kl {r}");
+    }
+    assert!(free > 0.05 && held < 0.1 * free, "KL from the start: {free} free, {held} held");
+    // The reference is part of the checkpoint: a resumed run goes on exactly.
+    let dir = std::env::temp_dir().join(format!("spelunk-grpo-kl-{}", std::process::id()));
+    let mut a = empty_trainer(with_kl(1.0));
+    a.iterate().expect("iteration");
+    a.save(&dir).expect("save");
+    assert!(dir.join("reference.safetensors").exists());
+    let mut resumed = empty_trainer(with_kl(1.0));
+    resumed.resume(&dir).expect("resume");
+    assert_eq!(a.iterate().expect("iteration"), resumed.iterate().expect("iteration"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Behaviour cloning makes its result the reference: the first update of RL that follows
+    // (one epoch, one minibatch: measured before the step) is at zero KL from it.
+    let one_step = TrainConfig { epochs: 1, minibatches: 1, ..with_kl(1.0) };
+    let mut c = empty_trainer(one_step);
+    let bc = spelunk_grpo::BcConfig { epochs: 30, batch: 16, ..Default::default() };
+    c.behaviour_clone(&obs, &forward, &[1; 64], &bc, &mut |_, _| {}).expect("clone");
+    let r = c.iterate().expect("iteration")["losses/ref_kl"];
+    assert!(r.abs() < 1e-6, "KL to the cloned reference before any step: {r}");
+    // Kept demonstrations (DAPG): the RL loss also fits the demonstrated frames. A weight
+    // of 1e-9 only reads their loss; a weight of 1 keeps forward likely at every start.
+    let kept = |coef: f64| {
+        let mut t = empty_trainer(cfg.clone());
+        t.keep_demos(&obs, &forward, coef, 32).expect("keep");
+        (0..6).map(|_| t.iterate().expect("iteration")["losses/demo_nll"]).last().expect("nll")
+    };
+    let (watched, fitted) = (kept(1e-9), kept(1.0));
+    assert!(fitted < 0.5 * watched, "forward's NLL: {watched} unheld, {fitted} kept");
+    // Bad input is refused by name.
+    let mut t = empty_trainer(cfg.clone());
+    let e = t.keep_demos(&obs, &forward[..10], 1.0, 32).expect_err("short").to_string();
+    assert!(e.contains("kept demonstrations"), "{e}");
+    assert!(t.keep_demos(&obs, &forward, f64::NAN, 32).is_err());
+    let reward = TrainConfig {
+        loss: LossConfig {
+            kl_coef: 0.1,
+            kl_placement: spelunk_grpo::KlPlacement::Reward,
+            ..LossConfig::default()
+        },
+        ..cfg
+    };
+    let e = reward.validate().expect_err("reward placement").to_string();
+    assert!(e.contains("kl_placement"), "{e}");
+}

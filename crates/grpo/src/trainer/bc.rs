@@ -28,11 +28,16 @@ pub struct BcConfig {
     /// Adam's learning rate while cloning (`None`: the trainer's `adam.lr`, which stays the
     /// rate of RL afterwards).
     pub lr: Option<f64>,
+    /// The weight of the demonstrations' token loss kept in the RL fine-tuning that follows
+    /// (0: none; [`Trainer::keep_demos`]). Read by the callers that fine-tune.
+    pub rl_coef: f64,
+    /// Demonstrated frames per RL optimiser step when `rl_coef` > 0.
+    pub rl_batch: usize,
 }
 
 impl Default for BcConfig {
     fn default() -> Self {
-        Self { epochs: 20, batch: 256, holdout: 0.1, lr: None }
+        Self { epochs: 20, batch: 256, holdout: 0.1, lr: None, rl_coef: 0.0, rl_batch: 256 }
     }
 }
 
@@ -69,7 +74,103 @@ impl Trainer<'_> {
         }
         let out = self.clone_epochs(obs, actions, episodes, config, on_epoch);
         self.adam.set_lr(rl_lr)?;
+        // RL that follows is held near the cloned policy, not the random one it started from.
+        self.freeze_reference()?;
         out
+    }
+
+    /// Make the present policy the KL term's reference (with `loss.kl_coef > 0`; otherwise
+    /// nothing to do). [`Trainer::behaviour_clone`] does this when it ends.
+    ///
+    /// # Errors
+    /// Parameters that cannot be copied (a device error).
+    pub fn freeze_reference(&mut self) -> Result<()> {
+        if let Some(r) = &self.reference {
+            r.params().copy_from(self.policy.params())?;
+        }
+        Ok(())
+    }
+
+    /// Keep demonstrations in the RL loss that follows: every optimiser step adds `coef` × the
+    /// mean token negative log-likelihood of `batch` demonstrated frames drawn at random (the
+    /// demonstration-augmented policy gradient of Rajeswaran et al., 2018, with a constant
+    /// weight), so fine-tuning improves on the cloned policy without forgetting what it was
+    /// shown. `obs` and `actions` as for [`Trainer::behaviour_clone`]; the rows are taken
+    /// with the observation statistics as they are now. `coef` 0 removes them.
+    ///
+    /// # Errors
+    /// Rows or actions that do not fit the policy, a negative or non-finite `coef`, `batch` 0.
+    pub fn keep_demos(
+        &mut self,
+        obs: &[f32],
+        actions: &[f32],
+        coef: f64,
+        batch: usize,
+    ) -> Result<()> {
+        if !(coef >= 0.0 && coef.is_finite()) || batch == 0 {
+            return Err(Error::Config(format!(
+                "kept demonstrations: the weight must be a finite number, 0 or more (got \
+                 {coef}), and the batch at least 1 (got {batch})"
+            )));
+        }
+        if coef == 0.0 {
+            self.kept_demos = None;
+            return Ok(());
+        }
+        let (rows, tokens) = self.demo_rows(obs, actions, "kept demonstrations")?;
+        self.kept_demos = Some(KeptDemos { rows, tokens, coef, batch });
+        Ok(())
+    }
+
+    /// The kept demonstrations' term for one optimiser step: `coef` × the mean token negative
+    /// log-likelihood of a random batch of frames, and that mean (`None` without them).
+    pub(super) fn kept_demos_term(&mut self) -> Result<Option<(Tensor, f64)>> {
+        let Some(k) = &self.kept_demos else {
+            return Ok(None);
+        };
+        let dim = self.policy.obs_dim();
+        let dims = self.policy.codec().dims();
+        let frames = k.tokens.len() / dims.max(1);
+        let n = k.batch.min(frames);
+        let mut x = Vec::with_capacity(n * dim);
+        let mut t = Vec::with_capacity(n * dims);
+        for _ in 0..n {
+            let i = self.rng.index(frames);
+            x.extend_from_slice(&k.rows[i * dim..(i + 1) * dim]);
+            t.extend_from_slice(&k.tokens[i * dims..(i + 1) * dims]);
+        }
+        let device = self.policy.params().device().clone();
+        let x = Tensor::from_vec(x, (n, dim), &device)?;
+        let t = Tensor::from_vec(t, (n, dims, 1), &device)?;
+        let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
+        let nll = logp.gather(&t, 2)?.mean_all()?.neg()?;
+        let mean = f64::from(nll.to_scalar::<f32>()?);
+        Ok(Some(((nll * k.coef)?, mean)))
+    }
+
+    /// Policy rows and action tokens of demonstrated frames, checked against the policy.
+    fn demo_rows(&self, obs: &[f32], actions: &[f32], what: &str) -> Result<(Vec<f32>, Vec<u32>)> {
+        let dim = self.policy.obs_dim();
+        let codec = self.policy.codec();
+        let dims = codec.dims();
+        let frames = obs.len() / dim.max(1);
+        if frames == 0 || obs.len() != frames * dim || actions.len() != frames * dims {
+            return Err(Error::Shape(format!(
+                "{what}: observation rows of {dim} and actions of {dims} values, for the same \
+                 frames; got {} and {} values",
+                obs.len(),
+                actions.len()
+            )));
+        }
+        let mut rows = Vec::with_capacity(obs.len());
+        for row in obs.chunks(dim) {
+            self.policy_row(ObsRef::F32(row), &mut rows);
+        }
+        let tokens = actions
+            .chunks(dims)
+            .flat_map(|a| a.iter().enumerate().map(|(d, &x)| codec.encode(d, x)))
+            .collect();
+        Ok((rows, tokens))
     }
 
     fn clone_epochs(
@@ -106,16 +207,7 @@ impl Trainer<'_> {
             norm.update(&scaled);
             self.obs_norm = Some(norm);
         }
-        let mut rows = Vec::with_capacity(obs.len());
-        for row in obs.chunks(dim) {
-            self.policy_row(ObsRef::F32(row), &mut rows);
-        }
-        let tokens: Vec<u32> = actions
-            .chunks(dims)
-            .flat_map(|a| {
-                a.iter().enumerate().map(|(d, &x)| codec.encode(d, x)).collect::<Vec<_>>()
-            })
-            .collect();
+        let (rows, tokens) = self.demo_rows(obs, actions, "behaviour cloning")?;
         let held_episodes = ((episodes.len() as f64) * config.holdout).round() as usize;
         let held_episodes = held_episodes.min(episodes.len().saturating_sub(1));
         let train_frames: usize = episodes[..episodes.len() - held_episodes].iter().sum();
@@ -173,6 +265,18 @@ impl Trainer<'_> {
         }
         Ok(out)
     }
+}
+
+/// Demonstrated frames kept in the RL loss ([`Trainer::keep_demos`]).
+pub(super) struct KeptDemos {
+    /// Policy rows, one per frame.
+    rows: Vec<f32>,
+    /// Action tokens, `dims` per frame.
+    tokens: Vec<u32>,
+    /// The term's weight.
+    coef: f64,
+    /// Frames per optimiser step.
+    batch: usize,
 }
 
 /// Fisher–Yates with the trainer's generator.

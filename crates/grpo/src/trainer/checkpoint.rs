@@ -26,6 +26,9 @@ impl Trainer<'_> {
         if let Some(c) = self.learner.critic() {
             files.push(("value.safetensors", c.params.to_bytes(VALUE_MODULE, &cfg)?));
         }
+        if let Some(r) = &self.reference {
+            files.push(("reference.safetensors", r.params().to_bytes(r.module(), &cfg)?));
+        }
         files.push(("optimizer.safetensors", self.adam.state_bytes()?));
         if let Some(b) = self.slices_bytes()? {
             files.push(("rollouts.bin", b));
@@ -54,6 +57,15 @@ impl Trainer<'_> {
         self.policy.params().load(&path, self.policy.module())?;
         if let Some(c) = self.learner.critic() {
             c.params.load(&dir.join("value.safetensors"), VALUE_MODULE)?;
+        }
+        if let Some(r) = &self.reference {
+            // A checkpoint written without a KL term: its policy becomes the reference.
+            let path = dir.join("reference.safetensors");
+            if path.exists() {
+                r.params().load(&path, r.module())?;
+            } else {
+                r.params().copy_from(self.policy.params())?;
+            }
         }
         let opt = dir.join("optimizer.safetensors");
         let bytes = spelunk_core::files::read_capped(&opt, spelunk_core::files::MAX_BINARY_BYTES)

@@ -210,6 +210,14 @@ impl TrainConfig {
             Err(spelunk_models::Error::Config(m)) => return Err(Error::Config(m)),
             other => other?,
         }
+        if self.loss.kl_coef > 0.0 && self.loss.kl_placement == crate::KlPlacement::Reward {
+            // The trainer keeps its reference policy for the loss's KL term; nothing subtracts
+            // a KL from the rewards, so the setting would silently do nothing.
+            return bad(
+                "loss.kl_placement = \"reward\": the trainer puts the KL to its reference in \
+                 the loss; use kl_placement = \"loss\"",
+            );
+        }
         if self.intrinsic.is_some() && self.algorithm == Algorithm::Ppo {
             // PPO's advantages come from GAE over the env's rewards; the intrinsic stream is
             // added to group advantages, which only GRPO uses — it would silently do nothing.

@@ -106,6 +106,8 @@ pub(super) struct LossSums {
     lp_reg_protected: f64,
     imitation_nll: f64,
     imitation_weight: f64,
+    ref_kl: f64,
+    demo_nll: f64,
     updates: usize,
 }
 
@@ -125,7 +127,24 @@ impl LossSums {
         self.clip_fraction += st.clip_fraction;
         self.approx_kl += st.approx_kl;
         self.entropy += st.entropy;
+        self.ref_kl += st.ref_kl;
         self.updates += 1;
+    }
+
+    /// Add one optimiser step's kept-demonstration token loss (its mean negative
+    /// log-likelihood).
+    pub(super) fn add_demo_nll(&mut self, nll: f64) {
+        self.demo_nll += nll;
+    }
+
+    /// `losses/ref_kl`: the mean per-token KL to the reference policy.
+    pub(super) fn write_ref_kl(&self, m: &mut BTreeMap<String, f64>) {
+        m.insert("losses/ref_kl".into(), self.ref_kl / self.updates.max(1) as f64);
+    }
+
+    /// `losses/demo_nll`: the kept demonstrations' mean token negative log-likelihood.
+    pub(super) fn write_demo_nll(&self, m: &mut BTreeMap<String, f64>) {
+        m.insert("losses/demo_nll".into(), self.demo_nll / self.updates.max(1) as f64);
     }
 
     /// The means per step as `losses/*` metrics (Lp-Reg's and imitation's where in use).

@@ -232,6 +232,11 @@ pub struct Trainer<'a> {
     progress: Option<Progress>,
     /// Demo imitation (`privileged.imitation > 0`).
     imitation: Option<Imitation>,
+    /// The KL term's reference (`loss.kl_coef > 0`): the policy as built, or as behaviour
+    /// cloning left it ([`Trainer::freeze_reference`]); never trained.
+    reference: Option<Box<dyn Policy>>,
+    /// Demonstrations whose token loss stays in the RL loss ([`Trainer::keep_demos`]).
+    kept_demos: Option<bc::KeptDemos>,
     /// An env for replaying episodes to their branch points.
     replay: Option<(Box<dyn Env>, ObsBuf)>,
     /// Observation statistics (with `obs_norm`).
@@ -269,6 +274,14 @@ impl<'a> Trainer<'a> {
                 spelunk_models::Error::Config(m) => Error::Config(format!("{}: {m}", config.env)),
                 e => e.into(),
             })?;
+        let reference = if config.loss.kl_coef > 0.0 {
+            let r =
+                config.policy.build(&obs_space, policy.codec().clone(), &device, config.seed)?;
+            r.params().copy_from(policy.params())?;
+            Some(r)
+        } else {
+            None
+        };
         let learner: Box<dyn Learner> = match config.algorithm {
             Algorithm::Grpo => Box::new(Grpo),
             Algorithm::Ppo => Box::new(Ppo::new(&config, obs_space.flat_len(), &device)?),
@@ -352,6 +365,8 @@ impl<'a> Trainer<'a> {
             privileged,
             progress,
             imitation,
+            reference,
+            kept_demos: None,
             replay: None,
             shapers,
             // The transformer head reads token ids: no scaling.
@@ -498,12 +513,19 @@ impl<'a> Trainer<'a> {
                 }
                 let per = kept.len().div_ceil(cfg.minibatches);
                 for chunk in order.chunks(per) {
-                    let (st, protected, im) = self.update(&kept, advantages, chunk)?;
+                    let (st, protected, im, demo_nll) = self.update(&kept, advantages, chunk)?;
                     sums.add(&st, protected, im);
+                    sums.add_demo_nll(demo_nll);
                 }
             }
         }
         sums.write(&mut m, cfg.lp_reg.is_some(), self.imitation.is_some());
+        if self.reference.is_some() {
+            sums.write_ref_kl(&mut m);
+        }
+        if self.kept_demos.is_some() {
+            sums.write_demo_nll(&mut m);
+        }
         self.iteration += 1;
         m.insert("charts/env_steps".into(), self.env_steps as f64);
         m.insert("iteration".into(), self.iteration as f64);

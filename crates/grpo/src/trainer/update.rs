@@ -18,6 +18,8 @@ use crate::loss::{LossConfig, LossStats};
 /// What every part of a minibatch reads.
 struct Parts<'s> {
     policy: &'s dyn Policy,
+    /// The KL term's reference policy, where the loss has one.
+    reference: Option<&'s dyn Policy>,
     learner: &'s dyn Learner,
     loss: &'s LossConfig,
     lp_reg: Option<&'s LpRegConfig>,
@@ -101,6 +103,17 @@ impl Parts<'_> {
         let idx = Tensor::from_vec(index, b * max_t, dev)?;
         let lp = lp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
         let ent = ent.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?;
+        let ref_lp = match self.reference {
+            Some(r) => {
+                let logits = match r.episode_logits(&x, &lengths)? {
+                    Some(l) => l,
+                    None => r.logits(&x)?,
+                };
+                let (rlp, _) = token_logp_entropy(&logits.detach(), &tok)?;
+                Some(rlp.flatten_all()?.index_select(&idx, 0)?.reshape((b, max_t))?.detach())
+            }
+            None => None,
+        };
         let old = Tensor::from_vec(old, (b, max_t), dev)?;
         let mask_t = Tensor::from_vec(mask, (b, max_t), dev)?;
         let adv_t = if ppo {
@@ -111,7 +124,7 @@ impl Parts<'_> {
         let inp = LossInputs {
             logp: &lp,
             old_logp: &old,
-            ref_logp: None,
+            ref_logp: ref_lp.as_ref(),
             advantages: &adv_t,
             mask: &mask_t,
             entropy: Some(&ent),
@@ -136,19 +149,22 @@ impl Parts<'_> {
 
 impl Trainer<'_> {
     /// One Adam step on the episodes `chunk` of `eps`: returns the loss's diagnostics, the
-    /// fraction of tokens Lp-Reg protected, and the imitation term's (loss, weight).
+    /// fraction of tokens Lp-Reg protected, the imitation term's (loss, weight) and the kept
+    /// demonstrations' mean token loss (0 without them).
     pub(super) fn update(
         &mut self,
         eps: &[Episode],
         adv: &[f32],
         chunk: &[usize],
-    ) -> Result<(LossStats, f64, (f64, f64))> {
+    ) -> Result<(LossStats, f64, (f64, f64), f64)> {
         let dims = self.policy.codec().dims();
         let tokens: usize = chunk.iter().map(|&i| eps[i].tokens.len()).sum();
         let imitation = self.imitation_term()?;
+        let demos = self.kept_demos_term()?;
         let device = self.policy.params().device().clone();
         let parts = Parts {
             policy: self.policy.as_ref(),
+            reference: self.reference.as_deref(),
             learner: self.learner.as_ref(),
             loss: &self.config.loss,
             lp_reg: self.config.lp_reg.as_ref(),
@@ -159,13 +175,23 @@ impl Trainer<'_> {
             steps: tokens / dims.max(1),
         };
         let ranges = shards::ranges(chunk.len(), self.config.shards);
-        let extra = imitation.as_ref().map(|t| &t.0);
+        let extra = match (imitation.as_ref(), demos.as_ref()) {
+            (Some(i), Some(d)) => Some((&i.0 + &d.0)?),
+            (Some(i), None) => Some(i.0.clone()),
+            (None, Some(d)) => Some(d.0.clone()),
+            (None, None) => None,
+        };
         let done = shards::run(self.workers(), ranges, |k, r| {
-            parts.part(&chunk[r], if k == 0 { extra } else { None })
+            parts.part(&chunk[r], if k == 0 { extra.as_ref() } else { None })
         })?;
         let (stats, protected) = combine(&done);
         self.adam.step_summed(done.into_iter().map(|p| p.grads).collect())?;
-        Ok((stats, protected, imitation.map_or((0.0, 0.0), |t| (t.1, t.2))))
+        Ok((
+            stats,
+            protected,
+            imitation.map_or((0.0, 0.0), |t| (t.1, t.2)),
+            demos.map_or(0.0, |d| d.1),
+        ))
     }
 
     /// Lp-Reg: `coef · Σ_protected KL(π_proxy ‖ π_θ)` (not yet divided by the step's tokens)
