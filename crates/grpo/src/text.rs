@@ -150,6 +150,13 @@ impl TextTrainer {
                 config.temperature
             )));
         }
+        config.loss.validate()?;
+        if config.loss.kl_coef > 0.0 {
+            // The language model is fine-tuned without a frozen copy of itself to compare with.
+            return Err(Error::Config(
+                "loss.kl_coef: the text trainer keeps no reference model; use kl_coef = 0".into(),
+            ));
+        }
         let env = make_env(None)?;
         if !matches!(env.observation_space(), spelunk_core::Space::Text { .. })
             || env.action_space().n().is_none()

@@ -1015,6 +1015,12 @@ fn a_language_model_answers_the_text_bandit_and_invalid_text_is_an_action_not_a_
     // A fresh model needs a tokenizer; a non-text env is refused.
     let fresh = spelunk_grpo::TextConfig { pretrained: None, ..cfg.clone() };
     assert!(make(fresh).expect_err("no tokenizer").to_string().contains("tokenizer"));
+    // A KL term would need a reference model the text trainer does not keep: refused by name.
+    let kl = spelunk_grpo::TextConfig {
+        loss: spelunk_grpo::LossConfig { kl_coef: 0.1, ..Default::default() },
+        ..cfg.clone()
+    };
+    assert!(make(kl).expect_err("kl").to_string().contains("loss.kl_coef"));
     let reg = spelunk_envs::registry();
     let e =
         spelunk_grpo::TextTrainer::new(cfg, Box::new(move |_| reg.make("Bandit-Bernoulli-5-v0")))
