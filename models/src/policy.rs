@@ -146,6 +146,12 @@ pub trait Policy: Send + Sync {
         let _ = (obs, lengths);
         Ok(None)
     }
+    /// Where a keypoint image encoder's features sit in each row's image: `[batch, k, 2]`,
+    /// `(x, y)` in [-1, 1] from the image's left and top edges. `None`: the head has none.
+    fn keypoints(&self, obs: &Tensor) -> Result<Option<Tensor>> {
+        let _ = obs;
+        Ok(None)
+    }
     /// Observation values the head reads as token ids (an instruction, say): the trainer
     /// passes them unscaled and unnormalised. `None`: every value is a feature.
     fn token_span(&self) -> Option<std::ops::Range<usize>> {

@@ -404,6 +404,15 @@ impl Keypoints {
     /// `[b, h, w, c]` pixels to `[b, channels, d]` tokens (`words`: the instruction's word
     /// embeddings, read by FiLM).
     fn forward(&self, image: &Tensor, words: Option<&Tensor>) -> Result<Tensor> {
+        let b = image.dim(0)?;
+        let xy = self.positions(image, words)?;
+        let tokens = crate::cpu_ops::linear(&self.position, &xy)?;
+        let d = self.channel.dim(1)?;
+        Ok(tokens.reshape((b, self.channels, d))?.broadcast_add(&self.channel)?)
+    }
+
+    /// Each channel's expected position in `[b, h, w, c]` pixels: `[b·channels, 2]`.
+    fn positions(&self, image: &Tensor, words: Option<&Tensor>) -> Result<Tensor> {
         let [h, w, c] = self.shape;
         let b = image.dim(0)?;
         // Each pixel's 3×3 neighbourhood (zeros past the border) side by side: the input needs
@@ -429,10 +438,7 @@ impl Keypoints {
                 .reshape((b * h * w, hidden))?;
         }
         let s = crate::cpu_ops::linear(&self.score, &f.relu()?)?;
-        let xy = self.soft_argmax(&s.reshape((b, h * w, self.channels))?)?;
-        let tokens = crate::cpu_ops::linear(&self.position, &xy)?;
-        let d = self.channel.dim(1)?;
-        Ok(tokens.reshape((b, self.channels, d))?.broadcast_add(&self.channel)?)
+        self.soft_argmax(&s.reshape((b, h * w, self.channels))?)
     }
 
     /// Scores `[b, h·w, channels]` to each channel's expected position under the softmax of
@@ -532,6 +538,17 @@ impl Policy for VlaPolicy {
     fn token_span(&self) -> Option<std::ops::Range<usize>> {
         self.layout.instruction.map(|(offset, len, _)| offset..offset + len)
     }
+    fn keypoints(&self, obs: &Tensor) -> Result<Option<Tensor>> {
+        let Some(k) = &self.keypoints else { return Ok(None) };
+        let b = obs.dim(0)?;
+        let [h, w, c] = self.layout.image_shape;
+        let words = match self.instruction_ids(obs)? {
+            Some(ids) => Some(self.trunk.embed(&ids)?),
+            None => None,
+        };
+        let image = obs.narrow(1, self.layout.image_offset, h * w * c)?.reshape((b, h, w, c))?;
+        Ok(Some(k.positions(&image, words.as_ref())?.reshape((b, k.channels, 2))?))
+    }
 }
 
 #[cfg(test)]
@@ -625,6 +642,25 @@ mod tests {
             let loss = (logits.sqr().unwrap().sum_all().unwrap() + aux).unwrap();
             let dead = crate::params_without_gradient(p.params(), &loss).unwrap();
             assert!(dead.is_empty(), "{encoder:?}: {dead:?}");
+            // Keypoint positions: 3 per row inside the image, and the instruction moves them
+            // (FiLM); the other encoders have none.
+            match p.keypoints(&obs).unwrap() {
+                Some(xy) => {
+                    assert_eq!(encoder, ImageEncoder::Keypoints);
+                    assert_eq!(xy.dims(), &[2, 3, 2]);
+                    let v = xy.to_vec3::<f32>().unwrap();
+                    assert!(v.iter().flatten().flatten().all(|x| x.abs() <= 1.0), "{v:?}");
+                    let same_image = obs.narrow(0, 0, 1).unwrap().repeat((2, 1)).unwrap();
+                    let ids =
+                        Tensor::new(&[[1f32, 2., 3., 6.], [4., 5., 1., 6.]], &Device::Cpu).unwrap();
+                    let other = same_image
+                        .slice_assign(&[0..2, 3 + 8 * 8 * 3..3 + 8 * 8 * 3 + 4], &ids)
+                        .unwrap();
+                    let v = p.keypoints(&other).unwrap().unwrap().to_vec3::<f32>().unwrap();
+                    assert_ne!(v[0], v[1], "the instruction moves the keypoints");
+                }
+                None => assert_ne!(encoder, ImageEncoder::Keypoints),
+            }
         }
         // Without `desired_goal`, or with a bad weight, goal_aux is refused by name.
         let inf = f32::INFINITY;

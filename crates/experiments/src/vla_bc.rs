@@ -223,6 +223,9 @@ pub fn run(args: &VlaBcConfig) -> Result<String> {
         let (_, state_success_greedy) = s.evaluate(cfg.eval_episodes, true)?;
         let (_, final_success) = t.evaluate(cfg.eval_episodes, false)?;
         let (_, final_success_greedy) = t.evaluate(cfg.eval_episodes, true)?;
+        if seed == 0 {
+            write_keypoints(&t, &base, &args.out, &stem(&base.env, base.env_config.as_ref()))?;
+        }
         runs.push(BcRun {
             seed,
             bc,
@@ -337,6 +340,62 @@ fn record_demos(base: &TrainConfig, dir: &Path, episodes: usize, noise: f32) -> 
     }
     writer.finish()?;
     Ok(out)
+}
+
+/// Unseen evaluation seeds in the keypoint picture.
+const PICTURED: u64 = 4;
+
+/// What the fine-tuned head looks at, for the first [`PICTURED`] evaluation seeds: the
+/// camera's image as the policy gets it, each keypoint of its encoder where the spatial
+/// soft-argmax puts it at the first step, and the instruction: `{stem}_keypoints.png`. Heads
+/// without a keypoint encoder write nothing.
+fn write_keypoints(
+    t: &spelunk_grpo::Trainer<'_>,
+    base: &TrainConfig,
+    out: &Path,
+    stem: &str,
+) -> Result<()> {
+    use spelunk_core::ObsBuf;
+    let cfg = base.env_config.as_ref().unwrap_or(&serde_json::Value::Null);
+    let mut env = crate::registry().make_with(&base.env, cfg)?;
+    let Some(layout) = spelunk_models::ImageLayout::of(env.observation_space()) else {
+        return Ok(());
+    };
+    let [h, w, _] = layout.shape;
+    let mut obs = ObsBuf::for_space(env.observation_space());
+    let mut shots = Vec::new();
+    for k in 0..PICTURED {
+        env.reset(Some(spelunk_grpo::EVAL_SEEDS + k), None, obs.as_mut())?;
+        let row = t.policy_input(obs.view())?;
+        let Some(xy) = t.policy.keypoints(&row)? else {
+            return Ok(());
+        };
+        let xy = xy
+            .flatten_all()
+            .and_then(|v| v.to_vec1::<f32>())
+            .map_err(spelunk_models::Error::from)?;
+        let points: Vec<(f32, f32)> = xy.chunks(2).map(|p| (p[0], p[1])).collect();
+        let values = obs.as_f32().context("arm observations are f32")?;
+        let rgb: Vec<u8> = values[layout.offset..layout.offset + h * w * 3]
+            .iter()
+            .map(|&v| v.clamp(0.0, 255.0) as u8)
+            .collect();
+        let caption = env.mission().unwrap_or_default().to_owned();
+        shots.push((rgb, points, caption));
+    }
+    let panels: Vec<raster::KeypointPanel<'_>> = shots
+        .iter()
+        .map(|(rgb, points, caption)| raster::KeypointPanel {
+            width: w,
+            height: h,
+            rgb,
+            points: points.clone(),
+            caption: caption.clone(),
+        })
+        .collect();
+    let title = format!("What the head looks at: its keypoints at the first step, {}", base.env);
+    let png = raster::keypoint_panels(&title, &panels, 10);
+    raster::write(&out.join(format!("{stem}_keypoints.png")), &png)
 }
 
 fn write_charts(r: &Report, out: &Path, stem: &str) -> Result<()> {
@@ -514,6 +573,32 @@ mod tests {
         // The first frames (reset) agree; the noisy episodes then leave the noise-free path.
         assert_eq!(rows[0][..dim], rows[1][..dim]);
         assert_ne!(rows[0][dim..2 * dim], rows[1][dim..2 * dim]);
+    }
+
+    /// The keypoint picture: one panel per pictured seed with the encoder's keypoints; a
+    /// patch encoder has no keypoints and writes none.
+    #[test]
+    fn the_keypoint_picture_shows_each_seed_and_only_for_keypoint_heads() {
+        let dir = std::env::temp_dir().join(format!("spelunk-vla-kp-{}", std::process::id()));
+        create_dir(&dir).unwrap();
+        for encoder in ["keypoints", "patches"] {
+            let table: toml::Table = toml::from_str(BASE).unwrap();
+            let sets = [format!("policy.vla.encoder=\"{encoder}\""), "threads=1".into()];
+            let base = crate::config::train_config_from(table, None, &sets).unwrap();
+            let t = crate::train::trainer(base.clone()).unwrap();
+            write_keypoints(&t, &base, &dir, encoder).unwrap();
+            let png = dir.join(format!("{encoder}_keypoints.png"));
+            if encoder == "patches" {
+                assert!(!png.exists());
+                continue;
+            }
+            let bytes = std::fs::read(&png).unwrap();
+            assert_eq!(bytes[..8], *b"\x89PNG\r\n\x1a\n");
+            // Width from the header: 4 panels of 24 × 10 px with 16 px gaps.
+            let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+            assert_eq!(u64::from(width), PICTURED * (240 + 16) + 16);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -41,5 +41,5 @@ pub use loss::{
 pub use text::{parse_action, TextConfig, TextTrainer};
 pub use trainer::{
     Algorithm, Batch, BcConfig, BcEpoch, EvalEpisode, IntrinsicConfig, IntrinsicMethod,
-    TrainConfig, Trainer,
+    TrainConfig, Trainer, EVAL_SEEDS,
 };

@@ -143,6 +143,86 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     c.img
 }
 
+/// One picture of [`keypoint_panels`]: an RGB image (`width` × `height` pixels, 3 bytes
+/// each), points on it (`(x, y)` in [-1, 1], pixel centres from the left and top edges, as a
+/// spatial soft-argmax gives them) and a caption.
+pub struct KeypointPanel<'a> {
+    /// Pixels across.
+    pub width: usize,
+    /// Pixels down.
+    pub height: usize,
+    /// Row-major RGB bytes.
+    pub rgb: &'a [u8],
+    /// The points, each drawn as a ring in the palette's colour of its index.
+    pub points: Vec<(f32, f32)>,
+    /// Text under the picture, wrapped to its width.
+    pub caption: String,
+}
+
+/// Pictures side by side under a title, each enlarged `cell` times, its points as numbered
+/// coloured rings (point `i` in the same colour in every panel) and its caption beneath.
+pub fn keypoint_panels(title: &str, panels: &[KeypointPanel<'_>], cell: usize) -> Image {
+    let gap = 16usize;
+    let pw = panels.iter().map(|p| p.width * cell).max().unwrap_or(0);
+    let ph = panels.iter().map(|p| p.height * cell).max().unwrap_or(0);
+    let per_line = ((pw as i64 + 1) / 12).max(1) as usize;
+    let wrap = |s: &str| {
+        let mut lines: Vec<String> = vec![String::new()];
+        for word in s.split_whitespace() {
+            let last = lines.last_mut().map_or(0, |l| l.chars().count());
+            if last > 0 && last + 1 + word.chars().count() > per_line {
+                lines.push(String::new());
+            }
+            let l = lines.last_mut().expect("a line");
+            if !l.is_empty() {
+                l.push(' ');
+            }
+            l.push_str(word);
+        }
+        lines
+    };
+    let caption_lines = panels.iter().map(|p| wrap(&p.caption).len()).max().unwrap_or(0);
+    let top = 44usize;
+    let width = (panels.len() * (pw + gap) + gap).max(text_width(title, 2) as usize + 2 * gap);
+    let height = top + ph + 12 + caption_lines * 18 + gap;
+    let mut c = Canvas::new(width, height);
+    let black = [0, 0, 0];
+    c.text((width as i64 - text_width(title, 2)) / 2, 12, title, 2, false, black);
+    for (i, p) in panels.iter().enumerate() {
+        let x0 = gap + i * (pw + gap);
+        for y in 0..p.height * cell {
+            for x in 0..p.width * cell {
+                let k = ((y / cell) * p.width + x / cell) * 3;
+                if let Some(px) = p.rgb.get(k..k + 3) {
+                    c.put((x0 + x) as i64, (top + y) as i64, [px[0], px[1], px[2]]);
+                }
+            }
+        }
+        let r = (cell as f64 * 0.9).max(4.0);
+        for (j, &(kx, ky)) in p.points.iter().enumerate() {
+            let col = hex(PALETTE[j % PALETTE.len()]);
+            let at = |v: f32, n: usize| f64::midpoint(f64::from(v), 1.0) * (n.max(2) - 1) as f64;
+            let cx = x0 as f64 + (at(kx, p.width) + 0.5) * cell as f64;
+            let cy = top as f64 + (at(ky, p.height) + 0.5) * cell as f64;
+            for step in 0..48 {
+                let (a, b) = (
+                    f64::from(step) / 48.0 * std::f64::consts::TAU,
+                    f64::from(step + 1) / 48.0 * std::f64::consts::TAU,
+                );
+                let ring = |t: f64| (cx + r * t.cos(), cy + r * t.sin());
+                c.line(ring(a), ring(b), 3, col);
+            }
+            let label = (j + 1).to_string();
+            c.text((cx + r) as i64 + 2, (cy - r) as i64 - 7, &label, 1, false, col);
+        }
+        for (k, line) in wrap(&p.caption).iter().enumerate() {
+            let y = (top + ph + 12 + k * 18) as i64;
+            c.text(x0 as i64, y, line, 2, false, black);
+        }
+    }
+    c.img
+}
+
 /// Write a chart as a PNG file.
 pub fn write(path: &Path, img: &Image) -> Result<()> {
     super::png::write(path, img)
@@ -226,6 +306,31 @@ mod tests {
         assert_eq!(img.rgb[k..k + 3], hex(PALETTE[0]));
         // A corner far from everything stays white.
         assert_eq!(img.rgb[img.rgb.len() - 3..], [255, 255, 255]);
+    }
+
+    #[test]
+    fn keypoints_land_on_their_pixels() {
+        // A 4 × 3 grey image, enlarged 10×: point 1 at the bottom-right pixel's centre (1, 1),
+        // point 2 at the top-left one's (-1, -1). Each ring passes 9 px from its centre.
+        let rgb = vec![128u8; 4 * 3 * 3];
+        let panel = KeypointPanel {
+            width: 4,
+            height: 3,
+            rgb: &rgb,
+            points: vec![(1.0, 1.0), (-1.0, -1.0)],
+            caption: "push the red puck to the blue target".into(),
+        };
+        let img = keypoint_panels("T", &[panel], 10);
+        let at = |x: usize, y: usize| {
+            let k = (y * img.width + x) * 3;
+            [img.rgb[k], img.rgb[k + 1], img.rgb[k + 2]]
+        };
+        let (x0, top) = (16, 44);
+        assert_eq!(at(x0 + 35, top + 25 - 9), hex(PALETTE[0]), "above point 1's centre");
+        assert_eq!(at(x0 + 5 - 9 + 1, top + 5), hex(PALETTE[1]), "left of point 2's centre");
+        assert_eq!(at(x0 + 15, top + 15), [128; 3], "the image between them");
+        // The caption wraps to the picture's width (40 px: 3 letters a line) below it.
+        assert!(img.height > top + 30 + 12 + 18 * 5, "{}", img.height);
     }
 
     #[test]

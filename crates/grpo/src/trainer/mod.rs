@@ -205,6 +205,10 @@ impl EvalEpisode {
     }
 }
 
+/// Where evaluation's seeds start ([`Trainer::evaluate`] plays `EVAL_SEEDS + k`), apart from
+/// training's.
+pub const EVAL_SEEDS: u64 = 1_000_000_007;
+
 /// The trainer.
 pub struct Trainer<'a> {
     /// The settings.
@@ -546,7 +550,7 @@ impl<'a> Trainer<'a> {
 
     /// [`Trainer::evaluate`]'s episodes one by one: seed, actions, return, success, length.
     pub fn evaluate_episodes(&mut self, episodes: usize, greedy: bool) -> Result<Vec<EvalEpisode>> {
-        let seeds: Vec<u64> = (0..episodes as u64).map(|k| 1_000_000_007 + k).collect();
+        let seeds: Vec<u64> = (0..episodes as u64).map(|k| EVAL_SEEDS + k).collect();
         let eval_rng = Rng::seed_from_u64(self.config.seed ^ 0x6576_616c);
         let train_rng = std::mem::replace(&mut self.rng, eval_rng);
         let steps = self.env_steps;

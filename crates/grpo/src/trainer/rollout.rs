@@ -467,6 +467,18 @@ impl Trainer<'_> {
     pub(super) fn policy_row(&self, buf: ObsRef<'_>, out: &mut Vec<f32>) {
         policy_row(self.policy.as_ref(), self.scale, self.obs_norm.as_ref(), buf, out);
     }
+
+    /// The row the policy reads for one observation (as rollouts make it), to ask the policy
+    /// about it: `trainer.policy.keypoints(&row)`, its logits.
+    ///
+    /// # Errors
+    /// A device error.
+    pub fn policy_input(&self, buf: ObsRef<'_>) -> Result<Tensor> {
+        let mut row = Vec::with_capacity(self.policy.obs_dim());
+        self.policy_row(buf, &mut row);
+        let device = self.policy.params().device();
+        Ok(Tensor::from_vec(row, (1, self.policy.obs_dim()), device)?)
+    }
 }
 
 /// The observation row of env `i`.
