@@ -1233,12 +1233,27 @@ fn a_kl_term_holds_fine_tuning_near_its_reference_and_kept_demonstrations_stay_l
     let _ = std::fs::remove_dir_all(&dir);
     // Behaviour cloning makes its result the reference: the first update of RL that follows
     // (one epoch, one minibatch: measured before the step) is at zero KL from it.
-    let one_step = TrainConfig { epochs: 1, minibatches: 1, ..with_kl(1.0) };
-    let mut c = empty_trainer(one_step);
+    let one_step = TrainConfig { epochs: 1, minibatches: 1, obs_norm: true, ..with_kl(1.0) };
+    let mut c = empty_trainer(one_step.clone());
     let bc = spelunk_grpo::BcConfig { epochs: 30, batch: 16, ..Default::default() };
     c.behaviour_clone(&obs, &forward, &[1; 64], &bc, &mut |_, _| {}).expect("clone");
+    let cloned = c.obs_norm.clone().expect("statistics");
+    assert_eq!(cloned.count, 64.0, "set from the demonstrations");
     let r = c.iterate().expect("iteration")["losses/ref_kl"];
     assert!(r.abs() < 1e-6, "KL to the cloned reference before any step: {r}");
+    // The statistics stay those of the demonstrations through RL, and after a resume.
+    assert_eq!(c.obs_norm.as_ref(), Some(&cloned));
+    c.save(&dir).expect("save");
+    let mut resumed = empty_trainer(one_step.clone());
+    resumed.resume(&dir).expect("resume");
+    resumed.iterate().expect("iteration");
+    assert_eq!(resumed.obs_norm.as_ref(), Some(&cloned));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Without cloning they run over every training observation.
+    let mut running = empty_trainer(one_step);
+    running.iterate().expect("iteration");
+    let n = running.obs_norm.as_ref().expect("statistics").count;
+    assert_eq!(n, running.env_steps as f64);
     // Kept demonstrations (DAPG): the RL loss also fits the demonstrated frames. A weight
     // of 1e-9 only reads their loss; a weight of 1 keeps forward likely at every start.
     let kept = |coef: f64| {

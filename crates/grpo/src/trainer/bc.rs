@@ -5,8 +5,10 @@
 //! nearest bin of a continuous dimension); the loss is the tokens' mean negative log-likelihood
 //! under the policy, taken with the trainer's own Adam over shuffled minibatches. The
 //! observation rows are those the policy sees in rollouts — scaled, normalised, token ids raw —
-//! and with `obs_norm` the statistics are set from the demonstrations first, so RL fine-tuning
-//! that follows starts from the distribution the policy was cloned on.
+//! and with `obs_norm` the statistics are set from the demonstrations first and then kept fixed,
+//! so RL fine-tuning that follows sees its inputs normalised as the clone was fitted to them
+//! (statistics that went on updating from the rollouts undid a cloned arm head within a few
+//! iterations, its weights unchanged).
 
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -206,6 +208,8 @@ impl Trainer<'_> {
             let mut norm = RunningNorm::new(dim);
             norm.update(&scaled);
             self.obs_norm = Some(norm);
+            // Fixed from now on: RL that follows sees its inputs as the clone was fitted to.
+            self.norm_frozen = true;
         }
         let (rows, tokens) = self.demo_rows(obs, actions, "behaviour cloning")?;
         let held_episodes = ((episodes.len() as f64) * config.holdout).round() as usize;

@@ -20,6 +20,7 @@ impl Trainer<'_> {
             rng: self.rng.state(),
             curriculum: self.curriculum(),
             obs_norm: self.obs_norm.clone(),
+            obs_norm_fixed: self.norm_frozen,
         };
         let state = serde_json::to_vec(&state).map_err(|e| Error::Config(e.to_string()))?;
         let mut files = vec![("policy.safetensors", bytes), ("state.json", state)];
@@ -113,6 +114,7 @@ impl Trainer<'_> {
                 return Err(bad());
             }
             self.obs_norm = Some(n);
+            self.norm_frozen = v.obs_norm_fixed;
         }
         if let Some(c) = v.curriculum {
             let own = self.curriculum();
@@ -154,6 +156,9 @@ pub(super) struct RunState {
     /// Observation statistics, if normalised.
     #[serde(default)]
     obs_norm: Option<RunningNorm>,
+    /// Whether they are fixed (set by behaviour cloning) rather than running.
+    #[serde(default)]
+    obs_norm_fixed: bool,
 }
 
 impl spelunk_core::events::Checkpoint for Trainer<'_> {

@@ -245,7 +245,10 @@ pub struct Trainer<'a> {
     replay: Option<(Box<dyn Env>, ObsBuf)>,
     /// Observation statistics (with `obs_norm`).
     pub obs_norm: Option<RunningNorm>,
-    /// Evaluation: use the statistics without updating them.
+    /// Use the observation statistics without updating them: during evaluation, and for good
+    /// once behaviour cloning has set them from its demonstrations (the cloned policy is a
+    /// function of inputs normalised by those; statistics that drift with RL's rollouts
+    /// change what it computes).
     norm_frozen: bool,
     /// The workers of the policy's shards (`threads` of them; none for one), started at first
     /// use.
@@ -555,9 +558,9 @@ impl<'a> Trainer<'a> {
         let train_rng = std::mem::replace(&mut self.rng, eval_rng);
         let steps = self.env_steps;
         let starts: Vec<Start> = seeds.iter().map(|&s| Start::Seed(s)).collect();
-        self.norm_frozen = true;
+        let fixed = std::mem::replace(&mut self.norm_frozen, true);
         let eps = self.rollouts(&starts, 1, greedy);
-        self.norm_frozen = false;
+        self.norm_frozen = fixed;
         self.rng = train_rng;
         self.env_steps = steps;
         let discrete = matches!(self.policy.codec(), ActionCodec::Discrete { .. });
