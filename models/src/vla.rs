@@ -354,6 +354,14 @@ impl VlaPolicy {
         Ok(cnn.forward(&frames)?.relu()?.unsqueeze(1)?)
     }
 
+    /// The instruction's word embeddings `[b, len, d]` (`None`: no instruction).
+    fn instruction_words(&self, obs: &Tensor) -> Result<Option<Tensor>> {
+        match self.instruction_ids(obs)? {
+            Some(ids) => Ok(Some(self.trunk.embed(&ids)?)),
+            None => Ok(None),
+        }
+    }
+
     fn instruction_ids(&self, obs: &Tensor) -> Result<Option<Tensor>> {
         let Some((offset, len, vocab)) = self.layout.instruction else { return Ok(None) };
         let b = obs.dim(0)?;
@@ -462,10 +470,7 @@ impl VlaPolicy {
             )));
         }
         let d = self.trunk.config().d_model;
-        let words = match self.instruction_ids(obs)? {
-            Some(ids) => Some(self.trunk.embed(&ids)?),
-            None => None,
-        };
+        let words = self.instruction_words(obs)?;
         let mut parts = vec![self.image_tokens(obs, words.as_ref())?];
         let state = match (&self.proprio, self.layout.proprio) {
             (Some(lin), Some((offset, len))) => {
@@ -542,10 +547,7 @@ impl Policy for VlaPolicy {
         let Some(k) = &self.keypoints else { return Ok(None) };
         let b = obs.dim(0)?;
         let [h, w, c] = self.layout.image_shape;
-        let words = match self.instruction_ids(obs)? {
-            Some(ids) => Some(self.trunk.embed(&ids)?),
-            None => None,
-        };
+        let words = self.instruction_words(obs)?;
         let image = obs.narrow(1, self.layout.image_offset, h * w * c)?.reshape((b, h, w, c))?;
         Ok(Some(k.positions(&image, words.as_ref())?.reshape((b, k.channels, 2))?))
     }

@@ -363,7 +363,7 @@ fn write_keypoints(
     };
     let [h, w, _] = layout.shape;
     let mut obs = ObsBuf::for_space(env.observation_space());
-    let mut shots = Vec::new();
+    let mut panels = Vec::new();
     for k in 0..PICTURED {
         env.reset(Some(spelunk_grpo::EVAL_SEEDS + k), None, obs.as_mut())?;
         let row = t.policy_input(obs.view())?;
@@ -374,25 +374,18 @@ fn write_keypoints(
             .flatten_all()
             .and_then(|v| v.to_vec1::<f32>())
             .map_err(spelunk_models::Error::from)?;
-        let points: Vec<(f32, f32)> = xy.chunks(2).map(|p| (p[0], p[1])).collect();
         let values = obs.as_f32().context("arm observations are f32")?;
-        let rgb: Vec<u8> = values[layout.offset..layout.offset + h * w * 3]
-            .iter()
-            .map(|&v| v.clamp(0.0, 255.0) as u8)
-            .collect();
-        let caption = env.mission().unwrap_or_default().to_owned();
-        shots.push((rgb, points, caption));
-    }
-    let panels: Vec<raster::KeypointPanel<'_>> = shots
-        .iter()
-        .map(|(rgb, points, caption)| raster::KeypointPanel {
+        panels.push(raster::KeypointPanel {
             width: w,
             height: h,
-            rgb,
-            points: points.clone(),
-            caption: caption.clone(),
-        })
-        .collect();
+            rgb: values[layout.offset..layout.offset + h * w * 3]
+                .iter()
+                .map(|&v| v.clamp(0.0, 255.0) as u8)
+                .collect(),
+            points: xy.chunks(2).map(|p| (p[0], p[1])).collect(),
+            caption: env.mission().unwrap_or_default().to_owned(),
+        });
+    }
     let title = format!("What the head looks at: its keypoints at the first step, {}", base.env);
     let png = raster::keypoint_panels(&title, &panels, 10);
     raster::write(&out.join(format!("{stem}_keypoints.png")), &png)

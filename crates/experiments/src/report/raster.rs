@@ -146,13 +146,13 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 /// One picture of [`keypoint_panels`]: an RGB image (`width` × `height` pixels, 3 bytes
 /// each), points on it (`(x, y)` in [-1, 1], pixel centres from the left and top edges, as a
 /// spatial soft-argmax gives them) and a caption.
-pub struct KeypointPanel<'a> {
+pub struct KeypointPanel {
     /// Pixels across.
     pub width: usize,
     /// Pixels down.
     pub height: usize,
     /// Row-major RGB bytes.
-    pub rgb: &'a [u8],
+    pub rgb: Vec<u8>,
     /// The points, each drawn as a ring in the palette's colour of its index.
     pub points: Vec<(f32, f32)>,
     /// Text under the picture, wrapped to its width.
@@ -161,7 +161,7 @@ pub struct KeypointPanel<'a> {
 
 /// Pictures side by side under a title, each enlarged `cell` times, its points as numbered
 /// coloured rings (point `i` in the same colour in every panel) and its caption beneath.
-pub fn keypoint_panels(title: &str, panels: &[KeypointPanel<'_>], cell: usize) -> Image {
+pub fn keypoint_panels(title: &str, panels: &[KeypointPanel], cell: usize) -> Image {
     let gap = 16usize;
     let pw = panels.iter().map(|p| p.width * cell).max().unwrap_or(0);
     let ph = panels.iter().map(|p| p.height * cell).max().unwrap_or(0);
@@ -316,7 +316,7 @@ mod tests {
         let panel = KeypointPanel {
             width: 4,
             height: 3,
-            rgb: &rgb,
+            rgb,
             points: vec![(1.0, 1.0), (-1.0, -1.0)],
             caption: "push the red puck to the blue target".into(),
         };

@@ -119,8 +119,8 @@ impl Trainer<'_> {
             self.kept_demos = None;
             return Ok(());
         }
-        let (rows, tokens) = self.demo_rows(obs, actions, "kept demonstrations")?;
-        self.kept_demos = Some(KeptDemos { rows, tokens, coef, batch });
+        let frames = self.demo_frames(obs, actions, "kept demonstrations")?;
+        self.kept_demos = Some(KeptDemos { frames, coef, batch });
         Ok(())
     }
 
@@ -130,28 +130,16 @@ impl Trainer<'_> {
         let Some(k) = &self.kept_demos else {
             return Ok(None);
         };
-        let dim = self.policy.obs_dim();
-        let dims = self.policy.codec().dims();
-        let frames = k.tokens.len() / dims.max(1);
-        let n = k.batch.min(frames);
-        let mut x = Vec::with_capacity(n * dim);
-        let mut t = Vec::with_capacity(n * dims);
-        for _ in 0..n {
-            let i = self.rng.index(frames);
-            x.extend_from_slice(&k.rows[i * dim..(i + 1) * dim]);
-            t.extend_from_slice(&k.tokens[i * dims..(i + 1) * dims]);
-        }
-        let device = self.policy.params().device().clone();
-        let x = Tensor::from_vec(x, (n, dim), &device)?;
-        let t = Tensor::from_vec(t, (n, dims, 1), &device)?;
-        let logp = spelunk_models::policy::log_softmax(&self.policy.logits(&x)?)?;
-        let nll = logp.gather(&t, 2)?.mean_all()?.neg()?;
+        let frames = k.frames.len();
+        let idx: Vec<usize> = (0..k.batch.min(frames)).map(|_| self.rng.index(frames)).collect();
+        let (x, t) = k.frames.batch(&idx, self.policy.params().device())?;
+        let nll = mean_token_nll(&self.policy.logits(&x)?, &t)?;
         let mean = f64::from(nll.to_scalar::<f32>()?);
         Ok(Some(((nll * k.coef)?, mean)))
     }
 
     /// Policy rows and action tokens of demonstrated frames, checked against the policy.
-    fn demo_rows(&self, obs: &[f32], actions: &[f32], what: &str) -> Result<(Vec<f32>, Vec<u32>)> {
+    fn demo_frames(&self, obs: &[f32], actions: &[f32], what: &str) -> Result<Frames> {
         let dim = self.policy.obs_dim();
         let codec = self.policy.codec();
         let dims = codec.dims();
@@ -172,7 +160,7 @@ impl Trainer<'_> {
             .chunks(dims)
             .flat_map(|a| a.iter().enumerate().map(|(d, &x)| codec.encode(d, x)))
             .collect();
-        Ok((rows, tokens))
+        Ok(Frames { rows, tokens, dim, dims })
     }
 
     fn clone_epochs(
@@ -211,23 +199,12 @@ impl Trainer<'_> {
             // Fixed from now on: RL that follows sees its inputs as the clone was fitted to.
             self.norm_frozen = true;
         }
-        let (rows, tokens) = self.demo_rows(obs, actions, "behaviour cloning")?;
+        let demos = self.demo_frames(obs, actions, "behaviour cloning")?;
         let held_episodes = ((episodes.len() as f64) * config.holdout).round() as usize;
         let held_episodes = held_episodes.min(episodes.len().saturating_sub(1));
         let train_frames: usize = episodes[..episodes.len() - held_episodes].iter().sum();
         let device = self.policy.params().device().clone();
-        let batch_of = |idx: &[usize]| -> Result<(Tensor, Tensor)> {
-            let mut x = Vec::with_capacity(idx.len() * dim);
-            let mut t = Vec::with_capacity(idx.len() * dims);
-            for &i in idx {
-                x.extend_from_slice(&rows[i * dim..(i + 1) * dim]);
-                t.extend_from_slice(&tokens[i * dims..(i + 1) * dims]);
-            }
-            Ok((
-                Tensor::from_vec(x, (idx.len(), dim), &device)?,
-                Tensor::from_vec(t, (idx.len(), dims, 1), &device)?,
-            ))
-        };
+        let batch_of = |idx: &[usize]| demos.batch(idx, &device);
         let mut out = Vec::with_capacity(config.epochs);
         let mut order: Vec<usize> = (0..train_frames).collect();
         let held: Vec<usize> = (train_frames..frames).collect();
@@ -237,8 +214,7 @@ impl Trainer<'_> {
             for chunk in order.chunks(config.batch) {
                 let (x, t) = batch_of(chunk)?;
                 let (logits, aux) = self.policy.logits_with_aux(&x)?;
-                let logp = spelunk_models::policy::log_softmax(&logits)?;
-                let loss = logp.gather(&t, 2)?.mean_all()?.neg()?;
+                let loss = mean_token_nll(&logits, &t)?;
                 sum += f64::from(loss.to_scalar::<f32>()?);
                 n += 1;
                 let total = match aux {
@@ -271,12 +247,47 @@ impl Trainer<'_> {
     }
 }
 
-/// Demonstrated frames kept in the RL loss ([`Trainer::keep_demos`]).
-pub(super) struct KeptDemos {
-    /// Policy rows, one per frame.
+/// Demonstrated frames as the policy reads them: its input rows and the actions' tokens.
+struct Frames {
+    /// Policy rows, `dim` values each.
     rows: Vec<f32>,
     /// Action tokens, `dims` per frame.
     tokens: Vec<u32>,
+    dim: usize,
+    dims: usize,
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        self.tokens.len() / self.dims.max(1)
+    }
+
+    /// The frames `idx` as `[n, dim]` rows and `[n, dims, 1]` tokens.
+    fn batch(&self, idx: &[usize], device: &candle_core::Device) -> Result<(Tensor, Tensor)> {
+        let (dim, dims) = (self.dim, self.dims);
+        let mut x = Vec::with_capacity(idx.len() * dim);
+        let mut t = Vec::with_capacity(idx.len() * dims);
+        for &i in idx {
+            x.extend_from_slice(&self.rows[i * dim..(i + 1) * dim]);
+            t.extend_from_slice(&self.tokens[i * dims..(i + 1) * dims]);
+        }
+        Ok((
+            Tensor::from_vec(x, (idx.len(), dim), device)?,
+            Tensor::from_vec(t, (idx.len(), dims, 1), device)?,
+        ))
+    }
+}
+
+/// The mean negative log-likelihood of `tokens` (`[n, dims, 1]`) under `logits`
+/// (`[n, dims, vocab]`): behaviour cloning's loss.
+fn mean_token_nll(logits: &Tensor, tokens: &Tensor) -> Result<Tensor> {
+    let logp = spelunk_models::policy::log_softmax(logits)?;
+    Ok(logp.gather(tokens, 2)?.mean_all()?.neg()?)
+}
+
+/// Demonstrated frames kept in the RL loss ([`Trainer::keep_demos`]).
+pub(super) struct KeptDemos {
+    frames: Frames,
     /// The term's weight.
     coef: f64,
     /// Frames per optimiser step.
