@@ -19,8 +19,8 @@ while IFS='|' read -r label vars tasks; do
   done
 done <<'CASES'
 free gripper||Reach Push PickAndPlace Slide
-`fetch7` (end-effector control)|ROBOT=fetch7|Reach Push PickAndPlace
-`fetch7`, `drive = "kinematic"`|ROBOT=fetch7 DRIVE=kinematic|Reach Push PickAndPlace
+`fetch7` (end-effector control)|ROBOT=fetch7|Reach Push PickAndPlace Slide
+`fetch7`, `drive = "kinematic"`|ROBOT=fetch7 DRIVE=kinematic|Reach Push PickAndPlace Slide
 `so100` on Fetch's layout (`layout = "fetch"`)|ROBOT=so100 LAYOUT=fetch|Reach Push PickAndPlace
 `so100` on its desk layout|ROBOT=so100|Reach Push PickAndPlace
 `so100` on its desk layout, `drive = "kinematic"`|ROBOT=so100 DRIVE=kinematic|Reach Push PickAndPlace

@@ -209,11 +209,12 @@ impl Twin {
             "{env_id}'s scripted controller (goal {:?} from seed {seed})",
             rounded(env.goal())
         );
+        let scripted = Scripted::new().for_env(&env);
         Ok(Self {
             arm_joints: robot.joints.len() - 1,
             env,
             obs,
-            actor: Actor::Scripted(Scripted::new(), task),
+            actor: Actor::Scripted(scripted, task),
             what,
         })
     }

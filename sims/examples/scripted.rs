@@ -67,7 +67,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Scripted::memoryless()
         } else {
             Scripted::new()
-        };
+        }
+        .for_env(&env);
         let mut success = false;
         for _ in 0..50 {
             let mut a = ctl.act(task, &obs);

@@ -301,13 +301,16 @@ fn robot_groups() -> InteractionGroups {
     InteractionGroups::new(Group::GROUP_2, Group::ALL ^ Group::GROUP_2, InteractionTestMode::And)
 }
 
-/// Build the robot into `w` at its home pose (gripper at `grip`, pointing down).
+/// Build the robot into `w` at its home pose (gripper at `grip`, pointing down). An unset
+/// `base` is the default one moved by `shift` (the task's start moved from where the default
+/// base is placed for; see [`crate::arm::Layout`]).
 pub fn build(
     w: &mut PhysicsWorld,
     robot: &Robot,
     builtin: Option<Builtin>,
     config: &RobotConfig,
     grip: Vector,
+    shift: Vector,
 ) -> Result<BuiltRobot> {
     let defaults = builtin.map(Builtin::defaults);
     let ee_name = config
@@ -320,7 +323,9 @@ pub fn build(
         .clone()
         .or_else(|| defaults.as_ref().map(|d| d.1.iter().map(|s| (*s).to_owned()).collect()))
         .unwrap_or_default();
-    let base = config.base.or(defaults.as_ref().map(|d| d.2)).unwrap_or([0.0, 0.0, 0.0]);
+    let base = config.base.unwrap_or_else(|| {
+        (Vector::from(defaults.as_ref().map_or([0.0; 3], |d| d.2)) + shift).to_array()
+    });
     let tool = Vector::from(config.tool.or(defaults.as_ref().map(|d| d.3)).unwrap_or([0.0; 3]));
     let stiff_ok = config.stiffness > 0.0 && config.stiffness.is_finite();
     let damp_ok = config.damping >= 0.0 && config.damping.is_finite();

@@ -1,14 +1,16 @@
 //! The scripted controller that solves Reach, Push and PickAndPlace from observations, and
-//! strikes Slide's puck.
+//! slides Slide's puck.
 
-use super::{v, ArmTask, CUBE_HALF, FINGER_HALF, PALM_MAX_ACCEL, PUCK_RADIUS, TABLE_TOP};
+use super::{v, ArmEnv, ArmTask, CUBE_HALF, FINGER_HALF, PALM_MAX_ACCEL, PUCK_RADIUS, TABLE_TOP};
 use rapier3d::prelude::*;
 
 /// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
-/// (for tests, demonstrations and privileged starts). On Slide it strikes the puck once toward
-/// the goal at the speed the distance needs; the launch speed scatters (the fingers are dynamic
-/// bodies on motor joints, the contact is soft), so it lands within 5 cm on a minority of
-/// episodes (the free gripper only: a URDF arm cannot reach Slide's start).
+/// (for tests, demonstrations and privileged starts). On Slide a URDF arm (see
+/// [`Scripted::for_env`]) pushes the puck toward the goal, speeding up step by step, and lets
+/// go at the speed that slides it the rest of the way; the free gripper, whose palm cannot
+/// hold a steady speed (it accelerates at 40 m/s² toward each step's target and brakes onto
+/// it), strikes the puck once instead, and the launch speed scatters (the fingers are dynamic
+/// bodies on motor joints, the contact is soft).
 ///
 /// [`Scripted::memoryless`] pushes by a rule of the present observation alone, the one to
 /// clone a policy from (a policy that reads the same observation cannot know a phase the
@@ -18,6 +20,8 @@ pub struct Scripted {
     phase: u32,
     timer: u32,
     memoryless: bool,
+    /// A URDF arm: its grip moves at a steady speed through each control step.
+    arm: bool,
 }
 
 impl Scripted {
@@ -35,6 +39,15 @@ impl Scripted {
     /// palm drifts off the line, fewer. The other tasks are [`Scripted::new`]'s.
     pub fn memoryless() -> Self {
         Self { memoryless: true, ..Self::default() }
+    }
+
+    /// This controller for `env`'s gripper: a URDF arm's joints move at a steady speed
+    /// through each control step, so on Slide it pushes the puck up to speed and lets go;
+    /// the free gripper strikes it. Only Slide differs.
+    #[must_use]
+    pub fn for_env(mut self, env: &ArmEnv) -> Self {
+        self.arm = env.robot().is_some();
+        self
     }
 
     /// The action for a flat observation of `task` (the env's flat layout, with or without a
@@ -138,9 +151,13 @@ impl Scripted {
         }
     }
 
-    /// Slide: down behind the puck on the line through it to the goal, creep forward until
-    /// the puck is touched, then one strike that launches it at the speed that slides it the
-    /// distance (`v² = 2·a·d` for the table's deceleration `a`), and pull back.
+    /// Slide: down behind the puck on the line through it to the goal, then either push it
+    /// up to speed and let go (a URDF arm, `push_slide`) or strike it once (the
+    /// free gripper: its peak speed in that step set for the distance, `v² = 2·a·d` for the
+    /// table's deceleration `a`) and pull back. The free gripper then watches where the puck
+    /// will stop (its speed `u` slides it `u²/(2·a)` further): stopping short by more than
+    /// `SHORT` at a place within its reach, the gripper waits above the next striking point
+    /// and, once the puck has stopped, strikes again.
     fn slide(&mut self, grip: Vector, goal: Vector, o: &[f32], low: f32) -> [f32; 4] {
         let obj = v([o[3], o[4], o[5]]);
         // The observation's velocities are per control step (Fetch's `× dt`), the puck's
@@ -150,15 +167,7 @@ impl Scripted {
         dir.z = 0.0;
         let dist = dir.length();
         let dir = if dist > 1e-6 { dir / dist } else { Vector::X };
-        // The closed fingers make a square post; its corner toward the goal strikes the puck,
-        // so the push goes through the puck's centre along the line (a face would push along
-        // its own normal, whatever the line).
-        let corner = Vector::new(
-            FINGER_HALF[0].copysign(dir.x),
-            (2.0 * FINGER_HALF[1]).copysign(dir.y),
-            0.0,
-        );
-        let behind = obj - dir * (PUCK_RADIUS + GAP) - corner;
+        let behind = striking_point(obj, dir);
         let behind_low = Vector::new(behind.x, behind.y, low);
         let toward = |p: Vector| toward(grip, p, -1.0);
         match self.phase {
@@ -182,36 +191,85 @@ impl Scripted {
                 }
                 toward(behind_low)
             }
+            2 if self.arm => self.push_slide(grip, puck_vel, o, dir, dist, behind_low),
             2 => {
-                // Creep forward until the puck is touched (it starts to move), steering onto
-                // the line: the strike then starts from contact.
-                if puck_vel.dot(dir) > 0.01 || self.timer > 20 {
-                    return self.strike(dir, dist);
-                }
-                self.timer += 1;
-                let off = behind_low - grip;
-                let side = off - dir * off.dot(dir);
-                let a = dir * 0.03 + side * (0.6 / 0.05);
-                [a.x, a.y, (off.z * 12.0).clamp(-1.0, 1.0), -1.0]
+                // The strike, from a standstill a few millimetres behind the puck (creeping
+                // into contact first set the puck moving by a varying amount).
+                self.phase = 3;
+                self.timer = 0;
+                let a = dir * strike((2.0 * SLIDE_DECEL * dist).sqrt());
+                [a.x, a.y, 0.0, -1.0]
             }
             _ => {
                 // Let go: back away along the line, slowly, off the puck's path.
                 self.timer += 1;
-                let a = dir * if self.timer < 3 { -0.3 } else { 0.0 };
-                [a.x, a.y, 0.0, -1.0]
+                if self.timer < 3 {
+                    let a = dir * -0.3;
+                    return [a.x, a.y, 0.0, -1.0];
+                }
+                let still = [0.0, 0.0, 0.0, -1.0];
+                if self.arm {
+                    return still;
+                }
+                let flat_vel = Vector::new(puck_vel.x, puck_vel.y, 0.0);
+                let speed = flat_vel.length();
+                let stop = obj + flat_vel * (speed / (2.0 * SLIDE_DECEL));
+                let mut miss = goal - stop;
+                miss.z = 0.0;
+                if miss.length() <= SHORT || miss.dot(flat_vel) < 0.0 {
+                    return still;
+                }
+                let next = striking_point(stop, miss.normalize());
+                if !within_reach(next) {
+                    return still;
+                }
+                if speed < 0.05 {
+                    self.phase = 0;
+                }
+                toward(Vector::new(next.x, next.y, low + 0.06))
             }
         }
     }
 
-    /// One strike from contact with the puck: over one control step the palm speeds up and
-    /// slows again, carrying the puck, which leaves it at the palm's top speed — set by the
-    /// action's length.
-    fn strike(&mut self, dir: Vector, dist: f32) -> [f32; 4] {
-        self.phase = 3;
-        self.timer = 0;
-        let needed = (2.0 * SLIDE_DECEL * dist).sqrt();
-        let a = dir * strike(needed);
-        [a.x, a.y, 0.0, -1.0]
+    /// A URDF arm's Slide: push along the line through the puck to the goal, the grip
+    /// speeding up by `PUSH_ACCEL` from its own speed each step, steering its corner back
+    /// onto the line; in the step whose speed `w` slides the puck the rest of the way
+    /// (`w·T + w²/(2·a) = d`: carried one step, then sliding) it pushes at `w` and then
+    /// stops, and the puck slides on alone (at once if the puck is already fast enough). The
+    /// arm's joints move at a steady speed through each step, so the puck leaves at about
+    /// the speed it was pushed at; how far the arm can carry it bounds how far it goes.
+    fn push_slide(
+        &mut self,
+        grip: Vector,
+        puck_vel: Vector,
+        o: &[f32],
+        dir: Vector,
+        dist: f32,
+        behind: Vector,
+    ) -> [f32; 4] {
+        let grip_vel = v([o[20], o[21], o[22]]) / CONTROL_DT;
+        let (t, a) = (CONTROL_DT, SLIDE_DECEL);
+        let puck = puck_vel.dot(dir);
+        if puck * puck >= 2.0 * a * dist {
+            // Already fast enough to get there: let go.
+            self.phase = 3;
+            self.timer = 0;
+            return [0.0, 0.0, 0.0, -1.0];
+        }
+        let last = a * ((t * t + 2.0 * dist / a).sqrt() - t);
+        let next = grip_vel.dot(dir).max(0.0) + PUSH_ACCEL * t;
+        let speed = if last <= next {
+            self.phase = 3;
+            self.timer = 0;
+            last
+        } else {
+            next
+        };
+        // Steer the corner back onto the line through the puck's centre, at the table.
+        let off = behind - grip;
+        let side = off - dir * off.dot(dir);
+        let step = dir * (speed * t / 0.05) + side * (0.6 / 0.05);
+        [step.x, step.y, (off.z * 12.0).clamp(-1.0, 1.0), -1.0]
     }
 }
 
@@ -262,11 +320,33 @@ fn toward(grip: Vector, p: Vector, gripper: f32) -> [f32; 4] {
 /// The control step of Fetch's tasks (20 physics steps of 2 ms), s.
 const CONTROL_DT: f32 = 0.04;
 
-/// How far behind the puck the fingers stop before creeping up to it, m.
+/// Where the grip stands to strike or push a puck at `puck` along `dir`: `GAP` behind it,
+/// with the closed fingers' corner toward `dir` on the line through its centre. (The fingers
+/// make a square post; a face would push along its own normal, whatever the line.)
+fn striking_point(puck: Vector, dir: Vector) -> Vector {
+    let corner =
+        Vector::new(FINGER_HALF[0].copysign(dir.x), (2.0 * FINGER_HALF[1]).copysign(dir.y), 0.0);
+    puck - dir * (PUCK_RADIUS + GAP) - corner
+}
+
+/// Whether the free gripper's target box (0.4 m around Slide's start in x and y) holds `p`
+/// with a margin.
+fn within_reach(p: Vector) -> bool {
+    let c = ArmTask::Slide.initial_grip();
+    (p.x - c.x).abs() < 0.38 && (p.y - c.y).abs() < 0.38
+}
+
+/// A puck predicted to stop further than this from the goal is struck again, m.
+const SHORT: f32 = 0.03;
+
+/// How fast a URDF arm speeds the puck up on Slide, m/s².
+const PUSH_ACCEL: f32 = 1.5;
+
+/// How far behind the puck the fingers stop before a strike or push, m.
 const GAP: f32 = 0.003;
 
-/// The action's length along the line for a strike that launches the puck at `speed` m/s:
-/// the palm covers `0.05·a` m in the step from rest to rest at `PALM_MAX_ACCEL`, peaking at
+/// The action's length along the line for a strike from rest that launches the puck at
+/// `speed` m/s: the palm covers `0.05·a` m in the step from rest to rest at `PALM_MAX_ACCEL`, peaking at
 /// `√(PALM_MAX_ACCEL·0.05·a)` halfway.
 fn strike(speed: f32) -> f32 {
     (speed * speed / (PALM_MAX_ACCEL * 0.05)).clamp(0.0, 1.0)

@@ -76,6 +76,19 @@ impl Layout {
         }
     }
 
+    /// How far an arm's default base moves for the task: Slide's start lies 0.353 m nearer
+    /// the arm than Push's, and, as Fetch stands its robot further back for Slide, the base
+    /// moves with it, so the arm starts in Push's pose; zero for the other tasks.
+    pub(super) fn base_shift(self, task: ArmTask) -> Vector {
+        match task {
+            ArmTask::Slide => {
+                let d = self.initial_grip(ArmTask::Slide) - self.initial_grip(ArmTask::Push);
+                Vector::new(d.x, d.y, 0.0)
+            }
+            ArmTask::Reach | ArmTask::Push | ArmTask::PickAndPlace => Vector::ZERO,
+        }
+    }
+
     /// The task's draws.
     pub(super) fn sampling(self, task: ArmTask) -> Sampling {
         let fetch = |r: f64, offset, air| ([r, r], 0.1, [r, r, r], offset, air);

@@ -88,7 +88,8 @@ pub(super) fn build_world(config: &ArmConfig) -> Result<(PhysicsWorld, Handles)>
     let gripper = match &config.robot {
         Some(rc) => {
             let (model, builtin) = robot::load(rc)?;
-            let built = robot::build(&mut w, &model, builtin, rc, grip)?;
+            let shift = config.resolved_layout().base_shift(config.task);
+            let built = robot::build(&mut w, &model, builtin, rc, grip, shift)?;
             classes.extend(built.colliders.iter().map(|&c| (c, class::GRIPPER)));
             w.bodies.propagate_modified_body_positions_to_colliders(&mut w.colliders);
             Gripper::Robot(Box::new(built))

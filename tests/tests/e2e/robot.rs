@@ -183,6 +183,55 @@ fn end_effector_control_moves_the_urdf_arm_to_reach_goals() {
     assert!(picked >= 15, "fetch7 pick and place: {picked}/20");
 }
 
+/// Slide with `fetch7`: its default base stands 0.353 m further back, as Fetch's robot does
+/// for Slide, so the arm starts in Push's pose; the arm's controller pushes the puck up to
+/// speed and lets go. It lands on the seeds whose goal the arm can carry the puck near (its
+/// reach along the table and its joints' speeds bound how far: 100 seeds in
+/// `scripts/scripted.sh`), and every episode leaves the puck nearer the goal than it started.
+#[test]
+fn the_arm_slides_the_puck_from_its_slide_base() {
+    for (drive, floor) in [("kinematic", 7), ("dynamic", 6)] {
+        let config =
+            serde_json::json!({"task": "slide", "robot": {"urdf": "fetch7", "drive": drive}});
+        let mut env = spelunk_sims::arm::ArmEnv::new(
+            "Arm-Slide-v0",
+            serde_json::from_value(config).expect("config"),
+        )
+        .expect("fetch7 reaches Slide's start from its default base");
+        let mut obs = ObsBuf::for_space(env.observation_space());
+        let flat_gap = |a: [f32; 3], b: [f32; 3]| (a[0] - b[0]).hypot(a[1] - b[1]);
+        let mut landed = 0;
+        for seed in 0..40 {
+            env.reset(Some(seed), None, obs.as_mut()).expect("reset");
+            let before = flat_gap(env.object_pos().expect("a puck"), env.goal());
+            let mut ctl = Scripted::new().for_env(&env);
+            let mut success = false;
+            for _ in 0..50 {
+                let a = ctl.act(ArmTask::Slide, obs.as_f32().expect("f32"));
+                let s = env.step(Action::Continuous(&a), obs.as_mut()).expect("step");
+                success = s.info.is_success == Some(true);
+            }
+            let after = flat_gap(env.object_pos().expect("a puck"), env.goal());
+            assert!(
+                after < before,
+                "{drive} seed {seed}: the puck went from {before} to {after} m"
+            );
+            landed += usize::from(success);
+        }
+        assert!(landed >= floor, "{drive}: {landed}/40 landed within 5 cm");
+    }
+    // A base the config sets is where the arm stands, on Slide too.
+    let config = serde_json::json!({"task": "slide",
+        "robot": {"urdf": "fetch7", "base": [0.75, 0.75, 0.2]}});
+    match spelunk_sims::arm::ArmEnv::new(
+        "Arm-Slide-v0",
+        serde_json::from_value(config).expect("config"),
+    ) {
+        Ok(_) => panic!("fetch7 at Push's base reached Slide's start"),
+        Err(e) => assert!(e.to_string().contains("cannot reach"), "{e}"),
+    }
+}
+
 /// The joint-space action that holds `r` at home (normalised onto each joint's limits).
 fn home_action(r: &spelunk_sims::robot::BuiltRobot) -> Vec<f32> {
     r.arm
