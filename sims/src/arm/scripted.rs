@@ -9,8 +9,8 @@ use rapier3d::prelude::*;
 /// [`Scripted::for_env`]) pushes the puck toward the goal, speeding up step by step, and lets
 /// go at the speed that slides it the rest of the way; the free gripper, whose palm cannot
 /// hold a steady speed (it accelerates at 40 m/s² toward each step's target and brakes onto
-/// it), strikes the puck once instead, and the launch speed scatters (the fingers are dynamic
-/// bodies on motor joints, the contact is soft).
+/// it), strikes the puck instead, and again if it stops short within reach; the launch speed
+/// scatters (the fingers are dynamic bodies on motor joints, the contact is soft).
 ///
 /// [`Scripted::memoryless`] pushes by a rule of the present observation alone, the one to
 /// clone a policy from (a policy that reads the same observation cannot know a phase the
@@ -167,7 +167,10 @@ impl Scripted {
         dir.z = 0.0;
         let dist = dir.length();
         let dir = if dist > 1e-6 { dir / dist } else { Vector::X };
-        let behind = striking_point(obj, dir);
+        // The free palm strikes from 1 mm behind the puck, placed to within 0.5 mm (its
+        // impact speed, and so the launch, varies with the gap); an arm pushes from 3 mm.
+        let (gap, settle) = if self.arm { (0.003, 0.002) } else { (STRIKE_GAP, 0.0005) };
+        let behind = striking_point(obj, dir, gap);
         let behind_low = Vector::new(behind.x, behind.y, low);
         let toward = |p: Vector| toward(grip, p, -1.0);
         match self.phase {
@@ -186,7 +189,7 @@ impl Scripted {
             1 => {
                 // Up to the puck, and still.
                 let grip_speed = v([o[20], o[21], o[22]]).length() / CONTROL_DT;
-                if (grip - behind_low).length() < 0.002 && grip_speed < 0.02 {
+                if (grip - behind_low).length() < settle && grip_speed < 0.02 {
                     self.phase = 2;
                 }
                 toward(behind_low)
@@ -219,7 +222,7 @@ impl Scripted {
                 if miss.length() <= SHORT || miss.dot(flat_vel) < 0.0 {
                     return still;
                 }
-                let next = striking_point(stop, miss.normalize());
+                let next = striking_point(stop, miss.normalize(), gap);
                 if !within_reach(next) {
                     return still;
                 }
@@ -320,13 +323,13 @@ fn toward(grip: Vector, p: Vector, gripper: f32) -> [f32; 4] {
 /// The control step of Fetch's tasks (20 physics steps of 2 ms), s.
 const CONTROL_DT: f32 = 0.04;
 
-/// Where the grip stands to strike or push a puck at `puck` along `dir`: `GAP` behind it,
+/// Where the grip stands to strike or push a puck at `puck` along `dir`: `gap` behind it,
 /// with the closed fingers' corner toward `dir` on the line through its centre. (The fingers
 /// make a square post; a face would push along its own normal, whatever the line.)
-fn striking_point(puck: Vector, dir: Vector) -> Vector {
+fn striking_point(puck: Vector, dir: Vector, gap: f32) -> Vector {
     let corner =
         Vector::new(FINGER_HALF[0].copysign(dir.x), (2.0 * FINGER_HALF[1]).copysign(dir.y), 0.0);
-    puck - dir * (PUCK_RADIUS + GAP) - corner
+    puck - dir * (PUCK_RADIUS + gap) - corner
 }
 
 /// Whether the free gripper's target box (0.4 m around Slide's start in x and y) holds `p`
@@ -342,8 +345,8 @@ const SHORT: f32 = 0.03;
 /// How fast a URDF arm speeds the puck up on Slide, m/s².
 const PUSH_ACCEL: f32 = 1.5;
 
-/// How far behind the puck the fingers stop before a strike or push, m.
-const GAP: f32 = 0.003;
+/// How far behind the puck the free palm's fingers stand before a strike, m.
+const STRIKE_GAP: f32 = 0.001;
 
 /// The action's length along the line for a strike from rest that launches the puck at
 /// `speed` m/s: the palm covers `0.05·a` m in the step from rest to rest at `PALM_MAX_ACCEL`, peaking at

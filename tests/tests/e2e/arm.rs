@@ -117,24 +117,28 @@ fn the_scripted_slide_strikes_the_puck_toward_the_goal() {
         assert!(before >= 0.1, "seed {seed}: the puck starts {before} m from the goal");
         let mut ctl = Scripted::new().for_env(&env);
         let mut success = false;
-        // Strikes: the puck moving again after standing still.
-        let (mut strikes, mut moving, mut at) = (0, false, env.object_pos().expect("a puck"));
+        // Strikes: the puck starting to speed up (sliding only slows it; a strike speeds it
+        // up over one or two steps).
+        let (mut strikes, mut was, mut rising) = (0, 0.0, false);
+        let mut at = env.object_pos().expect("a puck");
         for _ in 0..50 {
             let a = ctl.act(ArmTask::Slide, obs.as_f32().expect("f32"));
             let s = env.step(Action::Continuous(&a), obs.as_mut()).expect("step");
             success = s.info.is_success == Some(true);
             let now = env.object_pos().expect("a puck");
             let speed = flat_gap(now, at) / 0.04;
-            strikes += usize::from(!moving && speed > 0.05);
-            moving = speed > 0.02;
+            let faster = speed > was + 0.1;
+            strikes += usize::from(faster && !rising);
+            (was, rising) = (speed, faster);
             at = now;
         }
         let after = flat_gap(env.object_pos().expect("a puck"), env.goal());
         landed += usize::from(success);
         halved += usize::from(after < before / 2.0);
         again += usize::from(success && strikes >= 2);
+        assert!((1..=4).contains(&strikes), "seed {seed}: {strikes} strikes");
     }
-    assert!(landed >= 17, "the strikes landed {landed}/40 within 5 cm");
+    assert!(landed >= 20, "the strikes landed {landed}/40 within 5 cm");
     assert!(halved >= 28, "the strikes halved the puck's distance on {halved}/40");
     assert!(again >= 3, "a second strike landed on {again}/40");
 }
