@@ -196,8 +196,8 @@ impl Scripted {
             }
             2 if self.arm => self.push_slide(grip, puck_vel, o, dir, dist, behind_low),
             2 => {
-                // The strike, from a standstill a few millimetres behind the puck (creeping
-                // into contact first set the puck moving by a varying amount).
+                // The strike, from a standstill just behind the puck (creeping into contact
+                // first set the puck moving by a varying amount).
                 self.phase = 3;
                 self.timer = 0;
                 let a = dir * strike((2.0 * SLIDE_DECEL * dist).sqrt());
@@ -349,8 +349,8 @@ const PUSH_ACCEL: f32 = 1.5;
 const STRIKE_GAP: f32 = 0.001;
 
 /// The action's length along the line for a strike from rest that launches the puck at
-/// `speed` m/s: the palm covers `0.05·a` m in the step from rest to rest at `PALM_MAX_ACCEL`, peaking at
-/// `√(PALM_MAX_ACCEL·0.05·a)` halfway.
+/// `speed` m/s: the palm covers `0.05·a` m in the step from rest to rest at
+/// `PALM_MAX_ACCEL`, peaking at `√(PALM_MAX_ACCEL·0.05·a)` halfway.
 fn strike(speed: f32) -> f32 {
     (speed * speed / (PALM_MAX_ACCEL * 0.05)).clamp(0.0, 1.0)
 }
