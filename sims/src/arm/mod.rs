@@ -65,7 +65,7 @@ pub use task::{
 pub use world::vec3;
 use world::{
     arr, build_world, codec, euler, v, CUBE_HALF, FINGER_HALF, FINGER_MAX, PALM_MAX_ACCEL,
-    PALM_MAX_SPEED, PUCK_RADIUS, TABLE_TOP,
+    PALM_MAX_SPEED, PUCK_RADIUS, TABLE_TOP, WORKSPACE_XY,
 };
 
 const SNAPSHOT_KIND: &str = "arm/2";
@@ -538,8 +538,9 @@ impl ArmEnv {
 
     fn workspace(&self, p: Vector) -> Vector {
         let c = self.config.initial_grip();
-        let low = Vector::new(c.x - 0.4, c.y - 0.4, TABLE_TOP + FINGER_HALF[2] + 0.002);
-        let high = Vector::new(c.x + 0.4, c.y + 0.4, c.z + 0.5);
+        let (r, floor) = (WORKSPACE_XY, TABLE_TOP + FINGER_HALF[2] + 0.002);
+        let low = Vector::new(c.x - r, c.y - r, floor);
+        let high = Vector::new(c.x + r, c.y + r, c.z + 0.5);
         p.clamp(low, high)
     }
 }

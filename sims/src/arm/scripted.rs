@@ -1,7 +1,10 @@
 //! The scripted controller that solves Reach, Push and PickAndPlace from observations, and
 //! slides Slide's puck.
 
-use super::{v, ArmEnv, ArmTask, CUBE_HALF, FINGER_HALF, PALM_MAX_ACCEL, PUCK_RADIUS, TABLE_TOP};
+use super::{
+    v, ArmEnv, ArmTask, CUBE_HALF, FINGER_HALF, PALM_MAX_ACCEL, PUCK_RADIUS, TABLE_TOP,
+    WORKSPACE_XY,
+};
 use rapier3d::prelude::*;
 
 /// A scripted controller that solves Reach, Push and PickAndPlace from the observation alone
@@ -162,6 +165,7 @@ impl Scripted {
         let obj = v([o[3], o[4], o[5]]);
         // The observation's velocities are per control step (Fetch's `× dt`), the puck's
         // relative to the grip's.
+        let grip_vel = v([o[20], o[21], o[22]]) / CONTROL_DT;
         let puck_vel = (v([o[14], o[15], o[16]]) + v([o[20], o[21], o[22]])) / CONTROL_DT;
         let mut dir = goal - obj;
         dir.z = 0.0;
@@ -188,13 +192,12 @@ impl Scripted {
             }
             1 => {
                 // Up to the puck, and still.
-                let grip_speed = v([o[20], o[21], o[22]]).length() / CONTROL_DT;
-                if (grip - behind_low).length() < settle && grip_speed < 0.02 {
+                if (grip - behind_low).length() < settle && grip_vel.length() < 0.02 {
                     self.phase = 2;
                 }
                 toward(behind_low)
             }
-            2 if self.arm => self.push_slide(grip, puck_vel, o, dir, dist, behind_low),
+            2 if self.arm => self.push_slide(grip, grip_vel, puck_vel, dir, dist, behind_low),
             2 => {
                 // The strike, from a standstill just behind the puck (creeping into contact
                 // first set the puck moving by a varying amount).
@@ -244,13 +247,12 @@ impl Scripted {
     fn push_slide(
         &mut self,
         grip: Vector,
+        grip_vel: Vector,
         puck_vel: Vector,
-        o: &[f32],
         dir: Vector,
         dist: f32,
         behind: Vector,
     ) -> [f32; 4] {
-        let grip_vel = v([o[20], o[21], o[22]]) / CONTROL_DT;
         let (t, a) = (CONTROL_DT, SLIDE_DECEL);
         let puck = puck_vel.dot(dir);
         if puck * puck >= 2.0 * a * dist {
@@ -332,11 +334,11 @@ fn striking_point(puck: Vector, dir: Vector, gap: f32) -> Vector {
     puck - dir * (PUCK_RADIUS + gap) - corner
 }
 
-/// Whether the free gripper's target box (0.4 m around Slide's start in x and y) holds `p`
-/// with a margin.
+/// Whether the free gripper's target box around Slide's start holds `p`, 2 cm inside it.
 fn within_reach(p: Vector) -> bool {
     let c = ArmTask::Slide.initial_grip();
-    (p.x - c.x).abs() < 0.38 && (p.y - c.y).abs() < 0.38
+    let r = WORKSPACE_XY - 0.02;
+    (p.x - c.x).abs() < r && (p.y - c.y).abs() < r
 }
 
 /// A puck predicted to stop further than this from the goal is struck again, m.

@@ -12,6 +12,8 @@ pub(super) const PALM_ABOVE: f32 = FINGER_HALF[2] + PALM_HALF[2];
 pub(super) const FINGER_MAX: f32 = 0.05;
 pub(super) const PALM_MAX_SPEED: f32 = 2.0;
 pub(super) const PALM_MAX_ACCEL: f32 = 40.0;
+/// How far the grip's target may go from the task's start in x and y, m.
+pub(super) const WORKSPACE_XY: f32 = 0.4;
 pub(super) const CUBE_HALF: f32 = 0.025;
 pub(super) const PUCK_RADIUS: f32 = 0.025;
 pub(super) const PUCK_HALF_HEIGHT: f32 = 0.02;
